@@ -1,0 +1,11 @@
+using BenchmarkDotNet.Running;
+
+// `dotnet run -c Release --project KneeWeb.Benchmarks -- --filter '*'` runs the BenchmarkDotNet suites.
+// Peer comparisons (nibabel, scikit-image, onnxruntime-node) are verbs of their own: `-- peer <name>`.
+if (args.Length > 0 && args[0] == "peer")
+{
+    return await KneeWeb.Benchmarks.PeerComparisons.RunAsync(args[1..]);
+}
+
+BenchmarkSwitcher.FromAssembly(typeof(KneeWeb.Benchmarks.PeerComparisons).Assembly).Run(args);
+return 0;
