@@ -67,6 +67,9 @@ public sealed class Volume
 
     public bool IsScaled => Slope != 1.0 || Intercept != 0.0;
 
+    /// <summary>Where the volume came from (format, allow-listed DICOM facts, frame chosen); null when made in memory.</summary>
+    public ImageMetadata? Metadata { get; init; }
+
     /// <summary>The raw voxels as a typed span.</summary>
     public Span<T> Span<T>()
         where T : unmanaged => Voxels is T[] typed
