@@ -17,7 +17,7 @@ public static class JobsEndpoints
         v1.MapGet("/server/info", (ServerInfoProvider info, CancellationToken ct) => info.GetAsync(ct)).WithName("ServerInfo");
         v1.MapPost("/jobs", (HttpContext http, UploadReceiver receiver) => receiver.ReceiveAsync(http))
             .WithName("SubmitJob")
-            .Accepts<IFormFile>("multipart/form-data")
+            .WithDescription("multipart/form-data with the volume in a part named 'file' and, optionally, the job options as JSON in a part named 'options'. The body is read as a stream (no form binding), so other content types get a CONFIG_ERROR problem rather than a bare 415.")
             .Produces<SubmittedView>(StatusCodes.Status202Accepted)
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge);

@@ -21,6 +21,21 @@ public sealed class KneePipeline
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(run);
+        try
+        {
+            return await RunStepsAsync(context, run, ct);
+        }
+        finally
+        {
+            if (Directory.Exists(context.ScratchFolder))
+            {
+                Directory.Delete(context.ScratchFolder, recursive: true);
+            }
+        }
+    }
+
+    private static async Task<IReadOnlyList<ArtifactInfo>> RunStepsAsync(PipelineContext context, PipelineRun run, CancellationToken ct)
+    {
         DescribeJob(context);
 
         run.Skip(KneeSteps.LoadModel, SegmentationUnavailable);
@@ -61,7 +76,13 @@ public sealed class KneePipeline
         ImageFormat format = VolumeIo.DetectFormat(context.InputPath);
         context.DetectedFormat = format.ToString();
         reporter.Report(0.1, $"Reading {format} volume");
-        Volume image = VolumeIo.Read(context.InputPath, new VolumeReadOptions { MaxVoxels = context.MaxInputVoxels });
+        var readOptions = new VolumeReadOptions
+        {
+            MaxVoxels = context.MaxInputVoxels,
+            DicomSeries = context.Options.Series,
+            WorkFolder = context.ScratchFolder,
+        };
+        Volume image = VolumeIo.Read(context.InputPath, readOptions);
         ct.ThrowIfCancellationRequested();
         int frame = context.Options.Frame ?? 0;
         if (frame >= image.Frames)

@@ -22,6 +22,9 @@ public sealed class PipelineContext
     /// <summary>Final job folder. It appears complete or not at all (written atomically).</summary>
     public required string OutputFolder { get; init; }
 
+    /// <summary>Scratch space for this run (DICOM extraction); removed when the run ends, and by recovery after a crash.</summary>
+    public string ScratchFolder => OutputFolder + JobFolderWriter.TempMarker + "scratch";
+
     /// <summary>Caps applied when reading the input (largest voxel count and bytes).</summary>
     public long MaxInputVoxels { get; init; } = 1024L * 1024 * 1024;
 
