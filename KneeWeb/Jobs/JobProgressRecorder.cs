@@ -46,11 +46,7 @@ internal sealed class JobProgressRecorder : IPipelineObserver
 
         if (newStep && progress.StepState == StepState.Running)
         {
-            Enqueue(db =>
-            {
-                db.JobEvents.Add(JobStore.Event(jobId, "step-started", progress.StepName, progress.StepIndex, progress.StepName));
-                return Task.CompletedTask;
-            });
+            AddEvent(JobStore.Event(jobId, "step-started", progress.StepName, progress.StepIndex, progress.StepName));
         }
 
         lastStepIndex = progress.StepIndex;
@@ -70,21 +66,13 @@ internal sealed class JobProgressRecorder : IPipelineObserver
     public void OnStepFinished(StepDefinition step, TimeSpan duration)
     {
         ArgumentNullException.ThrowIfNull(step);
-        Enqueue(db =>
-        {
-            db.JobEvents.Add(JobStore.Event(jobId, "step-finished", $"{step.Name} finished", step.Index, step.Name, Math.Round(duration.TotalSeconds, 4)));
-            return Task.CompletedTask;
-        });
+        AddEvent(JobStore.Event(jobId, "step-finished", $"{step.Name} finished", step.Index, step.Name, Math.Round(duration.TotalSeconds, 4)));
     }
 
     public void OnStepSkipped(StepDefinition step, string reason)
     {
         ArgumentNullException.ThrowIfNull(step);
-        Enqueue(db =>
-        {
-            db.JobEvents.Add(JobStore.Event(jobId, "step-skipped", reason, step.Index, step.Name));
-            return Task.CompletedTask;
-        });
+        AddEvent(JobStore.Event(jobId, "step-skipped", reason, step.Index, step.Name));
     }
 
     public void OnPreview(PipelinePreview preview)
@@ -101,6 +89,13 @@ internal sealed class JobProgressRecorder : IPipelineObserver
     }
 
     private void Enqueue(Func<KneeWebDbContext, Task> write) => writes.Writer.TryWrite(write);
+
+    /// <summary>Queues an event stamped now, when it happened, not when it reaches the database.</summary>
+    private void AddEvent(JobEvent jobEvent) => Enqueue(db =>
+    {
+        db.JobEvents.Add(jobEvent);
+        return Task.CompletedTask;
+    });
 
     private async Task DrainAsync()
     {
