@@ -288,8 +288,7 @@ public static class VoxelFixtures
     public static byte[] Bytes(Array values, bool bigEndian)
     {
         int size = Volume.BytesPerVoxel(TypeOf(values));
-        var bytes = new byte[values.Length * size];
-        Buffer.BlockCopy(values, 0, bytes, 0, bytes.Length);
+        byte[] bytes = MemoryMarshal.CreateSpan(ref MemoryMarshal.GetArrayDataReference(values), values.Length * size).ToArray();
         if (bigEndian && size > 1)
         {
             for (int i = 0; i < bytes.Length; i += size)
@@ -301,21 +300,8 @@ public static class VoxelFixtures
         return bytes;
     }
 
-    public static VoxelType TypeOf(Array values) => values switch
-    {
-        byte[] => VoxelType.UInt8,
-        sbyte[] => VoxelType.Int8,
-        ushort[] => VoxelType.UInt16,
-        short[] => VoxelType.Int16,
-        uint[] => VoxelType.UInt32,
-        int[] => VoxelType.Int32,
-        ulong[] => VoxelType.UInt64,
-        long[] => VoxelType.Int64,
-        Half[] => VoxelType.Float16,
-        float[] => VoxelType.Float32,
-        double[] => VoxelType.Float64,
-        _ => throw new ArgumentException("unknown array", nameof(values)),
-    };
+    public static VoxelType TypeOf(Array values) =>
+        Enum.GetValues<VoxelType>().First(t => Volume.ElementTypeOf(t) == values.GetType().GetElementType());
 
     public static void AssertSameVoxels(Array expected, Array actual)
     {
