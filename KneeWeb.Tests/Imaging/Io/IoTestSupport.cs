@@ -51,6 +51,9 @@ public sealed record NiftiSpec
 
     public double VoxOffset { get; init; } = -1;
 
+    /// <summary>A vox_offset written into the header whatever the data layout (for broken files).</summary>
+    public double? HeaderVoxOffset { get; init; }
+
     public double Slope { get; init; } = 1;
 
     public double Inter { get; init; }
@@ -149,7 +152,7 @@ public sealed record NiftiSpec
 
             I16(70, Datatype);
             I16(72, Bitpix);
-            F32(108, DataOffset);
+            F32(108, HeaderVoxOffset ?? DataOffset);
             F32(112, Slope);
             F32(116, Inter);
             s[123] = Units;
@@ -178,7 +181,7 @@ public sealed record NiftiSpec
                 F64(104 + (8 * i), Pixdim[i]);
             }
 
-            I64(168, DataOffset);
+            I64(168, (long)(HeaderVoxOffset ?? DataOffset));
             F64(176, Slope);
             F64(184, Inter);
             I32(344, QformCode);

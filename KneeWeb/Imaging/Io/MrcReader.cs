@@ -24,7 +24,11 @@ internal static class MrcReader
             return false;
         }
 
-        bool hasMap = head.Slice(208, 4).SequenceEqual("MAP "u8);
+        if (head.Slice(208, 4).SequenceEqual("MAP "u8))
+        {
+            return true; // MRC2014's own magic; the reader then checks every field
+        }
+
         foreach (bool bigEndian in new[] { false, true })
         {
             var r = new Fields(head, bigEndian);
@@ -32,11 +36,6 @@ internal static class MrcReader
             if (nx < 1 || ny < 1 || nz < 1 || BytesOfMode(mode) == 0)
             {
                 continue;
-            }
-
-            if (hasMap)
-            {
-                return true;
             }
 
             long expected = HeaderSize + (long)Math.Max(0, nsymbt) + ((long)nx * ny * nz * BytesOfMode(mode));

@@ -104,6 +104,14 @@ public static class VolumeIo
             return ImageFormat.Mrc;
         }
 
+        // sizeof_hdr says NIfTI but the magic is wrong: let the NIfTI reader name the bad field.
+        if (bytes.Length >= NiftiHeader.Nifti1Size && NiftiHeader.SizeofHdrMatches(bytes))
+        {
+            return BitConverter.ToInt32(bytes) is NiftiHeader.Nifti2Size || System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(bytes) is NiftiHeader.Nifti2Size
+                ? ImageFormat.Nifti2
+                : ImageFormat.Nifti1;
+        }
+
         // A raw .img has no magic of its own: its .hdr beside it tells.
         string header = NiftiReader.HeaderPathFor(path);
         if (!string.Equals(header, path, StringComparison.Ordinal))
