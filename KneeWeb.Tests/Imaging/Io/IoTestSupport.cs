@@ -51,6 +51,9 @@ public sealed record NiftiSpec
 
     public double VoxOffset { get; init; } = -1;
 
+    /// <summary>A vox_offset written into the header whatever the data layout (for broken files).</summary>
+    public double? HeaderVoxOffset { get; init; }
+
     public double Slope { get; init; } = 1;
 
     public double Inter { get; init; }
@@ -149,7 +152,7 @@ public sealed record NiftiSpec
 
             I16(70, Datatype);
             I16(72, Bitpix);
-            F32(108, DataOffset);
+            F32(108, HeaderVoxOffset ?? DataOffset);
             F32(112, Slope);
             F32(116, Inter);
             s[123] = Units;
@@ -178,7 +181,7 @@ public sealed record NiftiSpec
                 F64(104 + (8 * i), Pixdim[i]);
             }
 
-            I64(168, DataOffset);
+            I64(168, (long)(HeaderVoxOffset ?? DataOffset));
             F64(176, Slope);
             F64(184, Inter);
             I32(344, QformCode);
@@ -288,8 +291,7 @@ public static class VoxelFixtures
     public static byte[] Bytes(Array values, bool bigEndian)
     {
         int size = Volume.BytesPerVoxel(TypeOf(values));
-        var bytes = new byte[values.Length * size];
-        Buffer.BlockCopy(values, 0, bytes, 0, bytes.Length);
+        byte[] bytes = MemoryMarshal.CreateSpan(ref MemoryMarshal.GetArrayDataReference(values), values.Length * size).ToArray();
         if (bigEndian && size > 1)
         {
             for (int i = 0; i < bytes.Length; i += size)
@@ -301,21 +303,8 @@ public static class VoxelFixtures
         return bytes;
     }
 
-    public static VoxelType TypeOf(Array values) => values switch
-    {
-        byte[] => VoxelType.UInt8,
-        sbyte[] => VoxelType.Int8,
-        ushort[] => VoxelType.UInt16,
-        short[] => VoxelType.Int16,
-        uint[] => VoxelType.UInt32,
-        int[] => VoxelType.Int32,
-        ulong[] => VoxelType.UInt64,
-        long[] => VoxelType.Int64,
-        Half[] => VoxelType.Float16,
-        float[] => VoxelType.Float32,
-        double[] => VoxelType.Float64,
-        _ => throw new ArgumentException("unknown array", nameof(values)),
-    };
+    public static VoxelType TypeOf(Array values) =>
+        Enum.GetValues<VoxelType>().First(t => Volume.ElementTypeOf(t) == values.GetType().GetElementType());
 
     public static void AssertSameVoxels(Array expected, Array actual)
     {

@@ -180,3 +180,19 @@ public sealed class NiftiReadWriteTests : IDisposable
         VoxelFixtures.AssertAffine(affine, back.Geometry.IndexToRas, 1e-5);
     }
 }
+
+public sealed class VolumeConversionTests
+{
+    [Fact]
+    public void Signed_voxels_convert_to_float_with_their_sign()
+    {
+        // The runtime lets sbyte[] pass as byte[] and short[] as ushort[]: conversion must not be fooled.
+        var geometry = new VolumeGeometry(new Dims3(2, 1, 1), AffineRas.Identity);
+        Assert.Equal([-128f, 127f], new Volume(geometry, VoxelType.Int8, new sbyte[] { -128, 127 }).ToFloat32());
+        Assert.Equal([-32768f, 5f], new Volume(geometry, VoxelType.Int16, new short[] { -32768, 5 }).ToFloat32());
+        Assert.Equal([-7f, 5f], new Volume(geometry, VoxelType.Int32, new int[] { -7, 5 }).ToFloat32());
+        Assert.Equal([-7f, 5f], new Volume(geometry, VoxelType.Int64, new long[] { -7, 5 }).ToFloat32());
+        VolumeStatistics stats = VolumeStatistics.Of(new Volume(geometry, VoxelType.Int16, new short[] { -32768, 5 }));
+        Assert.Equal(-32768, stats.Min);
+    }
+}

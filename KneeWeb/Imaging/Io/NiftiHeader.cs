@@ -93,6 +93,13 @@ internal sealed class NiftiHeader
         return 0;
     }
 
+    /// <summary>The first four bytes are 348 or 540 in either byte order.</summary>
+    public static bool SizeofHdrMatches(ReadOnlySpan<byte> head)
+    {
+        int le = BinaryPrimitives.ReadInt32LittleEndian(head), be = BinaryPrimitives.ReadInt32BigEndian(head);
+        return le is Nifti1Size or Nifti2Size || be is Nifti1Size or Nifti2Size;
+    }
+
     /// <summary>Decodes a header; <paramref name="bytes"/> holds at least the header's size.</summary>
     public static NiftiHeader Parse(ReadOnlySpan<byte> bytes, string format)
     {

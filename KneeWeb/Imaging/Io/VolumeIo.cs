@@ -43,6 +43,22 @@ public static class VolumeIo
         }
     }
 
+    /// <summary>
+    /// The series in a DICOM zip or folder (number, description, image count, and the key that
+    /// <see cref="VolumeReadOptions.DicomSeries"/> accepts), for a person to choose from.
+    /// </summary>
+    public static IReadOnlyList<DicomSeriesInfo> ListDicomSeries(string path, VolumeReadOptions? options = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        ImageFormat format = DetectFormat(path);
+        if (format is not (ImageFormat.DicomZip or ImageFormat.DicomFolder))
+        {
+            throw new DicomSeriesException($"{Path.GetFileName(path)} is not a DICOM zip or folder (it reads as {NameOf(format)}).");
+        }
+
+        return DicomSeriesReader.List(path, format, options ?? VolumeReadOptions.Default);
+    }
+
     /// <summary>The format told by the content (magic bytes and header plausibility), not by the name.</summary>
     public static ImageFormat DetectFormat(string path)
     {
@@ -86,6 +102,14 @@ public static class VolumeIo
         if (MrcReader.Sniff(bytes, gzip ? -1 : length))
         {
             return ImageFormat.Mrc;
+        }
+
+        // sizeof_hdr says NIfTI but the magic is wrong: let the NIfTI reader name the bad field.
+        if (bytes.Length >= NiftiHeader.Nifti1Size && NiftiHeader.SizeofHdrMatches(bytes))
+        {
+            return BitConverter.ToInt32(bytes) is NiftiHeader.Nifti2Size || System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(bytes) is NiftiHeader.Nifti2Size
+                ? ImageFormat.Nifti2
+                : ImageFormat.Nifti1;
         }
 
         // A raw .img has no magic of its own: its .hdr beside it tells.

@@ -78,21 +78,23 @@ internal static class VoxelData
     public static long ByteLength(Array voxels) =>
         voxels.LongLength * Volume.BytesPerVoxel(VoxelTypeOf(voxels));
 
-    public static VoxelType VoxelTypeOf(Array voxels) => voxels switch
+    /// <summary>
+    /// The voxel type of an array by its exact element type (an sbyte[] also passes `is byte[]`,
+    /// a short[] `is ushort[]`, so type patterns cannot tell them apart).
+    /// </summary>
+    public static VoxelType VoxelTypeOf(Array voxels)
     {
-        byte[] => VoxelType.UInt8,
-        sbyte[] => VoxelType.Int8,
-        ushort[] => VoxelType.UInt16,
-        short[] => VoxelType.Int16,
-        uint[] => VoxelType.UInt32,
-        int[] => VoxelType.Int32,
-        ulong[] => VoxelType.UInt64,
-        long[] => VoxelType.Int64,
-        Half[] => VoxelType.Float16,
-        float[] => VoxelType.Float32,
-        double[] => VoxelType.Float64,
-        _ => throw new ArgumentException($"Unsupported voxel array {voxels.GetType().Name}.", nameof(voxels)),
-    };
+        Type? element = voxels.GetType().GetElementType();
+        foreach (VoxelType type in Enum.GetValues<VoxelType>())
+        {
+            if (element == Volume.ElementTypeOf(type))
+            {
+                return type;
+            }
+        }
+
+        throw new ArgumentException($"Unsupported voxel array {voxels.GetType().Name}.", nameof(voxels));
+    }
 
     /// <summary>A window of an array's bytes (arrays may pass 2 GiB, spans may not).</summary>
     public static Span<byte> Bytes(Array voxels, long offset, int length)
