@@ -86,6 +86,8 @@ public sealed record ModelSidecar
         AllowTrailingCommas = true,
         ReadCommentHandling = JsonCommentHandling.Skip,
         UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+        // Sidecars are read by people: keep ` and ' as they are rather than \u0060.
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };
 
     public string? Name { get; init; }
