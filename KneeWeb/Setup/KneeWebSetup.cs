@@ -87,6 +87,7 @@ public static class KneeWebSetup
         Directory.CreateDirectory(settings.UploadsPath);
         Directory.CreateDirectory(settings.JobsPath);
         await DatabaseInitializer.InitializeAsync(app.Services.GetRequiredService<IDbContextFactory<KneeWebDbContext>>());
+        await app.Services.GetRequiredService<JobRecovery>().RepairAsync(CancellationToken.None);
         app.Logger.LogInformation("KneeWeb {Version}: data folder {DataRoot}", KneePipeline.Version, settings.FullDataRoot);
     }
 
