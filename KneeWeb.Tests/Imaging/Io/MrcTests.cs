@@ -109,6 +109,7 @@ public sealed class MrcTests : IDisposable
         Volume volume = VolumeIo.Read(temp.File("m.mrc"));
         VoxelFixtures.AssertSameVoxels(values, volume.Voxels);
         VoxelFixtures.AssertAffine(new AffineRas(0.5, 0, 0, 1, 0, 0.75, 0, 2, 0, 0, 2, 3), volume.Geometry.IndexToRas, 1e-7);
+        VoxelFixtures.AssertFloatReadMatches(temp.File("m.mrc"), volume);
     }
 
     [Fact]

@@ -32,7 +32,7 @@ internal static class NrrdReader
             throw new InvalidImageException(Format, "data file", "(missing)", "a detached header (.nhdr) must name its data file");
         }
 
-        Array voxels;
+        (Array Voxels, VoxelType Type, double Slope, double Intercept) data;
         using (var file = new FileStream(dataPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.SequentialScan))
         {
             long fileLength = file.Length;
@@ -44,7 +44,7 @@ internal static class NrrdReader
                 VoxelData.CheckFits(Format, "sizes", layout.Bytes + Math.Max(0, layout.ByteSkip), stored, gzip: true);
                 using var gzip = new GZipStream(file, CompressionMode.Decompress, leaveOpen: true);
                 VoxelData.Skip(gzip, layout.ByteSkip, Format, "byte skip");
-                voxels = VoxelData.Read(gzip, layout.Type, layout.Voxels, layout.Swap, Format);
+                data = VoxelData.ReadVolume(gzip, layout.Type, layout.Voxels, layout.Swap, 1, 0, options, Format);
             }
             else
             {
@@ -60,16 +60,12 @@ internal static class NrrdReader
                     file.Position += layout.ByteSkip;
                 }
 
-                voxels = VoxelData.Read(file, layout.Type, layout.Voxels, layout.Swap, Format);
+                data = VoxelData.ReadVolume(file, layout.Type, layout.Voxels, layout.Swap, 1, 0, options, Format);
             }
         }
 
-        if (layout.FramesFirst && layout.Frames > 1)
-        {
-            voxels = FramesLast(voxels, layout.Frames);
-        }
-
-        return new Volume(new VolumeGeometry(layout.Dims, layout.Affine), layout.Type, voxels, layout.Frames)
+        Array voxels = layout.FramesFirst && layout.Frames > 1 ? FramesLast(data.Voxels, layout.Frames) : data.Voxels;
+        return new Volume(new VolumeGeometry(layout.Dims, layout.Affine), data.Type, voxels, layout.Frames)
         {
             Metadata = new ImageMetadata
             {

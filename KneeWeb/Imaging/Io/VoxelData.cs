@@ -107,6 +107,21 @@ internal static class VoxelData
     /// Allocates the voxels and fills them from <paramref name="source"/>, reading exactly the
     /// declared bytes and no more (a stream that would inflate further is never read past them).
     /// </summary>
+    /// <summary>
+    /// The voxels of a volume as the caller asked: the file's type (slope/intercept kept apart),
+    /// or scaled float32 when <see cref="VolumeReadOptions.AsFloat32"/> is set.
+    /// </summary>
+    public static (Array Voxels, VoxelType Type, double Slope, double Intercept) ReadVolume(
+        Stream source, VoxelType type, long count, bool swapBytes, double slope, double intercept, VolumeReadOptions options, string format)
+    {
+        if (options.AsFloat32)
+        {
+            return (FloatConversion.Read(source, type, count, swapBytes, slope, intercept, format), VoxelType.Float32, 1.0, 0.0);
+        }
+
+        return (Read(source, type, count, swapBytes, format), type, slope, intercept);
+    }
+
     public static Array Read(Stream source, VoxelType type, long count, bool swapBytes, string format)
     {
         Array voxels = Allocate(type, count);
