@@ -55,14 +55,47 @@ public static class NiftiPeer
 
         Console.WriteLine($"cores: {Environment.ProcessorCount}, repeats: {repeats} (+1 warm-up each side)");
 
-        double[] nibabel = await NibabelTimesAsync(file, repeats);
-        double[] kneeweb = KneeWebTimes(file, repeats);
+        // Interleaved rounds (nibabel, KneeWeb, KneeWeb AsFloat32, ...) so that load from other
+        // processes on the machine falls on all sides alike; each side is timed inside its own process.
+        await using var nibabel = await NibabelWorker.StartAsync(file);
+        var nib = new List<double>();
+        var own = new List<double>();
+        var ownFloat = new List<double>();
+        for (int r = -1; r < repeats; r++)
+        {
+            double a = await nibabel.TimeOneAsync();
+            double b = TimeKneeWeb(file, asFloat32: false);
+            double c = TimeKneeWeb(file, asFloat32: true);
+            if (r >= 0)
+            {
+                nib.Add(a);
+                own.Add(b);
+                ownFloat.Add(c);
+            }
+        }
 
-        double nibMedian = Median(nibabel), ownMedian = Median(kneeweb);
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"nibabel  nib.load(f).get_fdata(dtype=np.float32): median {nibMedian * 1000:F1} ms  (min {nibabel.Min() * 1000:F1})"));
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"KneeWeb  VolumeIo.Read(f).ToFloat32():              median {ownMedian * 1000:F1} ms  (min {kneeweb.Min() * 1000:F1})"));
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ratio (nibabel / KneeWeb, medians): {nibMedian / ownMedian:F2}x"));
+        double nibMedian = Median(nib), ownMedian = Median(own), floatMedian = Median(ownFloat);
+        var ci = CultureInfo.InvariantCulture;
+        Console.WriteLine($"nibabel {nibabel.Version}");
+        Console.WriteLine(string.Create(ci, $"nibabel  nib.load(f).get_fdata(dtype=np.float32)               median {nibMedian * 1000,7:F1} ms  (min {nib.Min() * 1000:F1})"));
+        Console.WriteLine(string.Create(ci, $"KneeWeb  VolumeIo.Read(f).ToFloat32()                          median {ownMedian * 1000,7:F1} ms  (min {own.Min() * 1000:F1})"));
+        Console.WriteLine(string.Create(ci, $"KneeWeb  VolumeIo.Read(f, new() {{ AsFloat32 = true }})            median {floatMedian * 1000,7:F1} ms  (min {ownFloat.Min() * 1000:F1})"));
+        Console.WriteLine(string.Create(ci, $"ratio nibabel / KneeWeb Read+ToFloat32:  {nibMedian / ownMedian:F2}x (medians), {nib.Min() / own.Min():F2}x (minima)"));
+        Console.WriteLine(string.Create(ci, $"ratio nibabel / KneeWeb AsFloat32 read:  {nibMedian / floatMedian:F2}x (medians), {nib.Min() / ownFloat.Min():F2}x (minima)"));
         return 0;
+    }
+
+    private static double TimeKneeWeb(string file, bool asFloat32)
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        var clock = Stopwatch.StartNew();
+        float[] values = asFloat32
+            ? (float[])VolumeIo.Read(file, new VolumeReadOptions { AsFloat32 = true }).Voxels
+            : VolumeIo.Read(file).ToFloat32();
+        clock.Stop();
+        GC.KeepAlive(values);
+        return clock.Elapsed.TotalSeconds;
     }
 
     /// <summary>Where KneeWeb's time goes: bare inflate, the reader, the float conversion.</summary>
@@ -103,60 +136,61 @@ public static class NiftiPeer
         }
     }
 
-    private static double[] KneeWebTimes(string file, int repeats)
+    /// <summary>A python3 process that loads the file with nibabel each time it is asked, and says how long it took.</summary>
+    private sealed class NibabelWorker : IAsyncDisposable
     {
-        var times = new double[repeats];
-        float checksum = 0;
-        for (int r = -1; r < repeats; r++)
+        private readonly Process process;
+
+        private NibabelWorker(Process process, string version)
         {
-            GC.Collect();
-            GC.WaitForPendingFinalizers();
-            var clock = Stopwatch.StartNew();
-            Volume volume = VolumeIo.Read(file);
-            float[] values = volume.ToFloat32();
-            clock.Stop();
-            checksum += values[values.Length / 2];
-            if (r >= 0)
+            this.process = process;
+            Version = version;
+        }
+
+        public string Version { get; }
+
+        public static async Task<NibabelWorker> StartAsync(string file)
+        {
+            string script = $$"""
+                import sys, time, gc, numpy as np, nibabel as nib
+                f = r'{{file}}'
+                print(nib.__version__, flush=True)
+                for line in sys.stdin:
+                    gc.collect()
+                    t0 = time.perf_counter()
+                    a = nib.load(f).get_fdata(dtype=np.float32)
+                    t = time.perf_counter() - t0
+                    del a
+                    print(repr(t), flush=True)
+                """;
+            string path = Path.Combine(Path.GetTempPath(), "kneeweb-peer-nifti", "nibabel_worker.py");
+            await File.WriteAllTextAsync(path, script);
+            var start = new ProcessStartInfo(Python) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+            start.ArgumentList.Add(path);
+            Process process = Process.Start(start) ?? throw new InvalidOperationException("python3 did not start");
+            string? version = await process.StandardOutput.ReadLineAsync();
+            if (version is null)
             {
-                times[r] = clock.Elapsed.TotalSeconds;
+                throw new InvalidOperationException($"nibabel side failed (apt-get install python3-nibabel): {await process.StandardError.ReadToEndAsync()}");
             }
+
+            return new NibabelWorker(process, version);
         }
 
-        GC.KeepAlive(checksum);
-        return times;
-    }
-
-    private static async Task<double[]> NibabelTimesAsync(string file, int repeats)
-    {
-        string script = $$"""
-            import json, time, gc, numpy as np, nibabel as nib
-            f = r'{{file}}'
-            times = []
-            for r in range({{repeats + 1}}):
-                gc.collect()
-                t0 = time.perf_counter()
-                a = nib.load(f).get_fdata(dtype=np.float32)
-                t = time.perf_counter() - t0
-                if r > 0: times.append(t)
-                del a
-            print(json.dumps({'times': times, 'nibabel': nib.__version__}))
-            """;
-        var start = new ProcessStartInfo(Python) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add("-");
-        using Process process = Process.Start(start) ?? throw new InvalidOperationException("python3 did not start");
-        await process.StandardInput.WriteAsync(script);
-        process.StandardInput.Close();
-        string output = await process.StandardOutput.ReadToEndAsync();
-        string error = await process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        if (process.ExitCode != 0)
+        public async Task<double> TimeOneAsync()
         {
-            throw new InvalidOperationException($"nibabel side failed (apt-get install python3-nibabel): {error}");
+            await process.StandardInput.WriteLineAsync("go");
+            await process.StandardInput.FlushAsync();
+            string line = await process.StandardOutput.ReadLineAsync() ?? throw new InvalidOperationException(await process.StandardError.ReadToEndAsync());
+            return double.Parse(line, CultureInfo.InvariantCulture);
         }
 
-        using JsonDocument doc = JsonDocument.Parse(output);
-        Console.WriteLine($"nibabel {doc.RootElement.GetProperty("nibabel").GetString()}");
-        return [.. doc.RootElement.GetProperty("times").EnumerateArray().Select(e => e.GetDouble())];
+        public async ValueTask DisposeAsync()
+        {
+            process.StandardInput.Close();
+            await process.WaitForExitAsync();
+            process.Dispose();
+        }
     }
 
     /// <summary>A knee-sized phantom: smooth anatomy-like blobs plus scanner-like noise (so it compresses like an MRI).</summary>
@@ -184,7 +218,7 @@ public static class NiftiPeer
         VolumeIo.Write(volume, path, new VolumeWriteOptions { Compression = CompressionLevel.Optimal });
     }
 
-    private static double Median(double[] values)
+    private static double Median(IReadOnlyCollection<double> values)
     {
         double[] sorted = [.. values.Order()];
         return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;

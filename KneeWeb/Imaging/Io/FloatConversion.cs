@@ -1,7 +1,5 @@
 using System.Buffers;
-using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics;
 
 namespace KneeWeb.Imaging.Io;
 
@@ -75,70 +73,17 @@ internal static class FloatConversion
 
         switch (type)
         {
-            case VoxelType.Int16: Widen(MemoryMarshal.Cast<byte, short>(raw), target); break;
-            case VoxelType.UInt16: Widen(MemoryMarshal.Cast<byte, ushort>(raw), target); break;
-            case VoxelType.UInt8: Scalar<byte>(raw, target); break;
-            case VoxelType.Int8: Scalar(MemoryMarshal.Cast<byte, sbyte>(raw), target); break;
-            case VoxelType.UInt32: Scalar(MemoryMarshal.Cast<byte, uint>(raw), target); break;
-            case VoxelType.Int32: TensorPrimitives.ConvertTruncating<int, float>(MemoryMarshal.Cast<byte, int>(raw), target); break;
-            case VoxelType.UInt64: Scalar(MemoryMarshal.Cast<byte, ulong>(raw), target); break;
-            case VoxelType.Int64: Scalar(MemoryMarshal.Cast<byte, long>(raw), target); break;
-            case VoxelType.Float16: TensorPrimitives.ConvertToSingle(MemoryMarshal.Cast<byte, Half>(raw), target); break;
-            case VoxelType.Float32: MemoryMarshal.Cast<byte, float>(raw).CopyTo(target); break;
-            default: Scalar(MemoryMarshal.Cast<byte, double>(raw), target); break;
-        }
-
-        if (slope != 1f || intercept != 0f)
-        {
-            TensorPrimitives.Multiply(target, slope, target);
-            TensorPrimitives.Add(target, intercept, target);
-        }
-    }
-
-    private static void Widen(ReadOnlySpan<short> source, Span<float> target)
-    {
-        int i = 0;
-        if (Vector256.IsHardwareAccelerated)
-        {
-            for (; i <= source.Length - Vector256<short>.Count; i += Vector256<short>.Count)
-            {
-                (Vector256<int> lo, Vector256<int> hi) = Vector256.Widen(Vector256.Create(source.Slice(i, Vector256<short>.Count)));
-                Vector256.ConvertToSingle(lo).CopyTo(target.Slice(i));
-                Vector256.ConvertToSingle(hi).CopyTo(target.Slice(i + Vector256<int>.Count));
-            }
-        }
-
-        for (; i < source.Length; i++)
-        {
-            target[i] = source[i];
-        }
-    }
-
-    private static void Widen(ReadOnlySpan<ushort> source, Span<float> target)
-    {
-        int i = 0;
-        if (Vector256.IsHardwareAccelerated)
-        {
-            for (; i <= source.Length - Vector256<ushort>.Count; i += Vector256<ushort>.Count)
-            {
-                (Vector256<uint> lo, Vector256<uint> hi) = Vector256.Widen(Vector256.Create(source.Slice(i, Vector256<ushort>.Count)));
-                Vector256.ConvertToSingle(lo.AsInt32()).CopyTo(target.Slice(i));
-                Vector256.ConvertToSingle(hi.AsInt32()).CopyTo(target.Slice(i + Vector256<int>.Count));
-            }
-        }
-
-        for (; i < source.Length; i++)
-        {
-            target[i] = source[i];
-        }
-    }
-
-    private static void Scalar<T>(ReadOnlySpan<T> source, Span<float> target)
-        where T : unmanaged, System.Numerics.INumberBase<T>
-    {
-        for (int i = 0; i < source.Length; i++)
-        {
-            target[i] = float.CreateTruncating(source[i]);
+            case VoxelType.Int16: VoxelConversion.ToFloat32(MemoryMarshal.Cast<byte, short>(raw), target, slope, intercept); break;
+            case VoxelType.UInt16: VoxelConversion.ToFloat32(MemoryMarshal.Cast<byte, ushort>(raw), target, slope, intercept); break;
+            case VoxelType.UInt8: VoxelConversion.ToFloat32<byte>(raw, target, slope, intercept); break;
+            case VoxelType.Int8: VoxelConversion.ToFloat32(MemoryMarshal.Cast<byte, sbyte>(raw), target, slope, intercept); break;
+            case VoxelType.UInt32: VoxelConversion.ToFloat32(MemoryMarshal.Cast<byte, uint>(raw), target, slope, intercept); break;
+            case VoxelType.Int32: VoxelConversion.ToFloat32(MemoryMarshal.Cast<byte, int>(raw), target, slope, intercept); break;
+            case VoxelType.UInt64: VoxelConversion.ToFloat32(MemoryMarshal.Cast<byte, ulong>(raw), target, slope, intercept); break;
+            case VoxelType.Int64: VoxelConversion.ToFloat32(MemoryMarshal.Cast<byte, long>(raw), target, slope, intercept); break;
+            case VoxelType.Float16: VoxelConversion.ToFloat32(MemoryMarshal.Cast<byte, Half>(raw), target, slope, intercept); break;
+            case VoxelType.Float32: VoxelConversion.ToFloat32(MemoryMarshal.Cast<byte, float>(raw), target, slope, intercept); break;
+            default: VoxelConversion.ToFloat32(MemoryMarshal.Cast<byte, double>(raw), target, slope, intercept); break;
         }
     }
 }
