@@ -40,6 +40,7 @@ public static class CliApp
         // Each area adds its verbs here, one line each.
         root.Subcommands.Add(ImagingCommands.CreateInspect());
         root.Subcommands.Add(ImagingCommands.CreateConvert());
+        root.Subcommands.Add(InferenceCommands.Create());
         return root;
     }
 }
