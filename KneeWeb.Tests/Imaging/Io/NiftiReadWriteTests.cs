@@ -219,3 +219,23 @@ public sealed class LargeVolumeTests : IDisposable
         VoxelFixtures.AssertFloatReadMatches(path, typed);
     }
 }
+
+public sealed class SelectFrameTests
+{
+    [Fact]
+    public void Selecting_a_frame_keeps_geometry_and_records_the_choice()
+    {
+        var geometry = new VolumeGeometry(new Dims3(2, 1, 1), new AffineRas(2, 0, 0, 1, 0, 2, 0, 2, 0, 0, 2, 3));
+        var volume = new Volume(geometry, VoxelType.Int16, new short[] { 1, 2, 3, 4, 5, 6 }, frames: 3, slope: 2, intercept: 1)
+        {
+            Metadata = new ImageMetadata { Format = "NIfTI-1" },
+        };
+        Volume one = VolumeIo.SelectFrame(volume, 1);
+        Assert.Equal(1, one.Frames);
+        Assert.Equal([7f, 9f], one.ToFloat32());
+        Assert.Equal(geometry, one.Geometry);
+        Assert.Equal(1, one.Metadata!.FrameChosen);
+        Assert.Equal("NIfTI-1", one.Metadata.Format);
+        Assert.Throws<ArgumentOutOfRangeException>(() => VolumeIo.SelectFrame(volume, 3));
+    }
+}
