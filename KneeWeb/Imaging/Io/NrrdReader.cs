@@ -166,11 +166,13 @@ internal static class NrrdReader
     {
         string typeName = Required(fields, "type");
         VoxelType type = TypeOf(typeName);
-        int dimension = (int)ParseLong("dimension", Required(fields, "dimension"));
-        if (dimension is < 1 or > 4)
+        long declaredDimension = ParseLong("dimension", Required(fields, "dimension"));
+        if (declaredDimension is < 1 or > 4)
         {
-            throw new InvalidImageException(Format, "dimension", dimension.ToString(CultureInfo.InvariantCulture), "KneeWeb reads 1 to 4 dimensions");
+            throw new InvalidImageException(Format, "dimension", declaredDimension.ToString(CultureInfo.InvariantCulture), "KneeWeb reads 1 to 4 dimensions");
         }
+
+        int dimension = (int)declaredDimension;
 
         string[] sizeWords = Words(Required(fields, "sizes"));
         if (sizeWords.Length != dimension)
@@ -218,9 +220,9 @@ internal static class NrrdReader
         }
 
         long byteSkip = fields.TryGetValue("byte skip", out string? bs) || fields.TryGetValue("byteskip", out bs) ? ParseLong("byte skip", bs) : 0;
-        if (byteSkip < -1 || (byteSkip == -1 && gzip))
+        if (byteSkip < -1 || (byteSkip == -1 && gzip) || byteSkip > options.MaxBytes)
         {
-            throw new InvalidImageException(Format, "byte skip", byteSkip.ToString(CultureInfo.InvariantCulture), "must be >= 0 (or -1 with raw encoding)");
+            throw new InvalidImageException(Format, "byte skip", byteSkip.ToString(CultureInfo.InvariantCulture), "must be -1 (raw encoding only) or 0 up to the size cap");
         }
 
         long lineSkip = fields.TryGetValue("line skip", out string? ls) || fields.TryGetValue("lineskip", out ls) ? ParseLong("line skip", ls) : 0;
