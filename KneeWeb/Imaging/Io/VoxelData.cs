@@ -59,21 +59,30 @@ internal static class VoxelData
         return "[" + string.Join(", ", parts) + "]";
     }
 
-    public static Array Allocate(VoxelType type, long count) => type switch
+    /// <summary>
+    /// An array every caller fills completely (or abandons with an error). Uninitialized: the
+    /// pages of a large array are only touched as data arrive, so a header that declares more than
+    /// the file delivers costs address space, not memory.
+    /// </summary>
+    public static Array Allocate(VoxelType type, long count)
     {
-        VoxelType.UInt8 => new byte[count],
-        VoxelType.Int8 => new sbyte[count],
-        VoxelType.UInt16 => new ushort[count],
-        VoxelType.Int16 => new short[count],
-        VoxelType.UInt32 => new uint[count],
-        VoxelType.Int32 => new int[count],
-        VoxelType.UInt64 => new ulong[count],
-        VoxelType.Int64 => new long[count],
-        VoxelType.Float16 => new Half[count],
-        VoxelType.Float32 => new float[count],
-        VoxelType.Float64 => new double[count],
-        _ => throw new ArgumentOutOfRangeException(nameof(type), type, null),
-    };
+        int n = checked((int)count);
+        return type switch
+        {
+            VoxelType.UInt8 => GC.AllocateUninitializedArray<byte>(n),
+            VoxelType.Int8 => GC.AllocateUninitializedArray<sbyte>(n),
+            VoxelType.UInt16 => GC.AllocateUninitializedArray<ushort>(n),
+            VoxelType.Int16 => GC.AllocateUninitializedArray<short>(n),
+            VoxelType.UInt32 => GC.AllocateUninitializedArray<uint>(n),
+            VoxelType.Int32 => GC.AllocateUninitializedArray<int>(n),
+            VoxelType.UInt64 => GC.AllocateUninitializedArray<ulong>(n),
+            VoxelType.Int64 => GC.AllocateUninitializedArray<long>(n),
+            VoxelType.Float16 => GC.AllocateUninitializedArray<Half>(n),
+            VoxelType.Float32 => GC.AllocateUninitializedArray<float>(n),
+            VoxelType.Float64 => GC.AllocateUninitializedArray<double>(n),
+            _ => throw new ArgumentOutOfRangeException(nameof(type), type, null),
+        };
+    }
 
     public static long ByteLength(Array voxels) =>
         voxels.LongLength * Volume.BytesPerVoxel(VoxelTypeOf(voxels));
