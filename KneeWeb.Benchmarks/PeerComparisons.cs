@@ -8,6 +8,7 @@ public static class PeerComparisons
 {
     private static readonly Dictionary<string, Func<string[], Task<int>>> Peers = new(StringComparer.Ordinal)
     {
+        ["nifti"] = Io.NiftiPeer.RunAsync,
     };
 
     public static async Task<int> RunAsync(string[] args)

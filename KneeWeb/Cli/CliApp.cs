@@ -38,6 +38,8 @@ public static class CliApp
     {
         var root = new RootCommand("KneeWeb: knee MRI analysis. With no command, runs the web site.");
         // Each area adds its verbs here, one line each.
+        root.Subcommands.Add(ImagingCommands.CreateInspect());
+        root.Subcommands.Add(ImagingCommands.CreateConvert());
         root.Subcommands.Add(InferenceCommands.Create());
         root.Subcommands.Add(ProcessCommand.Create());
         return root;
