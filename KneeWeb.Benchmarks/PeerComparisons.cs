@@ -8,6 +8,8 @@ public static class PeerComparisons
 {
     private static readonly Dictionary<string, Func<string[], Task<int>>> Peers = new(StringComparer.Ordinal)
     {
+        ["onnx"] = Inference.OnnxPeer.RunAsync,
+        ["onnx-overhead"] = Inference.OnnxPeer.RunOverheadAsync,
     };
 
     public static async Task<int> RunAsync(string[] args)
