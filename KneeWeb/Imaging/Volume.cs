@@ -67,6 +67,9 @@ public sealed class Volume
 
     public bool IsScaled => Slope != 1.0 || Intercept != 0.0;
 
+    /// <summary>Where the volume came from (format, allow-listed DICOM facts, frame chosen); null when made in memory.</summary>
+    public ImageMetadata? Metadata { get; init; }
+
     /// <summary>The raw voxels as a typed span.</summary>
     public Span<T> Span<T>()
         where T : unmanaged => Voxels is T[] typed
@@ -89,9 +92,8 @@ public sealed class Volume
         var result = new float[n];
         int offset = checked((int)(n * frame));
         float slope = (float)Slope, intercept = (float)Intercept;
-        // Switch on the declared type, not on the array's runtime type: the CLR lets a short[]
-        // pass as ushort[] (and sbyte[] as byte[], int[] as uint[]...), so `case ushort[]` would
-        // read signed voxels as unsigned.
+        // Dispatch on the declared type, not on `Voxels is T[]`: the runtime lets an sbyte[] pass as
+        // byte[] (and short[] as ushort[]), which would read signed voxels as unsigned.
         switch (VoxelType)
         {
             case VoxelType.UInt8: Convert((byte[])Voxels, offset, result, slope, intercept); break;
