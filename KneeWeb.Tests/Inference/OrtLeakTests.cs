@@ -5,6 +5,11 @@ using Xunit;
 
 namespace KneeWeb.Tests.Inference;
 
+/// <summary>Resident memory is process-wide: this collection runs alone, after the parallel ones.</summary>
+[CollectionDefinition(nameof(MemoryMeasurementCollection), DisableParallelization = true)]
+public sealed class MemoryMeasurementCollection;
+
+[Collection(nameof(MemoryMeasurementCollection))]
 public sealed class OrtLeakTests(InferenceFixture fixture) : IClassFixture<InferenceFixture>
 {
     [Fact]
