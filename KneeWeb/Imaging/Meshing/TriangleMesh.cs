@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 namespace KneeWeb.Imaging.Meshing;
 
 /// <summary>
@@ -36,6 +37,7 @@ public sealed class TriangleMesh
     public static TriangleMesh Empty => new([], []);
 
     /// <summary>Area-weighted vertex normals (unit length; zero for isolated vertices).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public double[] ComputeVertexNormals()
     {
         var normals = new double[PositionsRas.Length];
@@ -105,6 +107,7 @@ public sealed class TriangleMesh
     /// Watertight check: every edge is shared by exactly two triangles, used once in each direction
     /// (closed, manifold and consistently oriented).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public bool IsWatertight(out string reason)
     {
         var directed = new Dictionary<long, int>(Triangles.Length);

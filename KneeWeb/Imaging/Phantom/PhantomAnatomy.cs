@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using KneeWeb.Imaging.Segmentation;
 
 namespace KneeWeb.Imaging.Phantom;
@@ -102,21 +103,30 @@ public sealed record PhantomAnatomy
     private const double Deg = Math.PI / 180.0;
 
     /// <summary>Label of a point given in the right-knee frame.</summary>
+    // Hot per-voxel code: optimised even in Debug builds, where tests run.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public byte LabelAt(double x, double y, double z)
     {
-        double dFemur = FemurDistance(x, y, z, out int femurPiece);
+        // Cheap bounds first: most of the field of view is far from at least two of the bones.
+        int femurPiece = -1;
+        double dFemur = z < CondyleCenterZMm - CondyleRingRadiusMm - CondyleTubeRadiusMm - 5 ? double.MaxValue : FemurDistance(x, y, z, out femurPiece);
         if (dFemur <= 0)
         {
             return KneeLabels.Femur;
         }
 
-        double dTibia = TibiaDistance(x, y, z, out bool onTop);
+        bool onTop = false;
+        double dTibia = z > 5 ? double.MaxValue : TibiaDistance(x, y, z, out onTop);
         if (dTibia <= 0)
         {
             return KneeLabels.Tibia;
         }
 
-        double dPatella = PatellaDistance(x, y, z, out bool onBack);
+        bool onBack = false;
+        double reach = PatellaDiskRadiusMm + PatellaRoundingMm + 5;
+        double dPatella = y < PatellaYMm - reach || Math.Abs(x) > reach || Math.Abs(z - PatellaZMm) > reach
+            ? double.MaxValue
+            : PatellaDistance(x, y, z, out onBack);
         if (dPatella <= 0)
         {
             return KneeLabels.Patella;
@@ -225,6 +235,8 @@ public sealed record PhantomAnatomy
     };
 
     // ---- Femur: pieces 0 medial condyle, 1 lateral condyle, 2 trochlea, 3 shaft.
+    // Hot per-voxel code: optimised even in Debug builds, where tests run.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal double FemurDistance(double x, double y, double z, out int piece)
     {
         double d0 = CondyleDistance(-CondyleOffsetXMm, x, y, z);
@@ -239,6 +251,8 @@ public sealed record PhantomAnatomy
         return d;
     }
 
+    // Hot per-voxel code: optimised even in Debug builds, where tests run.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private double CondyleDistance(double cx, double x, double y, double z)
     {
         double wy = y - CondyleCenterYMm, wz = z - CondyleCenterZMm;
@@ -247,6 +261,8 @@ public sealed record PhantomAnatomy
         return Math.Sqrt((qx * qx) + (qr * qr)) - CondyleTubeRadiusMm;
     }
 
+    // Hot per-voxel code: optimised even in Debug builds, where tests run.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private double TrochleaDistance(double x, double y, double z)
     {
         double u = Math.Clamp(x, -TrochleaHalfLengthMm, TrochleaHalfLengthMm);
@@ -254,6 +270,8 @@ public sealed record PhantomAnatomy
         return Math.Sqrt((qx * qx) + (qy * qy) + (qz * qz)) - TrochleaRadiusMm;
     }
 
+    // Hot per-voxel code: optimised even in Debug builds, where tests run.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private double FemoralThickness(int piece, double x, double y, double z, out double marginMm)
     {
         marginMm = 0;
@@ -299,6 +317,8 @@ public sealed record PhantomAnatomy
     }
 
     /// <summary>Distance from a point on piece <paramref name="piece"/> to the nearest other femur piece.</summary>
+    // Hot per-voxel code: optimised even in Debug builds, where tests run.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private double CreaseDistance(int piece, double x, double y, double z)
     {
         double best = double.MaxValue;
@@ -314,6 +334,8 @@ public sealed record PhantomAnatomy
     }
 
     // ---- Tibia.
+    // Hot per-voxel code: optimised even in Debug builds, where tests run.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal double TibiaDistance(double x, double y, double z, out bool onTop)
     {
         double hx = Math.Max(0, Math.Abs(x) - PlateauHalfLengthMm);
@@ -332,6 +354,8 @@ public sealed record PhantomAnatomy
         return dPlateau;
     }
 
+    // Hot per-voxel code: optimised even in Debug builds, where tests run.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private double TibialThickness(double x, double y, out byte plate, out double marginMm)
     {
         double xm = -TibialPlateOffsetXMm, xl = TibialPlateOffsetXMm;
@@ -358,6 +382,8 @@ public sealed record PhantomAnatomy
     }
 
     // ---- Patella.
+    // Hot per-voxel code: optimised even in Debug builds, where tests run.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal double PatellaDistance(double x, double y, double z, out bool onBack)
     {
         double dz = z - PatellaZMm;
@@ -367,6 +393,8 @@ public sealed record PhantomAnatomy
         return Math.Sqrt((h * h) + (v * v)) - PatellaRoundingMm;
     }
 
+    // Hot per-voxel code: optimised even in Debug builds, where tests run.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private double PatellarThickness(double x, double z, out double marginMm)
     {
         double dz = z - PatellaZMm;
@@ -382,6 +410,8 @@ public sealed record PhantomAnatomy
         return PatellarThicknessMm + (PatellarDomeMm * (1 - (rho * rho / (a * a))));
     }
 
+    // Hot per-voxel code: optimised even in Debug builds, where tests run.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static double SegmentDistance(double x, double y, double z, double ax, double ay, double az, double bx, double by, double bz)
     {
         double abx = bx - ax, aby = by - ay, abz = bz - az;
@@ -395,6 +425,7 @@ public sealed record PhantomAnatomy
     /// Area-weighted mean, minimum and maximum thickness and area of each plate, by quadrature over the
     /// surfaces' parameters (fine grids; parts of a piece hidden inside another piece are left out).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public IReadOnlyDictionary<byte, PlateTruth> ComputePlateTruths()
     {
         var result = new Dictionary<byte, PlateTruth>();
