@@ -1,16 +1,21 @@
 using KneeWeb.Cli;
+using KneeWeb.Setup;
 
 if (CliApp.IsCommandLine(args))
 {
     return await CliApp.RunAsync(args);
 }
 
-var builder = WebApplication.CreateBuilder(args);
-builder.Services.AddRazorComponents().AddInteractiveServerComponents();
-var app = builder.Build();
-app.UseAntiforgery();
-app.MapStaticAssets();
-app.MapRazorComponents<KneeWeb.Components.App>().AddInteractiveServerRenderMode();
+WebApplicationBuilder builder = WebApplication.CreateBuilder(args);
+builder.AddKneeWebOptions()
+       .AddKneeWebData()
+       .AddKneeWebJobs()
+       .AddKneeWebApi()
+       .AddKneeWebUi();
+
+WebApplication app = builder.Build();
+await app.InitializeKneeWebAsync();
+app.MapKneeWeb();
 await app.RunAsync();
 return 0;
 

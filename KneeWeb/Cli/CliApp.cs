@@ -38,6 +38,7 @@ public static class CliApp
     {
         var root = new RootCommand("KneeWeb: knee MRI analysis. With no command, runs the web site.");
         // Each area adds its verbs here, one line each.
+        root.Subcommands.Add(InferenceCommands.Create());
         return root;
     }
 }

@@ -67,6 +67,9 @@ public sealed class Volume
 
     public bool IsScaled => Slope != 1.0 || Intercept != 0.0;
 
+    /// <summary>Where the volume came from (format, allow-listed DICOM facts, frame chosen); null when made in memory.</summary>
+    public ImageMetadata? Metadata { get; init; }
+
     /// <summary>The raw voxels as a typed span.</summary>
     public Span<T> Span<T>()
         where T : unmanaged => Voxels is T[] typed
@@ -89,20 +92,22 @@ public sealed class Volume
         var result = new float[n];
         int offset = checked((int)(n * frame));
         float slope = (float)Slope, intercept = (float)Intercept;
-        switch (Voxels)
+        // Dispatch on the declared type, not on `Voxels is T[]`: the runtime lets an sbyte[] pass as
+        // byte[] (and short[] as ushort[]), which would read signed voxels as unsigned.
+        switch (VoxelType)
         {
-            case byte[] a: Convert<byte>(a, offset, result, slope, intercept); break;
-            case sbyte[] a: Convert<sbyte>(a, offset, result, slope, intercept); break;
-            case ushort[] a: Convert<ushort>(a, offset, result, slope, intercept); break;
-            case short[] a: Convert<short>(a, offset, result, slope, intercept); break;
-            case uint[] a: Convert<uint>(a, offset, result, slope, intercept); break;
-            case int[] a: Convert<int>(a, offset, result, slope, intercept); break;
-            case ulong[] a: Convert<ulong>(a, offset, result, slope, intercept); break;
-            case long[] a: Convert<long>(a, offset, result, slope, intercept); break;
-            case Half[] a: Convert<Half>(a, offset, result, slope, intercept); break;
-            case float[] a: Convert<float>(a, offset, result, slope, intercept); break;
-            case double[] a: Convert<double>(a, offset, result, slope, intercept); break;
-            default: throw new InvalidOperationException($"Unsupported voxel array {Voxels.GetType().Name}.");
+            case VoxelType.UInt8: Convert((byte[])Voxels, offset, result, slope, intercept); break;
+            case VoxelType.Int8: Convert((sbyte[])Voxels, offset, result, slope, intercept); break;
+            case VoxelType.UInt16: Convert((ushort[])Voxels, offset, result, slope, intercept); break;
+            case VoxelType.Int16: Convert((short[])Voxels, offset, result, slope, intercept); break;
+            case VoxelType.UInt32: Convert((uint[])Voxels, offset, result, slope, intercept); break;
+            case VoxelType.Int32: Convert((int[])Voxels, offset, result, slope, intercept); break;
+            case VoxelType.UInt64: Convert((ulong[])Voxels, offset, result, slope, intercept); break;
+            case VoxelType.Int64: Convert((long[])Voxels, offset, result, slope, intercept); break;
+            case VoxelType.Float16: Convert((Half[])Voxels, offset, result, slope, intercept); break;
+            case VoxelType.Float32: Convert((float[])Voxels, offset, result, slope, intercept); break;
+            case VoxelType.Float64: Convert((double[])Voxels, offset, result, slope, intercept); break;
+            default: throw new InvalidOperationException($"Unsupported voxel type {VoxelType}.");
         }
 
         return result;

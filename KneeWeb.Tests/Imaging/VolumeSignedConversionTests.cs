@@ -1,0 +1,18 @@
+using KneeWeb.Imaging;
+using Xunit;
+
+namespace KneeWeb.Tests.Imaging;
+
+public sealed class VolumeSignedConversionTests
+{
+    [Fact]
+    public void Signed_voxels_convert_as_signed_values()
+    {
+        // The CLR lets short[] pass as ushort[]; ToFloat32 once read -10 as 65526 that way.
+        var geometry = new VolumeGeometry(new Dims3(2, 1, 1), AffineRas.Identity);
+        Assert.Equal([-10f, 7f], new Volume(geometry, VoxelType.Int16, new short[] { -10, 7 }).ToFloat32());
+        Assert.Equal([-3f, 4f], new Volume(geometry, VoxelType.Int8, new sbyte[] { -3, 4 }).ToFloat32());
+        Assert.Equal([-100000f, 1f], new Volume(geometry, VoxelType.Int32, new[] { -100000, 1 }).ToFloat32());
+        Assert.Equal([-5f, 2f], new Volume(geometry, VoxelType.Int64, new long[] { -5, 2 }).ToFloat32());
+    }
+}

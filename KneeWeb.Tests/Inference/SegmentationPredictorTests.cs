@@ -1,0 +1,151 @@
+using KneeWeb.Imaging;
+using KneeWeb.Inference;
+using KneeWeb.Inference.ModelBuilding;
+using Xunit;
+
+namespace KneeWeb.Tests.Inference;
+
+public sealed class SegmentationPredictorTests(InferenceFixture fixture) : IClassFixture<InferenceFixture>
+{
+    private static readonly SegmentationOptions Cpu = new() { Provider = ExecutionProviderPreference.Cpu, IntraOpThreads = 2 };
+
+    private ModelEntry DemoEntry()
+    {
+        string folder = Path.Combine(fixture.Folder, "models-demo");
+        Directory.CreateDirectory(folder);
+        if (!File.Exists(Path.Combine(folder, DemoModel.Name + ".onnx")))
+        {
+            DemoModel.Write(folder);
+        }
+
+        ModelEntry? entry = new ModelRegistry(folder, fixture.Runtime).Find(DemoModel.Name);
+        Assert.NotNull(entry);
+        Assert.True(entry.Enabled, entry.DisabledReason);
+        return entry;
+    }
+
+    [Fact]
+    public async Task Demo_model_segments_the_synthetic_knee_with_dice_above_0_9_on_every_structure()
+    {
+        (Volume image, byte[] truth) = SyntheticKnee.Create(new Vec3d(0.5, 0.5, 1.0));
+        var previews = new List<SegmentationPreview>();
+        var fractions = new List<double>();
+        var predictor = new SegmentationPredictor(fixture.Runtime);
+        SegmentationResult result = await predictor.SegmentAsync(image, DemoEntry(), Cpu, new SyncProgress(fractions), previews.Add, CancellationToken.None);
+
+        Assert.Equal(image.Geometry, result.Labels.Geometry);
+        Assert.Equal(VoxelType.UInt8, result.Labels.VoxelType);
+        byte[] labels = result.Labels.Span<byte>().ToArray();
+        for (byte label = 1; label <= 9; label++)
+        {
+            double dice = SyntheticKnee.Dice(labels, truth, label);
+            Assert.True(dice >= 0.9, $"label {label}: Dice {dice:F3}");
+        }
+
+        Assert.Equal("cpu", result.Provider);
+        Assert.True(result.Tiles > 1, "the 96x96x48 grid needs several 64x64x32 tiles");
+        Assert.Equal(1.0, fractions[^1]);
+        SegmentationPreview last = Assert.IsType<SegmentationPreview>(previews[^1]);
+        Assert.Equal(1.0, last.Fraction);
+        Assert.Equal(96 * 96, last.AcrossK.Labels.Length);
+        Assert.Contains(last.AcrossK.Labels, l => l != 0);
+    }
+
+    [Fact]
+    public async Task Labels_land_on_the_input_grid_when_the_model_resamples()
+    {
+        (Volume image, byte[] truth) = SyntheticKnee.Create(new Vec3d(0.4, 0.4, 0.8), noise: 10);
+        var predictor = new SegmentationPredictor(fixture.Runtime);
+        SegmentationResult result = await predictor.SegmentAsync(image, DemoEntry(), Cpu, null, null, CancellationToken.None);
+        Assert.Equal(image.Geometry, result.Labels.Geometry);
+        Assert.Equal(new Dims3(96, 96, 48), result.ModelGrid); // 48 mm at 0.5 x 0.5 x 1.0 mm
+        byte[] labels = result.Labels.Span<byte>().ToArray();
+        // Linear resampling blends neighbouring structures at their borders; the bulky ones stay clean.
+        Assert.True(SyntheticKnee.Dice(labels, truth, 1) >= 0.9);
+        Assert.True(SyntheticKnee.Dice(labels, truth, 2) >= 0.9);
+    }
+
+    [Fact]
+    public async Task Mirroring_overlap_and_batch_do_not_change_a_pointwise_model()
+    {
+        (Volume image, _) = SyntheticKnee.Create(new Vec3d(0.5, 0.5, 1.0), sizeMm: 40);
+        var predictor = new SegmentationPredictor(fixture.Runtime);
+        ModelEntry model = DemoEntry();
+        SegmentationResult plain = await predictor.SegmentAsync(image, model, Cpu with { BatchSize = 1 }, null, null, CancellationToken.None);
+        SegmentationResult mirrored = await predictor.SegmentAsync(image, model, Cpu with { Mirroring = true, BatchSize = 3, Overlap = 0.25 }, null, null, CancellationToken.None);
+        Assert.True(mirrored.Mirrored);
+        Assert.Equal(plain.Labels.Span<byte>().ToArray(), mirrored.Labels.Span<byte>().ToArray());
+    }
+
+    [Fact]
+    public async Task Out_of_memory_halves_the_batch_and_records_it()
+    {
+        (Volume image, _) = SyntheticKnee.Create(new Vec3d(0.5, 0.5, 1.0), sizeMm: 40);
+        var predictor = new SegmentationPredictor(fixture.Runtime);
+        SegmentationResult result = await predictor.SegmentAsync(
+            image, DemoEntry(), Cpu with { BatchSize = 4, SimulateOutOfMemory = (_, batch) => batch > 1 }, null, null, CancellationToken.None);
+        Assert.Equal(1, result.BatchSize);
+        Assert.Contains(result.Fallbacks, f => f.Contains("batch halved to 2", StringComparison.Ordinal));
+        Assert.Contains(result.Fallbacks, f => f.Contains("batch halved to 1", StringComparison.Ordinal));
+
+        await Assert.ThrowsAsync<InferenceFailedException>(() => predictor.SegmentAsync(
+            image, DemoEntry(), Cpu with { SimulateOutOfMemory = (_, _) => true }, null, null, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Cancellation_stops_the_prediction()
+    {
+        (Volume image, _) = SyntheticKnee.Create(new Vec3d(0.5, 0.5, 1.0));
+        using var cancellation = new CancellationTokenSource();
+        var predictor = new SegmentationPredictor(fixture.Runtime);
+        var progress = new SyncProgress([], fraction =>
+        {
+            if (fraction > 0)
+            {
+                cancellation.Cancel();
+            }
+        });
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => predictor.SegmentAsync(image, DemoEntry(), Cpu with { BatchSize = 1 }, progress, null, cancellation.Token));
+    }
+
+    [Fact]
+    public async Task A_disabled_model_or_a_wrong_channel_count_is_a_configuration_error()
+    {
+        (Volume image, _) = SyntheticKnee.Create(new Vec3d(1, 1, 1), sizeMm: 16);
+        var predictor = new SegmentationPredictor(fixture.Runtime);
+        ModelEntry disabled = DemoEntry() with { DisabledReason = "checksum mismatch" };
+        ModelConfigurationException error = await Assert.ThrowsAsync<ModelConfigurationException>(
+            () => predictor.SegmentAsync(image, disabled, Cpu, null, null, CancellationToken.None));
+        Assert.Contains("checksum mismatch", error.Message, StringComparison.Ordinal);
+
+        var twoFrames = new Volume(image.Geometry, VoxelType.Int16, new short[image.Dims.VoxelCount * 2], frames: 2);
+        await Assert.ThrowsAsync<ModelConfigurationException>(() => predictor.SegmentAsync(twoFrames, DemoEntry(), Cpu, null, null, CancellationToken.None));
+    }
+
+    [Fact]
+    public void Tiles_follow_nnunet_placement_and_the_gaussian_peaks_at_the_centre()
+    {
+        Assert.Equal([0, 18, 36], SlidingWindow.Starts(100, 64, 0.5));
+        Assert.Equal([0], SlidingWindow.Starts(64, 64, 0.5));
+        Assert.Equal([0], SlidingWindow.Starts(40, 64, 0.5));
+        Assert.Equal([0, 32, 64], SlidingWindow.Starts(128, 64, 0.5));
+        float[] map = SlidingWindow.ImportanceMap(8, 8, 8);
+        Assert.Equal(1f, map[(4 * 64) + (4 * 8) + 4], 5);
+        Assert.All(map, v => Assert.True(v > 0));
+        Assert.True(map[0] < map[(4 * 64) + (4 * 8) + 4]);
+    }
+
+    /// <summary>IProgress that reports on the calling thread (Progress&lt;T&gt; posts to the pool and may report late).</summary>
+    private sealed class SyncProgress(List<double> fractions, Action<double>? onReport = null) : IProgress<double>
+    {
+        public void Report(double value)
+        {
+            lock (fractions)
+            {
+                fractions.Add(value);
+            }
+
+            onReport?.Invoke(value);
+        }
+    }
+}

@@ -1,0 +1,76 @@
+using Xunit;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+
+namespace KneeWeb.Tests.Web;
+
+/// <summary>Small helpers over HttpClient for the /v1 API, as a script would use it.</summary>
+public static class ApiClient
+{
+    public static async Task<HttpResponseMessage> PostJobAsync(HttpClient client, string path, object? options = null, string? fileName = null)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        using var content = new MultipartFormDataContent();
+        var file = new StreamContent(File.OpenRead(path));
+        file.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+        content.Add(file, "file", fileName ?? Path.GetFileName(path));
+        if (options is not null)
+        {
+            content.Add(new StringContent(options as string ?? JsonSerializer.Serialize(options), Encoding.UTF8, "application/json"), "options");
+        }
+
+        return await client.PostAsync("/v1/jobs", content);
+    }
+
+    public static async Task<Guid> SubmitAsync(HttpClient client, string path, object? options = null)
+    {
+        using HttpResponseMessage response = await PostJobAsync(client, path, options);
+        string body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.Accepted, $"POST /v1/jobs answered {(int)response.StatusCode}: {body}");
+        using JsonDocument doc = JsonDocument.Parse(body);
+        return doc.RootElement.GetProperty("id").GetGuid();
+    }
+
+    public static async Task<JsonElement> GetJobAsync(HttpClient client, Guid id)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        string body = await client.GetStringAsync($"/v1/jobs/{id}");
+        return JsonDocument.Parse(body).RootElement.Clone();
+    }
+
+    /// <summary>Polls until the job leaves Queued/Running; fails the test past the limit.</summary>
+    public static async Task<JsonElement> WaitForEndAsync(HttpClient client, Guid id, TimeSpan? limit = null)
+    {
+        DateTime until = DateTime.UtcNow + (limit ?? TimeSpan.FromSeconds(60));
+        while (true)
+        {
+            JsonElement job = await GetJobAsync(client, id);
+            string status = job.GetProperty("status").GetString()!;
+            if (status is not ("Queued" or "Running"))
+            {
+                return job;
+            }
+
+            Assert.True(DateTime.UtcNow < until, $"Job {id} still {status} after {limit ?? TimeSpan.FromSeconds(60)}.");
+            await Task.Delay(50);
+        }
+    }
+
+    public static async Task<JsonElement> WaitForStatusAsync(HttpClient client, Guid id, string wanted, TimeSpan? limit = null)
+    {
+        DateTime until = DateTime.UtcNow + (limit ?? TimeSpan.FromSeconds(30));
+        while (true)
+        {
+            JsonElement job = await GetJobAsync(client, id);
+            if (job.GetProperty("status").GetString() == wanted)
+            {
+                return job;
+            }
+
+            Assert.True(DateTime.UtcNow < until, $"Job {id} never reached {wanted}; it is {job.GetProperty("status").GetString()}.");
+            await Task.Delay(20);
+        }
+    }
+}

@@ -1,0 +1,166 @@
+using System.Text.Json;
+using KneeWeb.Tests.TestData;
+using Microsoft.Playwright;
+using Xunit;
+
+namespace KneeWeb.Tests.Web.Browser;
+
+/// <summary>A person's path through the site in real Chromium against a real server process.</summary>
+[Collection(BrowserCollection.Name)]
+public sealed class JobPagesBrowserTests(BrowserFixture fixture) : IAsyncLifetime
+{
+    private readonly TempFolder data = new("kneeweb-browser");
+    private readonly TempFolder inputs = new("kneeweb-inputs");
+    private readonly List<string> consoleErrors = [];
+    private ServerProcess server = null!;
+    private IBrowserContext context = null!;
+    private IPage page = null!;
+
+    public async Task InitializeAsync()
+    {
+        server = await ServerProcess.StartAsync(data.Path, new Dictionary<string, string>
+        {
+            // Long enough to watch steps change in the page, short enough for CI.
+            ["KneeWeb__Jobs__DiagnosticStepDelay"] = "00:00:00.700",
+        });
+        context = await fixture.Browser.NewContextAsync(new BrowserNewContextOptions
+        {
+            BaseURL = server.BaseAddress.ToString(),
+            AcceptDownloads = true,
+            ViewportSize = new ViewportSize { Width = 1280, Height = 900 },
+        });
+        page = await context.NewPageAsync();
+        page.Console += (_, message) =>
+        {
+            if (message.Type == "error")
+            {
+                consoleErrors.Add($"{message.Text} ({message.Location})");
+            }
+        };
+        page.Response += (_, response) =>
+        {
+            if (response.Status >= 400)
+            {
+                consoleErrors.Add($"{response.Status} {response.Url}");
+            }
+        };
+    }
+
+    public async Task DisposeAsync()
+    {
+        await context.DisposeAsync();
+        await server.DisposeAsync();
+        data.Dispose();
+        inputs.Dispose();
+    }
+
+    [Fact]
+    public async Task Upload_a_nifti_watch_live_progress_reach_Completed_and_download_stats_json()
+    {
+        string input = TestVolumes.WriteRamp(inputs.Path, "knee.nii.gz");
+        await page.GotoAsync("/");
+        await WaitForInteractiveAsync();
+        await page.GetByTestId("file-input").SetInputFilesAsync(input);
+        await Assertions.Expect(page.GetByTestId("chosen-file")).ToContainTextAsync("knee.nii.gz");
+        await page.GetByTestId("subject").Locator("input, textarea").Or(page.GetByTestId("subject")).First.FillAsync("S-042");
+        await page.GetByTestId("start").ClickAsync();
+
+        await page.WaitForURLAsync(new System.Text.RegularExpressions.Regex("/jobs/[0-9a-f-]{36}$"), new() { Timeout = 30_000 });
+        Guid id = Guid.Parse(page.Url[^36..]);
+
+        // Record, in the page, when each step text appears (epoch ms on this machine's clock).
+        await page.EvaluateAsync(@"() => {
+            window.__steps = [];
+            const record = () => {
+                const el = document.querySelector('[data-testid=current-step]');
+                if (!el) return;
+                const text = el.textContent;
+                if (window.__steps.length === 0 || window.__steps[window.__steps.length - 1].text !== text)
+                    window.__steps.push({ text, at: performance.timeOrigin + performance.now() });
+            };
+            record();
+            new MutationObserver(record).observe(document.body, { subtree: true, childList: true, characterData: true });
+        }");
+
+        await Assertions.Expect(page.GetByTestId("status").First).ToHaveTextAsync("Running", new() { Timeout = 30_000 });
+        await Assertions.Expect(page.GetByTestId("current-step")).ToContainTextAsync("Preprocessing image", new() { Timeout = 30_000 });
+        await Assertions.Expect(page.GetByTestId("status").First).ToHaveTextAsync("Completed", new() { Timeout = 60_000 });
+        await Assertions.Expect(page.GetByTestId("percent")).ToHaveTextAsync("100%");
+        await Assertions.Expect(page.Locator("[data-step='3'][data-state='skipped']")).ToBeVisibleAsync();
+
+        // The page showed each step that ran within half a second of the server starting it.
+        using HttpClient api = server.CreateClient();
+        using JsonDocument events = JsonDocument.Parse(await api.GetStringAsync($"/v1/jobs/{id}/events"));
+        JsonElement seen = await page.EvaluateAsync<JsonElement>("() => window.__steps");
+        foreach (JsonElement e in events.RootElement.EnumerateArray().Where(e => e.GetProperty("kind").GetString() == "step-started"))
+        {
+            string step = e.GetProperty("step").GetString()!;
+            double startedMs = new DateTimeOffset(e.GetProperty("timestamp_utc").GetDateTime().ToUniversalTime()).ToUnixTimeMilliseconds();
+            JsonElement shown = seen.EnumerateArray().FirstOrDefault(s => s.GetProperty("text").GetString()!.Contains(step, StringComparison.Ordinal));
+            Assert.True(shown.ValueKind != JsonValueKind.Undefined, $"The page never showed step '{step}'. Seen: {seen}");
+            double lagMs = shown.GetProperty("at").GetDouble() - startedMs;
+            Assert.True(lagMs < 500, $"Step '{step}' appeared {lagMs:0} ms after it started.");
+        }
+
+        ILocator link = page.Locator("[data-artifact='stats.json']");
+        await Assertions.Expect(link).ToBeVisibleAsync();
+        IDownload download = await page.RunAndWaitForDownloadAsync(() => link.ClickAsync());
+        string path = inputs.File("downloaded-stats.json");
+        await download.SaveAsAsync(path);
+        using JsonDocument stats = JsonDocument.Parse(await File.ReadAllTextAsync(path));
+        Assert.Equal(id.ToString(), stats.RootElement.GetProperty("job_id").GetString());
+        Assert.Equal("S-042", stats.RootElement.GetProperty("options").GetProperty("subject_id").GetString());
+        Assert.Equal([24, 20, 12], stats.RootElement.GetProperty("input").GetProperty("dims").EnumerateArray().Select(d => d.GetInt32()));
+        Assert.True(consoleErrors.Count == 0, "Browser errors:\n" + string.Join("\n", consoleErrors));
+    }
+
+    [Fact]
+    public async Task A_text_file_renamed_nii_gz_shows_INVALID_FORMAT_message_and_hint()
+    {
+        // The upload is refused with 400 on purpose: that response is the point of this test.
+        string input = inputs.File("scan.nii.gz");
+        await File.WriteAllTextAsync(input, "patient notes, not an image\n");
+        await page.GotoAsync("/");
+        await WaitForInteractiveAsync();
+        await page.GetByTestId("file-input").SetInputFilesAsync(input);
+        await Assertions.Expect(page.GetByTestId("chosen-file")).ToContainTextAsync("scan.nii.gz");
+        await page.GetByTestId("start").ClickAsync();
+
+        await Assertions.Expect(page.GetByTestId("error-code")).ToHaveTextAsync("INVALID_FORMAT", new() { Timeout = 30_000 });
+        await Assertions.Expect(page.GetByTestId("error-message")).ToContainTextAsync("not a readable knee MRI volume");
+        await Assertions.Expect(page.GetByTestId("error-detail")).ToContainTextAsync("scan.nii.gz");
+        await Assertions.Expect(page.GetByTestId("error-hint")).ToContainTextAsync("Upload a NIfTI");
+        Assert.EndsWith("/", page.Url, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_jobs_page_lists_jobs_live_and_filters_by_subject()
+    {
+        using HttpClient api = server.CreateClient();
+        string input = TestVolumes.WriteRamp(inputs.Path);
+        await page.GotoAsync("/jobs");
+        await WaitForInteractiveAsync();
+        await Assertions.Expect(page.GetByText("No jobs match")).ToBeVisibleAsync();
+
+        Guid a = await ApiClient.SubmitAsync(api, input, new { subject_id = "ALPHA-1" });
+        Guid b = await ApiClient.SubmitAsync(api, input, new { subject_id = "BETA-2" });
+        // New jobs appear without a reload, and their status follows them live.
+        await Assertions.Expect(page.Locator($"tr[data-job='{a}']")).ToBeVisibleAsync(new() { Timeout = 15_000 });
+        await Assertions.Expect(page.Locator($"tr[data-job='{b}']")).ToBeVisibleAsync(new() { Timeout = 15_000 });
+        await Assertions.Expect(page.Locator($"tr[data-job='{b}'] [data-testid=status]")).ToHaveTextAsync("Completed", new() { Timeout = 60_000 });
+
+        ILocator subject = page.GetByTestId("subject-filter");
+        await subject.FillAsync("BETA");
+        await subject.PressAsync("Tab");
+        await Assertions.Expect(page.Locator("tr[data-job]")).ToHaveCountAsync(1);
+        await Assertions.Expect(page.Locator($"tr[data-job='{b}']")).ToBeVisibleAsync();
+    }
+
+    private async Task WaitForInteractiveAsync()
+    {
+        // Blazor Server is interactive once its circuit is up; until then clicks do nothing.
+        await page.WaitForFunctionAsync("() => window.Blazor && document.querySelector('[data-testid]') !== null");
+        await page.WaitForTimeoutAsync(300);
+        await page.WaitForLoadStateAsync(LoadState.NetworkIdle);
+    }
+}

@@ -1,0 +1,118 @@
+using Xunit;
+using System.Diagnostics;
+using System.Net;
+using System.Text.Json;
+using KneeWeb.Tests.TestData;
+
+namespace KneeWeb.Tests.Web;
+
+/// <summary>Cancel, time limits and live progress, with a diagnostic step delay so jobs last long enough to act on.</summary>
+public sealed class JobControlTests : IDisposable
+{
+    private readonly TempFolder inputs = new("kneeweb-inputs");
+
+    public void Dispose() => inputs.Dispose();
+
+    private static KneeWebFactory SlowFactory(string stepDelay, string timeout = "00:10:00") => new(new Dictionary<string, string?>
+    {
+        ["KneeWeb:Jobs:DiagnosticStepDelay"] = stepDelay,
+        ["KneeWeb:Jobs:Timeout"] = timeout,
+    });
+
+    [Fact]
+    public async Task Cancelling_a_running_job_takes_effect_within_two_seconds()
+    {
+        using KneeWebFactory factory = SlowFactory("00:00:05");
+        HttpClient client = factory.CreateClient();
+        Guid id = await ApiClient.SubmitAsync(client, TestVolumes.WriteRamp(inputs.Path));
+        await ApiClient.WaitForStatusAsync(client, id, "Running");
+
+        var watch = Stopwatch.StartNew();
+        Assert.Equal(HttpStatusCode.Accepted, (await client.DeleteAsync($"/v1/jobs/{id}")).StatusCode);
+        JsonElement job = await ApiClient.WaitForEndAsync(client, id, TimeSpan.FromSeconds(10));
+        watch.Stop();
+
+        Assert.Equal("Cancelled", job.GetProperty("status").GetString());
+        Assert.Equal("CANCELLED", job.GetProperty("error").GetProperty("code").GetString());
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(2), $"Cancel took {watch.Elapsed.TotalSeconds:0.00} s.");
+        Assert.False(Directory.Exists(Path.Combine(factory.DataRoot, "jobs", id.ToString())));
+        Assert.Empty(Directory.GetDirectories(Path.Combine(factory.DataRoot, "jobs"), "*.tmp-*"));
+    }
+
+    [Fact]
+    public async Task Cancelling_a_queued_job_ends_it_before_it_starts_and_the_queue_goes_on()
+    {
+        using KneeWebFactory factory = SlowFactory("00:00:00.100");
+        HttpClient client = factory.CreateClient();
+        string path = TestVolumes.WriteRamp(inputs.Path);
+        Guid first = await ApiClient.SubmitAsync(client, path);
+        Guid second = await ApiClient.SubmitAsync(client, path);
+        Guid third = await ApiClient.SubmitAsync(client, path);
+        await client.DeleteAsync($"/v1/jobs/{second}");
+
+        JsonElement cancelled = await ApiClient.WaitForEndAsync(client, second);
+        Assert.Equal("Cancelled", cancelled.GetProperty("status").GetString());
+        Assert.Equal(0, cancelled.GetProperty("attempt").GetInt32());
+        Assert.Equal("Completed", (await ApiClient.WaitForEndAsync(client, first)).GetProperty("status").GetString());
+        Assert.Equal("Completed", (await ApiClient.WaitForEndAsync(client, third)).GetProperty("status").GetString());
+    }
+
+    [Fact]
+    public async Task A_job_past_its_time_limit_ends_with_TIMEOUT_and_frees_the_worker()
+    {
+        using KneeWebFactory factory = SlowFactory("00:00:01.500", timeout: "00:00:01");
+        HttpClient client = factory.CreateClient();
+        string path = TestVolumes.WriteRamp(inputs.Path);
+        Guid slow = await ApiClient.SubmitAsync(client, path);
+        Guid next = await ApiClient.SubmitAsync(client, path);
+
+        JsonElement job = await ApiClient.WaitForEndAsync(client, slow, TimeSpan.FromSeconds(20));
+        Assert.Equal("Failed", job.GetProperty("status").GetString());
+        Assert.Equal("TIMEOUT", job.GetProperty("error").GetProperty("code").GetString());
+        // The worker goes on to the next job (which times out too with this limit, but it runs).
+        JsonElement after = await ApiClient.WaitForEndAsync(client, next, TimeSpan.FromSeconds(20));
+        Assert.NotEqual(0, after.GetProperty("attempt").GetInt32());
+    }
+
+    [Fact]
+    public async Task A_hub_client_sees_every_step_change_within_half_a_second()
+    {
+        using KneeWebFactory factory = SlowFactory("00:00:00.200");
+        HttpClient client = factory.CreateClient();
+        var ws = factory.Server.CreateWebSocketClient();
+        await using HubTestClient hub = await HubTestClient.ConnectAsync((uri, ct) => ws.ConnectAsync(uri, ct), new Uri(factory.Server.BaseAddress, "hubs/jobs"));
+        await hub.InvokeAsync("JoinAll");
+
+        Guid id = await ApiClient.SubmitAsync(client, TestVolumes.WriteRamp(inputs.Path));
+        var stepsSeen = new List<int>();
+        var lags = new List<double>();
+        while (true)
+        {
+            HubMessage message = await hub.NextEventAsync(TimeSpan.FromSeconds(20), m => m.Arguments.Length > 0 && m.Arguments[0].GetProperty("job_id").GetGuid() == id);
+            JsonElement update = message.Arguments[0];
+            int step = update.GetProperty("step_index").GetInt32();
+            if (stepsSeen.Count == 0 || stepsSeen[^1] != step)
+            {
+                stepsSeen.Add(step);
+                lags.Add((message.ReceivedUtc - update.GetProperty("timestamp_utc").GetDateTime().ToUniversalTime()).TotalSeconds);
+            }
+
+            if (message.Target == "completed")
+            {
+                break;
+            }
+
+            Assert.Equal("progress", message.Target);
+        }
+
+        Assert.Equal([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10], stepsSeen);
+        Assert.All(lags, lag => Assert.True(lag < 0.5, $"A step change reached the hub client {lag:0.000} s after it happened."));
+
+        // Joining one job returns its current state at once.
+        JsonElement? joined = await hub.InvokeAsync("Join", id.ToString());
+        Assert.True(joined?.GetBoolean());
+        HubMessage state = await hub.NextEventAsync(TimeSpan.FromSeconds(5), m => m.Target == "progress");
+        Assert.Equal("Completed", state.Arguments[0].GetProperty("status").GetString());
+        Assert.False((await hub.InvokeAsync("Join", Guid.NewGuid().ToString()))?.GetBoolean());
+    }
+}

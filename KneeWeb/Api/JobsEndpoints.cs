@@ -1,0 +1,130 @@
+using KneeWeb.Data;
+using KneeWeb.Jobs;
+using KneeWeb.Pipeline;
+using Microsoft.AspNetCore.StaticFiles;
+
+namespace KneeWeb.Api;
+
+/// <summary>The `/v1` HTTP API for scripts and other clients.</summary>
+public static class JobsEndpoints
+{
+    private static readonly FileExtensionContentTypeProvider ContentTypes = new();
+
+    public static IEndpointRouteBuilder MapKneeWebApi(this IEndpointRouteBuilder app)
+    {
+        RouteGroupBuilder v1 = app.MapGroup("/v1").WithTags("KneeWeb");
+        v1.MapGet("/healthz", () => Results.Ok(new { status = "ok" })).WithName("Health");
+        v1.MapGet("/server/info", (ServerInfoProvider info, CancellationToken ct) => info.GetAsync(ct)).WithName("ServerInfo");
+        v1.MapPost("/jobs", (HttpContext http, UploadReceiver receiver) => receiver.ReceiveAsync(http))
+            .WithName("SubmitJob")
+            .WithDescription("multipart/form-data with the volume in a part named 'file' and, optionally, the job options as JSON in a part named 'options'. The body is read as a stream (no form binding), so other content types get a CONFIG_ERROR problem rather than a bare 415.")
+            .Produces<SubmittedView>(StatusCodes.Status202Accepted)
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge);
+        v1.MapGet("/jobs", ListAsync).WithName("ListJobs");
+        v1.MapGet("/jobs/{id:guid}", GetAsync).WithName("GetJob");
+        v1.MapGet("/jobs/{id:guid}/events", EventsAsync).WithName("GetJobEvents");
+        v1.MapDelete("/jobs/{id:guid}", DeleteAsync).WithName("CancelOrDeleteJob");
+        v1.MapGet("/jobs/{id:guid}/artifacts", ArtifactsAsync).WithName("ListArtifacts");
+        v1.MapGet("/jobs/{id:guid}/artifacts/{**name}", DownloadAsync).WithName("DownloadArtifact");
+        return app;
+    }
+
+    private static async Task<IResult> ListAsync(JobService jobs, JobNotifier notifier, string? status, string? owner, string? subject, int? limit, CancellationToken ct)
+    {
+        JobStatus? parsed = null;
+        if (!string.IsNullOrEmpty(status))
+        {
+            if (!Enum.TryParse(status, ignoreCase: true, out JobStatus s))
+            {
+                return ApiErrors.Problem(ErrorCode.CONFIG_ERROR, StatusCodes.Status400BadRequest, $"status must be one of {string.Join(", ", Enum.GetNames<JobStatus>())}.");
+            }
+
+            parsed = s;
+        }
+
+        List<Job> list = await jobs.ListAsync(new JobFilter(parsed, owner, subject, limit ?? 500), ct);
+        var views = new List<JobView>(list.Count);
+        foreach (Job job in list)
+        {
+            views.Add(JobView.From(job, notifier.LatestUpdate(job.Id)));
+        }
+
+        return Results.Ok(views);
+    }
+
+    private static async Task<IResult> GetAsync(Guid id, JobService jobs, JobNotifier notifier, CancellationToken ct)
+    {
+        Job? job = await jobs.GetAsync(id, ct);
+        return job is null ? ApiErrors.NotFound("The job") : Results.Ok(JobView.From(job, notifier.LatestUpdate(id)));
+    }
+
+    private static async Task<IResult> EventsAsync(Guid id, JobService jobs, CancellationToken ct)
+    {
+        Job? job = await jobs.GetWithDetailsAsync(id, ct);
+        if (job is null)
+        {
+            return ApiErrors.NotFound("The job");
+        }
+
+        var events = new List<JobEventView>(job.Events.Count);
+        foreach (JobEvent e in job.Events)
+        {
+            events.Add(new JobEventView(e.TimestampUtc, e.Kind, e.StepIndex, e.Step, e.Message, e.DurationSeconds));
+        }
+
+        return Results.Ok(events);
+    }
+
+    /// <summary>Cancels a queued or running job; deletes a finished one with its files.</summary>
+    private static async Task<IResult> DeleteAsync(Guid id, JobService jobs, CancellationToken ct)
+    {
+        Job? job = await jobs.GetAsync(id, ct);
+        if (job is null)
+        {
+            return ApiErrors.NotFound("The job");
+        }
+
+        if (job.Status is JobStatus.Queued or JobStatus.Running)
+        {
+            await jobs.CancelAsync(id, ct);
+            return Results.Accepted($"/v1/jobs/{id:D}", new { id, action = "cancel-requested" });
+        }
+
+        await jobs.DeleteAsync(id, ct);
+        return Results.NoContent();
+    }
+
+    private static async Task<IResult> ArtifactsAsync(Guid id, JobService jobs, CancellationToken ct)
+    {
+        if (await jobs.GetAsync(id, ct) is null)
+        {
+            return ApiErrors.NotFound("The job");
+        }
+
+        List<Artifact> artifacts = await jobs.ArtifactsAsync(id, ct);
+        var views = new List<ArtifactView>(artifacts.Count);
+        foreach (Artifact a in artifacts)
+        {
+            views.Add(new ArtifactView(a.Name, a.Kind, a.SizeBytes, a.Sha256, $"/v1/jobs/{id:D}/artifacts/{a.Name}"));
+        }
+
+        return Results.Ok(views);
+    }
+
+    private static async Task<IResult> DownloadAsync(Guid id, string name, JobService jobs, CancellationToken ct)
+    {
+        List<Artifact> artifacts = await jobs.ArtifactsAsync(id, ct);
+        Artifact? artifact = artifacts.Find(a => string.Equals(a.Name, name, StringComparison.Ordinal));
+        string? path = artifact is null ? null : jobs.ArtifactPath(id, artifact.Name);
+        if (path is null)
+        {
+            return ApiErrors.Problem(ErrorCode.FILE_NOT_FOUND, StatusCodes.Status404NotFound, $"The job has no file named '{name}'.");
+        }
+
+        string contentType = name.EndsWith(".gz", StringComparison.OrdinalIgnoreCase)
+            ? "application/gzip"
+            : ContentTypes.TryGetContentType(name, out string? ct2) ? ct2 : "application/octet-stream";
+        return Results.File(path, contentType, fileDownloadName: Path.GetFileName(name), enableRangeProcessing: true);
+    }
+}

@@ -1,0 +1,38 @@
+using KneeWeb.Jobs;
+using KneeWeb.Pipeline;
+using KneeWeb.Setup;
+using Microsoft.Extensions.Options;
+
+namespace KneeWeb.Api;
+
+/// <summary>What `/v1/server/info` and the About page report.</summary>
+public sealed class ServerInfoProvider(JobService jobs, IOptions<KneeWebOptions> options)
+{
+    public async Task<ServerInfoView> GetAsync(CancellationToken ct)
+    {
+        KneeWebOptions settings = options.Value;
+        long free = -1;
+        try
+        {
+            Directory.CreateDirectory(settings.FullDataRoot);
+            free = new DriveInfo(settings.FullDataRoot).AvailableFreeSpace;
+        }
+        catch (IOException)
+        {
+        }
+
+        int queued = await jobs.CountQueuedAsync(ct);
+        int running = (await jobs.ListAsync(new JobFilter(Data.JobStatus.Running), ct)).Count;
+        return new ServerInfoView(
+            "KneeWeb",
+            KneePipeline.Version,
+            System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription,
+            [],
+            "No inference runtime is loaded in this version.",
+            [],
+            queued,
+            running,
+            free,
+            settings.Jobs.Concurrency);
+    }
+}

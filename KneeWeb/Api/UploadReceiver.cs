@@ -1,0 +1,222 @@
+using System.Text;
+using System.Text.Json;
+using KneeWeb.Imaging.Io;
+using KneeWeb.Jobs;
+using KneeWeb.Pipeline;
+using KneeWeb.Setup;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.Extensions.Options;
+using Microsoft.Net.Http.Headers;
+
+namespace KneeWeb.Api;
+
+/// <summary>
+/// Receives `POST /v1/jobs` (multipart/form-data: `file`, optional `options` JSON), streaming the
+/// volume to disk with a size cap; never holds the upload in memory. Anything wrong ends as a
+/// catalog error and leaves nothing behind.
+/// </summary>
+public sealed class UploadReceiver(JobService jobs, IOptions<KneeWebOptions> options, ILogger<UploadReceiver> logger)
+{
+    private const int MaxOptionsBytes = 64 * 1024;
+    private readonly KneeWebOptions settings = options.Value;
+
+    public async Task<IResult> ReceiveAsync(HttpContext http)
+    {
+        ArgumentNullException.ThrowIfNull(http);
+        HttpRequest request = http.Request;
+        if (!MediaTypeHeaderValue.TryParse(request.ContentType, out MediaTypeHeaderValue? mediaType)
+            || !mediaType.MediaType.Equals("multipart/form-data", StringComparison.OrdinalIgnoreCase)
+            || HeaderUtilities.RemoveQuotes(mediaType.Boundary).Value is not { Length: > 0 } boundary)
+        {
+            return ApiErrors.Problem(ErrorCode.CONFIG_ERROR, StatusCodes.Status400BadRequest, "Send the volume as multipart/form-data with a part named 'file'.");
+        }
+
+        if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } sizeFeature)
+        {
+            // Our own counter enforces the cap with a clear message; Kestrel's limit is just a backstop.
+            sizeFeature.MaxRequestBodySize = settings.MaxUploadBytes + MaxOptionsBytes + (1024 * 1024);
+        }
+
+        if (request.ContentLength is long declared && declared > settings.MaxUploadBytes + MaxOptionsBytes + (1024 * 1024))
+        {
+            return TooLarge();
+        }
+
+        Guid jobId = Guid.NewGuid();
+        string uploadFolder = Path.Combine(settings.UploadsPath, jobId.ToString("D"));
+        bool keep = false;
+        try
+        {
+            Directory.CreateDirectory(uploadFolder);
+            var reader = new MultipartReader(boundary, request.Body);
+            PipelineOptions pipelineOptions = new();
+            string? storedPath = null, originalName = null;
+            long size = 0;
+            MultipartSection? section;
+            while ((section = await reader.ReadNextSectionAsync(http.RequestAborted)) is not null)
+            {
+                if (!ContentDispositionHeaderValue.TryParse(section.ContentDisposition, out ContentDispositionHeaderValue? disposition))
+                {
+                    continue;
+                }
+
+                string name = HeaderUtilities.RemoveQuotes(disposition.Name).Value ?? "";
+                if (name == "file" && storedPath is null)
+                {
+                    originalName = OriginalName(disposition);
+                    storedPath = Path.Combine(uploadFolder, StoredName(originalName));
+                    size = await CopyCappedAsync(section.Body, storedPath, settings.MaxUploadBytes, http.RequestAborted);
+                    if (size < 0)
+                    {
+                        return TooLarge();
+                    }
+                }
+                else if (name == "options")
+                {
+                    string json = await ReadCappedTextAsync(section.Body, MaxOptionsBytes, http.RequestAborted);
+                    try
+                    {
+                        pipelineOptions = string.IsNullOrWhiteSpace(json)
+                            ? new PipelineOptions()
+                            : JsonSerializer.Deserialize<PipelineOptions>(json, OptionsJson) ?? new PipelineOptions();
+                    }
+                    catch (JsonException ex)
+                    {
+                        return ApiErrors.Problem(ErrorCode.CONFIG_ERROR, StatusCodes.Status400BadRequest, $"The options part is not valid JSON: {ex.Message}");
+                    }
+                }
+            }
+
+            if (storedPath is null || originalName is null)
+            {
+                return ApiErrors.Problem(ErrorCode.FILE_NOT_FOUND, StatusCodes.Status400BadRequest, "The request held no part named 'file'.");
+            }
+
+            IReadOnlyList<string> problems = pipelineOptions.Validate();
+            if (problems.Count > 0)
+            {
+                return ApiErrors.Problem(ErrorCode.CONFIG_ERROR, StatusCodes.Status400BadRequest, string.Join(" ", problems));
+            }
+
+            if (size == 0)
+            {
+                return ApiErrors.Problem(ErrorCode.INVALID_FORMAT, StatusCodes.Status400BadRequest, $"'{originalName}' is empty.");
+            }
+
+            ImageFormat format = VolumeIo.DetectFormat(storedPath);
+            if (format == ImageFormat.Unknown)
+            {
+                return ApiErrors.Problem(ErrorCode.INVALID_FORMAT, StatusCodes.Status400BadRequest,
+                    $"'{originalName}' is not a NIfTI, NRRD, MRC or DICOM zip file (its first bytes match none of them).");
+            }
+
+            string owner = http.User.Identity?.Name ?? "lab";
+            var upload = new StoredUpload(jobId, Path.GetRelativePath(settings.FullDataRoot, storedPath), originalName, size, format.ToString());
+            await jobs.SubmitAsync(upload, pipelineOptions, owner, http.RequestAborted);
+            keep = true;
+            string url = $"/v1/jobs/{jobId:D}";
+            return Results.Accepted(url, new SubmittedView(jobId, "Queued", url));
+        }
+        catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            return TooLarge();
+        }
+        catch (InvalidDataException ex)
+        {
+            // Malformed multipart framing (a broken boundary, headers too long).
+            return ApiErrors.Problem(ErrorCode.CONFIG_ERROR, StatusCodes.Status400BadRequest, $"The upload is not well-formed multipart data: {ex.Message}");
+        }
+        catch (IOException ex) when (http.RequestAborted.IsCancellationRequested)
+        {
+            logger.LogInformation(ex, "Upload aborted by the client");
+            return Results.StatusCode(StatusCodes.Status499ClientClosedRequest);
+        }
+        finally
+        {
+            if (!keep && Directory.Exists(uploadFolder))
+            {
+                Directory.Delete(uploadFolder, recursive: true);
+            }
+        }
+    }
+
+    internal static JsonSerializerOptions OptionsJson { get; } = new() { PropertyNameCaseInsensitive = true };
+
+    private IResult TooLarge() =>
+        ApiErrors.Problem(ErrorCode.INVALID_FORMAT, StatusCodes.Status413PayloadTooLarge,
+            $"The file is larger than this server's upload limit of {settings.MaxUploadBytes / (1024.0 * 1024.0):0.#} MB.");
+
+    private static string OriginalName(ContentDispositionHeaderValue disposition)
+    {
+        string raw = HeaderUtilities.RemoveQuotes(disposition.FileNameStar).Value
+            ?? HeaderUtilities.RemoveQuotes(disposition.FileName).Value
+            ?? "upload";
+        // Keep only the last path segment a browser or script may send; it is shown, never used as a path.
+        string name = raw.Replace('\\', '/');
+        name = name[(name.LastIndexOf('/') + 1)..];
+        return string.IsNullOrWhiteSpace(name) ? "upload" : (name.Length > 200 ? name[^200..] : name);
+    }
+
+    /// <summary>The stored name keeps a known extension (readers and dcm2niix like them) and nothing else of the user's.</summary>
+    private static string StoredName(string originalName)
+    {
+        string lower = originalName.ToLowerInvariant();
+        string[] known = [".nii.gz", ".nii", ".nrrd", ".nhdr", ".mrc", ".map", ".zip", ".hdr", ".img"];
+        foreach (string ext in known)
+        {
+            if (lower.EndsWith(ext, StringComparison.Ordinal))
+            {
+                return "input" + ext;
+            }
+        }
+
+        return "input.bin";
+    }
+
+    /// <summary>Copies at most <paramref name="cap"/> bytes; returns -1 (and stops reading) past it.</summary>
+    private static async Task<long> CopyCappedAsync(Stream source, string path, long cap, CancellationToken ct)
+    {
+        await using var target = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, useAsync: true);
+        byte[] buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(1 << 16);
+        try
+        {
+            long total = 0;
+            int read;
+            while ((read = await source.ReadAsync(buffer.AsMemory(0, buffer.Length), ct)) > 0)
+            {
+                total += read;
+                if (total > cap)
+                {
+                    return -1;
+                }
+
+                await target.WriteAsync(buffer.AsMemory(0, read), ct);
+            }
+
+            return total;
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private static async Task<string> ReadCappedTextAsync(Stream source, int cap, CancellationToken ct)
+    {
+        using var buffer = new MemoryStream();
+        byte[] chunk = new byte[8192];
+        int read;
+        while ((read = await source.ReadAsync(chunk, ct)) > 0)
+        {
+            if (buffer.Length + read > cap)
+            {
+                throw new InvalidDataException($"The options part is larger than {cap} bytes.");
+            }
+
+            buffer.Write(chunk, 0, read);
+        }
+
+        return Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
+    }
+}

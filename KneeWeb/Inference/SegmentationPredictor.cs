@@ -1,0 +1,566 @@
+using System.Diagnostics;
+using System.Numerics.Tensors;
+using KneeWeb.Imaging;
+using KneeWeb.Imaging.Segmentation.Preprocessing;
+
+namespace KneeWeb.Inference;
+
+/// <summary>
+/// Segments a volume with a registered model, in process: nnU-Net preprocessing, sliding-window
+/// prediction with Gaussian weights (batched tiles, optional mirroring), argmax, the label map
+/// put back on the input's grid in KneeWeb schema labels. Accumulation finalises slabs along k as
+/// soon as no later tile can touch them, so memory holds about one patch depth of class scores,
+/// not the whole volume's.
+/// </summary>
+public sealed class SegmentationPredictor
+{
+    public SegmentationPredictor(OrtRuntime runtime)
+    {
+        ArgumentNullException.ThrowIfNull(runtime);
+        Runtime = runtime;
+    }
+
+    public OrtRuntime Runtime { get; }
+
+    /// <exception cref="ModelConfigurationException">The model is disabled or does not fit the image (CONFIG_ERROR).</exception>
+    /// <exception cref="GpuOutOfMemoryException">Out of GPU memory after every recovery (GPU_OOM).</exception>
+    /// <exception cref="InferenceFailedException">The runtime failed (SEGMENTATION_FAILED).</exception>
+    /// <exception cref="OperationCanceledException">The token was cancelled; a run in flight is terminated.</exception>
+    public Task<SegmentationResult> SegmentAsync(
+        Volume image,
+        ModelEntry model,
+        SegmentationOptions options,
+        IProgress<double>? progress,
+        Action<SegmentationPreview>? preview,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(options);
+        if (!model.Enabled || model.Sidecar is null)
+        {
+            throw new ModelConfigurationException($"Model '{model.Name}' is disabled: {model.DisabledReason}");
+        }
+
+        if (image.Frames != model.Sidecar.InputChannels)
+        {
+            throw new ModelConfigurationException($"Model '{model.Name}' takes {model.Sidecar.InputChannels} channel(s); the image has {image.Frames}.");
+        }
+
+        return Task.Run(() => new Run(this, image, model, options, progress, preview, cancellationToken).Execute(), cancellationToken);
+    }
+
+    /// <summary>One segmentation: its settings, buffers and bookkeeping.</summary>
+    private sealed class Run
+    {
+        private readonly SegmentationPredictor owner;
+        private readonly Volume image;
+        private readonly ModelEntry model;
+        private readonly ModelSidecar sidecar;
+        private readonly SegmentationOptions options;
+        private readonly IProgress<double>? progress;
+        private readonly Action<SegmentationPreview>? preview;
+        private readonly CancellationToken cancellationToken;
+        private readonly List<string> fallbacks = [];
+        private readonly Stopwatch runClock = new();
+        private readonly Stopwatch tilingClock = new();
+        private readonly Stopwatch previewClock = new();
+        private readonly int classes;
+        private readonly int pI, pJ, pK;
+        private readonly byte[] labelLookup;
+
+        private OrtSession? session;
+        private Dims3 padded;
+        private (int I, int J, int K) padOffset;
+        private float[][] channels = [];
+        private float[] importance = [];
+        private float[]?[] accumulator = [];
+        private byte[] paddedLabels = [];
+        private PreprocessedImage? preprocessed;
+        private int finalizedBelowK;
+
+        public Run(SegmentationPredictor owner, Volume image, ModelEntry model, SegmentationOptions options, IProgress<double>? progress, Action<SegmentationPreview>? preview, CancellationToken cancellationToken)
+        {
+            this.owner = owner;
+            this.image = image;
+            this.model = model;
+            sidecar = model.Sidecar!;
+            this.options = options;
+            this.progress = progress;
+            this.preview = preview;
+            this.cancellationToken = cancellationToken;
+            classes = sidecar.NumClasses;
+            pI = sidecar.PatchSizeIjk![0];
+            pJ = sidecar.PatchSizeIjk[1];
+            pK = sidecar.PatchSizeIjk[2];
+            labelLookup = sidecar.LabelLookup();
+        }
+
+        public SegmentationResult Execute()
+        {
+            var total = Stopwatch.StartNew();
+            var stage = Stopwatch.StartNew();
+            session = CreateSession(options.Provider);
+            TimeSpan load = stage.Elapsed;
+
+            stage.Restart();
+            preprocessed = NnUnetPreprocessing.Preprocess(image, PreprocessingFor(sidecar));
+            Pad(preprocessed);
+            TimeSpan preprocess = stage.Elapsed;
+            cancellationToken.ThrowIfCancellationRequested();
+
+            List<(int I, int J, int K)> tiles = PlaceTiles();
+            bool mirror = options.Mirroring ?? sidecar.Mirroring.Enabled;
+            int[][] mirrors = mirror ? MirrorCombinations(sidecar.Mirroring.Axes) : [[]];
+            int batch = Math.Max(1, options.BatchSize ?? sidecar.SlidingWindow.BatchSize);
+            if (session.Inputs[0].Shape[0] > 0)
+            {
+                batch = 1; // a model exported with a fixed batch of one
+            }
+
+            importance = SlidingWindow.ImportanceMap(pI, pJ, pK, sidecar.SlidingWindow.Gaussian);
+            accumulator = new float[padded.K][];
+            paddedLabels = new byte[padded.VoxelCount];
+            var tensors = new Dictionary<int, (OrtFloatTensor Input, OrtFloatTensor Output, float[] Sum)>();
+            try
+            {
+                previewClock.Start();
+                int done = 0;
+                while (done < tiles.Count)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    int take = Math.Min(batch, tiles.Count - done);
+                    FinalizeBelow(tiles[done].K);
+                    if (!tensors.TryGetValue(take, out var buffers))
+                    {
+                        buffers = (
+                            new OrtFloatTensor(owner.Runtime, take, sidecar.InputChannels, pK, pJ, pI),
+                            new OrtFloatTensor(owner.Runtime, take, classes, pK, pJ, pI),
+                            new float[(long)take * classes * pK * pJ * pI]);
+                        tensors[take] = buffers;
+                    }
+
+                    if (!TryRunBatch(tiles, done, take, mirrors, buffers, ref batch))
+                    {
+                        continue; // batch halved or provider switched: redo the same tiles
+                    }
+
+                    tilingClock.Start();
+                    for (int b = 0; b < take; b++)
+                    {
+                        Accumulate(buffers.Sum, b, tiles[done + b]);
+                    }
+
+                    tilingClock.Stop();
+                    done += take;
+                    progress?.Report((double)done / tiles.Count);
+                    MaybePreview((double)done / tiles.Count, force: false);
+                }
+
+                FinalizeBelow(padded.K);
+            }
+            finally
+            {
+                foreach (var buffers in tensors.Values)
+                {
+                    buffers.Input.Dispose();
+                    buffers.Output.Dispose();
+                }
+
+                session.Dispose();
+            }
+
+            MaybePreview(1.0, force: true);
+            stage.Restart();
+            byte[] modelGridLabels = Unpad();
+            byte[] labels = NnUnetPreprocessing.RestoreLabels(modelGridLabels, preprocessed);
+            TimeSpan postprocess = stage.Elapsed;
+            return new SegmentationResult
+            {
+                Labels = Volume.CreateLabelMap(image.Geometry, labels),
+                ModelName = model.Name,
+                ModelVersion = model.Version,
+                Provider = session.ExecutionProvider,
+                Fallbacks = fallbacks,
+                Tiles = tiles.Count,
+                BatchSize = batch,
+                Mirrored = mirror,
+                ModelGrid = preprocessed.Dims,
+                Timings = new SegmentationTimings
+                {
+                    SessionLoad = load,
+                    Preprocess = preprocess,
+                    ModelRuns = runClock.Elapsed,
+                    Tiling = tilingClock.Elapsed,
+                    Postprocess = postprocess,
+                    Total = total.Elapsed,
+                },
+            };
+        }
+
+        private OrtSession CreateSession(ExecutionProviderPreference provider)
+        {
+            try
+            {
+                OrtSession created = OrtSession.Create(owner.Runtime, model.ModelPath, new OrtSessionSettings
+                {
+                    Provider = provider,
+                    IntraOpThreads = options.IntraOpThreads,
+                    CudaDeviceId = options.CudaDeviceId,
+                });
+                if (created.ProviderNote is not null && provider != ExecutionProviderPreference.Cpu)
+                {
+                    fallbacks.Add(created.ProviderNote);
+                }
+
+                return created;
+            }
+            catch (OrtException e)
+            {
+                throw new InferenceFailedException($"ONNX Runtime cannot load model '{model.Name}': {e.NativeMessage}", e);
+            }
+        }
+
+        /// <summary>Runs one batch (every mirror) into its sum buffer; false when it must be redone with a smaller batch or on the CPU.</summary>
+        private bool TryRunBatch(List<(int I, int J, int K)> tiles, int first, int take, int[][] mirrors, (OrtFloatTensor Input, OrtFloatTensor Output, float[] Sum) buffers, ref int batch)
+        {
+            Array.Clear(buffers.Sum);
+            try
+            {
+                foreach (int[] axes in mirrors)
+                {
+                    tilingClock.Start();
+                    (bool I, bool J, bool K) flip = (axes.Contains(0), axes.Contains(1), axes.Contains(2));
+                    for (int b = 0; b < take; b++)
+                    {
+                        FillTile(buffers.Input.Data, b, tiles[first + b], flip);
+                    }
+
+                    tilingClock.Stop();
+                    runClock.Start();
+                    try
+                    {
+                        if (options.SimulateOutOfMemory?.Invoke(session!.ExecutionProvider, take) == true)
+                        {
+                            throw new OrtException(Native.OrtErrorCode.RuntimeException, "simulated: CUDA failure 2: out of memory");
+                        }
+
+                        session!.Run([buffers.Input], [buffers.Output], cancellationToken);
+                    }
+                    finally
+                    {
+                        runClock.Stop();
+                    }
+
+                    tilingClock.Start();
+                    for (int b = 0; b < take; b++)
+                    {
+                        AddUnflipped(buffers.Output.Data, buffers.Sum, b, flip);
+                    }
+
+                    tilingClock.Stop();
+                }
+
+                return true;
+            }
+            catch (OrtException e) when (e.IsOutOfMemory)
+            {
+                tilingClock.Stop();
+                return Recover(e, take, ref batch);
+            }
+            catch (OrtException e)
+            {
+                throw new InferenceFailedException($"Model '{model.Name}' failed on {session!.ExecutionProvider}: {e.NativeMessage}", e);
+            }
+        }
+
+        private bool Recover(OrtException error, int take, ref int batch)
+        {
+            string provider = session!.ExecutionProvider;
+            if (take > 1)
+            {
+                batch = Math.Max(1, take / 2);
+                fallbacks.Add($"{provider} out of memory at batch {take}: batch halved to {batch}");
+                return false;
+            }
+
+            if (provider == "cuda" && options.AllowCpuFallback)
+            {
+                session.Dispose();
+                session = CreateSession(ExecutionProviderPreference.Cpu);
+                fallbacks.Add("cuda out of memory at batch 1: continuing on cpu");
+                return false;
+            }
+
+            bool gpuInvolved = provider == "cuda" || fallbacks.Exists(f => f.StartsWith("cuda", StringComparison.Ordinal));
+            if (gpuInvolved)
+            {
+                throw new GpuOutOfMemoryException(
+                    provider == "cuda"
+                        ? $"Out of GPU memory at batch 1 with model '{model.Name}', and CPU fallback is off."
+                        : $"Out of GPU memory with model '{model.Name}', and the CPU fallback ran out of memory too.",
+                    error);
+            }
+
+            throw new InferenceFailedException($"Out of memory on the CPU at batch 1 with model '{model.Name}': {error.NativeMessage}", error);
+        }
+
+        private static PreprocessingSettings PreprocessingFor(ModelSidecar sidecar) => new()
+        {
+            TargetSpacingMm = new Vec3d(sidecar.TargetSpacingMmIjk![0], sidecar.TargetSpacingMmIjk[1], sidecar.TargetSpacingMmIjk[2]),
+            Normalization = sidecar.Normalization.Scheme switch
+            {
+                NormalizationScheme.Fixed => IntensityNormalization.Fixed,
+                NormalizationScheme.None => IntensityNormalization.None,
+                _ => IntensityNormalization.ZScore,
+            },
+            UseNonzeroMask = sidecar.Normalization.UseNonzeroMask,
+            FixedMean = sidecar.Normalization.Mean,
+            FixedStd = sidecar.Normalization.Std,
+            ClipLow = sidecar.Normalization.Clip?[0],
+            ClipHigh = sidecar.Normalization.Clip?[1],
+        };
+
+        /// <summary>Pads the model grid up to one patch where it is smaller, centred as nnU-Net does.</summary>
+        private void Pad(PreprocessedImage p)
+        {
+            Dims3 d = p.Dims;
+            padded = new Dims3(Math.Max(d.I, pI), Math.Max(d.J, pJ), Math.Max(d.K, pK));
+            padOffset = ((padded.I - d.I) / 2, (padded.J - d.J) / 2, (padded.K - d.K) / 2);
+            if (padded == d)
+            {
+                channels = p.Channels;
+                return;
+            }
+
+            channels = new float[p.Channels.Length][];
+            for (int c = 0; c < channels.Length; c++)
+            {
+                var target = new float[padded.VoxelCount];
+                float[] source = p.Channels[c];
+                for (int k = 0; k < d.K; k++)
+                {
+                    for (int j = 0; j < d.J; j++)
+                    {
+                        source.AsSpan((int)d.Index(0, j, k), d.I).CopyTo(target.AsSpan((int)padded.Index(padOffset.I, padOffset.J + j, padOffset.K + k), d.I));
+                    }
+                }
+
+                channels[c] = target;
+            }
+        }
+
+        private byte[] Unpad()
+        {
+            Dims3 d = preprocessed!.Dims;
+            if (padded == d)
+            {
+                return paddedLabels;
+            }
+
+            var result = new byte[d.VoxelCount];
+            for (int k = 0; k < d.K; k++)
+            {
+                for (int j = 0; j < d.J; j++)
+                {
+                    paddedLabels.AsSpan((int)padded.Index(padOffset.I, padOffset.J + j, padOffset.K + k), d.I).CopyTo(result.AsSpan((int)d.Index(0, j, k), d.I));
+                }
+            }
+
+            return result;
+        }
+
+        private List<(int I, int J, int K)> PlaceTiles()
+        {
+            double overlap = options.Overlap ?? sidecar.SlidingWindow.Overlap;
+            int[] si = SlidingWindow.Starts(padded.I, pI, overlap), sj = SlidingWindow.Starts(padded.J, pJ, overlap), sk = SlidingWindow.Starts(padded.K, pK, overlap);
+            // k outermost: slabs below the current k start are final and can be released.
+            var tiles = new List<(int I, int J, int K)>(si.Length * sj.Length * sk.Length);
+            foreach (int k in sk)
+            {
+                foreach (int j in sj)
+                {
+                    foreach (int i in si)
+                    {
+                        tiles.Add((i, j, k));
+                    }
+                }
+            }
+
+            return tiles;
+        }
+
+        private static int[][] MirrorCombinations(int[] axes)
+        {
+            int[] distinct = axes.Distinct().Order().ToArray();
+            var combinations = new List<int[]>();
+            for (int mask = 0; mask < 1 << distinct.Length; mask++)
+            {
+                var combination = new List<int>();
+                for (int a = 0; a < distinct.Length; a++)
+                {
+                    if ((mask & (1 << a)) != 0)
+                    {
+                        combination.Add(distinct[a]);
+                    }
+                }
+
+                combinations.Add([.. combination]);
+            }
+
+            return [.. combinations];
+        }
+
+        private void FillTile(float[] input, int b, (int I, int J, int K) tile, (bool I, bool J, bool K) flip)
+        {
+            int channelCount = channels.Length;
+            int patchVoxels = pI * pJ * pK;
+            Parallel.For(0, channelCount * pK, ck =>
+            {
+                int c = ck / pK, z = ck % pK;
+                float[] source = channels[c];
+                int sz = tile.K + (flip.K ? pK - 1 - z : z);
+                Span<float> target = input.AsSpan(((b * channelCount) + c) * patchVoxels, patchVoxels);
+                for (int y = 0; y < pJ; y++)
+                {
+                    int sy = tile.J + (flip.J ? pJ - 1 - y : y);
+                    ReadOnlySpan<float> row = source.AsSpan((int)padded.Index(tile.I, sy, sz), pI);
+                    Span<float> destination = target.Slice(((z * pJ) + y) * pI, pI);
+                    row.CopyTo(destination);
+                    if (flip.I)
+                    {
+                        destination.Reverse();
+                    }
+                }
+            });
+        }
+
+        private void AddUnflipped(float[] output, float[] sum, int b, (bool I, bool J, bool K) flip)
+        {
+            int patchVoxels = pI * pJ * pK;
+            Parallel.For(0, classes * pK, ck =>
+            {
+                int c = ck / pK, z = ck % pK;
+                int offset = ((b * classes) + c) * patchVoxels;
+                int sz = flip.K ? pK - 1 - z : z;
+                for (int y = 0; y < pJ; y++)
+                {
+                    int sy = flip.J ? pJ - 1 - y : y;
+                    Span<float> source = output.AsSpan(offset + (((sz * pJ) + sy) * pI), pI);
+                    Span<float> target = sum.AsSpan(offset + (((z * pJ) + y) * pI), pI);
+                    if (flip.I)
+                    {
+                        // Reversed in place in the output buffer: it is refilled by the next run anyway.
+                        source.Reverse();
+                    }
+
+                    TensorPrimitives.Add(target, source, target);
+                }
+            });
+        }
+
+        private void Accumulate(float[] sum, int b, (int I, int J, int K) tile)
+        {
+            int patchVoxels = pI * pJ * pK;
+            int slice = padded.I * padded.J;
+            for (int z = 0; z < pK; z++)
+            {
+                accumulator[tile.K + z] ??= new float[(long)classes * slice];
+            }
+
+            Parallel.For(0, pK, z =>
+            {
+                float[] target = accumulator[tile.K + z]!;
+                for (int c = 0; c < classes; c++)
+                {
+                    int sourceBase = (((b * classes) + c) * patchVoxels) + (z * pJ * pI);
+                    for (int y = 0; y < pJ; y++)
+                    {
+                        ReadOnlySpan<float> weights = importance.AsSpan(((z * pJ) + y) * pI, pI);
+                        ReadOnlySpan<float> values = sum.AsSpan(sourceBase + (y * pI), pI);
+                        Span<float> destination = target.AsSpan((c * slice) + ((tile.J + y) * padded.I) + tile.I, pI);
+                        TensorPrimitives.MultiplyAdd(values, weights, destination, destination);
+                    }
+                }
+            });
+        }
+
+        /// <summary>Argmax of every slab below <paramref name="k"/> (no later tile reaches it), then frees its scores.</summary>
+        private void FinalizeBelow(int k)
+        {
+            if (k <= finalizedBelowK)
+            {
+                return;
+            }
+
+            tilingClock.Start();
+            int slice = padded.I * padded.J;
+            int from = finalizedBelowK;
+            Parallel.For(from, k, z =>
+            {
+                float[]? scores = accumulator[z];
+                Span<byte> labels = paddedLabels.AsSpan(z * slice, slice);
+                if (scores is null)
+                {
+                    labels.Clear();
+                    return;
+                }
+
+                for (int v = 0; v < slice; v++)
+                {
+                    int best = 0;
+                    float bestScore = scores[v];
+                    for (int c = 1; c < classes; c++)
+                    {
+                        float s = scores[(c * slice) + v];
+                        if (s > bestScore)
+                        {
+                            bestScore = s;
+                            best = c;
+                        }
+                    }
+
+                    labels[v] = labelLookup[best];
+                }
+
+                accumulator[z] = null;
+            });
+            finalizedBelowK = k;
+            tilingClock.Stop();
+        }
+
+        private void MaybePreview(double fraction, bool force)
+        {
+            if (preview is null || (!force && previewClock.Elapsed < options.PreviewInterval))
+            {
+                return;
+            }
+
+            previewClock.Restart();
+            float[] source = channels[0];
+            int mi = padOffset.I + (preprocessed!.Dims.I / 2), mj = padOffset.J + (preprocessed.Dims.J / 2), mk = padOffset.K + (preprocessed.Dims.K / 2);
+            PreviewPlane Plane(string name, int width, int height, Func<int, int, long> index)
+            {
+                var pixels = new float[width * height];
+                var labels = new byte[width * height];
+                for (int y = 0; y < height; y++)
+                {
+                    for (int x = 0; x < width; x++)
+                    {
+                        long n = index(x, y);
+                        pixels[(y * width) + x] = source[n];
+                        labels[(y * width) + x] = paddedLabels[n];
+                    }
+                }
+
+                return new PreviewPlane(name, width, height, pixels, labels);
+            }
+
+            preview(new SegmentationPreview(
+                fraction,
+                Plane("k", padded.I, padded.J, (x, y) => padded.Index(x, y, mk)),
+                Plane("j", padded.I, padded.K, (x, y) => padded.Index(x, mj, y)),
+                Plane("i", padded.J, padded.K, (x, y) => padded.Index(mi, x, y))));
+        }
+    }
+}

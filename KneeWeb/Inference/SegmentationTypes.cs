@@ -1,0 +1,81 @@
+using KneeWeb.Imaging;
+
+namespace KneeWeb.Inference;
+
+/// <summary>Per-run choices; the model's sidecar gives the defaults for the sliding window.</summary>
+public sealed record SegmentationOptions
+{
+    public ExecutionProviderPreference Provider { get; init; } = ExecutionProviderPreference.Auto;
+
+    /// <summary>Threads for ONNX Runtime's CPU kernels; 0 = one per core.</summary>
+    public int IntraOpThreads { get; init; }
+
+    public int CudaDeviceId { get; init; }
+
+    /// <summary>Overrides the sidecar's sliding_window.overlap.</summary>
+    public double? Overlap { get; init; }
+
+    /// <summary>Overrides the sidecar's sliding_window.batch_size.</summary>
+    public int? BatchSize { get; init; }
+
+    /// <summary>Overrides the sidecar's mirroring.enabled.</summary>
+    public bool? Mirroring { get; init; }
+
+    /// <summary>On GPU out-of-memory at batch 1, continue on the CPU (else end with GPU_OOM).</summary>
+    public bool AllowCpuFallback { get; init; } = true;
+
+    public TimeSpan PreviewInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Test hook: answers whether a run on (provider, batch) should fail as out of GPU memory.</summary>
+    internal Func<string, int, bool>? SimulateOutOfMemory { get; init; }
+}
+
+/// <summary>A mid slice of the model's grid: normalised image and labels found so far (schema labels).</summary>
+public sealed record PreviewPlane(string Plane, int Width, int Height, float[] Image, byte[] Labels);
+
+/// <summary>What the predictor shows while it runs (about once a second).</summary>
+public sealed record SegmentationPreview(double Fraction, PreviewPlane AcrossK, PreviewPlane AcrossJ, PreviewPlane AcrossI);
+
+public sealed record SegmentationTimings
+{
+    public TimeSpan SessionLoad { get; init; }
+
+    public TimeSpan Preprocess { get; init; }
+
+    /// <summary>Time inside ONNX Runtime's Run calls.</summary>
+    public TimeSpan ModelRuns { get; init; }
+
+    /// <summary>Tile filling, mirroring, weighted accumulation and argmax.</summary>
+    public TimeSpan Tiling { get; init; }
+
+    public TimeSpan Postprocess { get; init; }
+
+    public TimeSpan Total { get; init; }
+}
+
+/// <summary>The label map in the input's geometry (KneeWeb schema labels) and how it was made.</summary>
+public sealed record SegmentationResult
+{
+    public required Volume Labels { get; init; }
+
+    public required string ModelName { get; init; }
+
+    public required string ModelVersion { get; init; }
+
+    /// <summary>"cuda" or "cpu": the provider that finished the run.</summary>
+    public required string Provider { get; init; }
+
+    /// <summary>Every fallback taken, in order (batch halved, CPU instead of GPU, CUDA not installed).</summary>
+    public required IReadOnlyList<string> Fallbacks { get; init; }
+
+    public required int Tiles { get; init; }
+
+    public required int BatchSize { get; init; }
+
+    public required bool Mirrored { get; init; }
+
+    /// <summary>The model's grid (after crop and resampling).</summary>
+    public required Dims3 ModelGrid { get; init; }
+
+    public required SegmentationTimings Timings { get; init; }
+}

@@ -1,0 +1,30 @@
+using KneeWeb.Imaging;
+using KneeWeb.Pipeline;
+
+namespace KneeWeb.Jobs;
+
+/// <summary>
+/// Turns what a step threw into a catalog error, by exception type, at the step boundary.
+/// Never by searching message text: the type says what failed.
+/// </summary>
+public static class ErrorMapper
+{
+    public static JobError Map(Exception exception, string? stepName)
+    {
+        ArgumentNullException.ThrowIfNull(exception);
+        string where = stepName is null ? "" : $"Step '{stepName}': ";
+        string details = $"{where}{exception.GetType().Name}: {exception.Message}";
+        return exception switch
+        {
+            JobFailureException known => ErrorCatalog.Create(known.Code, details, known.Message),
+            PipelineStepException { InnerException: { } inner } step => Map(inner, step.Step?.Name ?? stepName),
+            InvalidJobOptionsException options => ErrorCatalog.Create(ErrorCode.CONFIG_ERROR, details, options.Message),
+            InvalidImageException image => ErrorCatalog.Create(ErrorCode.INVALID_FORMAT, details, image.Message),
+            DicomSeriesException dicom => ErrorCatalog.Create(ErrorCode.DICOM_ERROR, details, dicom.Message),
+            FileNotFoundException or DirectoryNotFoundException => ErrorCatalog.Create(ErrorCode.FILE_NOT_FOUND, details),
+            TimeoutException => ErrorCatalog.Create(ErrorCode.TIMEOUT, details),
+            OperationCanceledException => ErrorCatalog.Create(ErrorCode.CANCELLED, details),
+            _ => ErrorCatalog.Create(ErrorCode.PIPELINE_ERROR, details + Environment.NewLine + exception.StackTrace),
+        };
+    }
+}

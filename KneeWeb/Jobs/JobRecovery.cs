@@ -1,0 +1,67 @@
+using KneeWeb.Data;
+using KneeWeb.Pipeline;
+using KneeWeb.Setup;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace KneeWeb.Jobs;
+
+/// <summary>
+/// At start-up, puts the jobs a dead process left behind back on their way: Running jobs are
+/// retried (attempt + 1) or failed "interrupted by a restart"; Queued jobs are queued again in
+/// the order they were submitted; half-written job folders are removed.
+/// </summary>
+public sealed class JobRecovery(JobStore store, JobQueue queue, IOptions<KneeWebOptions> options, ILogger<JobRecovery> logger)
+{
+    public const string InterruptedReason = "interrupted by a restart";
+
+    public async Task RecoverAsync(CancellationToken ct)
+    {
+        KneeWebOptions settings = options.Value;
+        int removed = JobFolderWriter.RemoveStaleTempFolders(settings.JobsPath);
+        if (removed > 0)
+        {
+            logger.LogInformation("Removed {Count} half-written job folder(s)", removed);
+        }
+
+        int maxAttempts = Math.Max(1, settings.Jobs.MaxAttempts);
+        await store.WriteAsync(async db =>
+        {
+            List<Job> interrupted = await db.Jobs.Where(j => j.Status == JobStatus.Running).ToListAsync(ct);
+            foreach (Job job in interrupted)
+            {
+                if (job.Attempt < maxAttempts)
+                {
+                    job.Status = JobStatus.Queued;
+                    job.Percent = 0;
+                    job.CurrentStepIndex = 0;
+                    job.CurrentStep = null;
+                    db.JobEvents.Add(JobStore.Event(job.Id, "retry", $"Retrying: the previous run was {InterruptedReason} (attempt {job.Attempt} of {maxAttempts})."));
+                }
+                else
+                {
+                    JobError error = ErrorCatalog.Create(ErrorCode.PIPELINE_ERROR, $"Job was running when the server stopped, {job.Attempt} time(s).", $"The job was {InterruptedReason}.");
+                    job.Status = JobStatus.Failed;
+                    job.FinishedUtc = DateTime.UtcNow;
+                    job.ErrorCode = error.CodeName;
+                    job.ErrorMessage = error.Message;
+                    job.ErrorHint = error.Hint;
+                    job.ErrorDetails = error.Details;
+                    db.JobEvents.Add(JobStore.Event(job.Id, "error", $"Failed: {InterruptedReason}."));
+                }
+            }
+        }, ct);
+
+        List<Guid> queued = await store.ReadAsync(
+            db => db.Jobs.AsNoTracking().Where(j => j.Status == JobStatus.Queued).OrderBy(j => j.CreatedUtc).Select(j => j.Id).ToListAsync(ct), ct);
+        foreach (Guid id in queued)
+        {
+            await queue.EnqueueAsync(id, ct);
+        }
+
+        if (queued.Count > 0)
+        {
+            logger.LogInformation("Re-queued {Count} job(s) at start-up", queued.Count);
+        }
+    }
+}

@@ -1,0 +1,54 @@
+using KneeWeb.Setup;
+using Microsoft.Extensions.Options;
+
+namespace KneeWeb.Jobs;
+
+/// <summary>
+/// The hosted service that runs jobs: recovers what a previous process left, then runs as many
+/// consumer loops as the configured concurrency, each taking job ids from the queue in order.
+/// </summary>
+public sealed class JobWorker(
+    JobQueue queue,
+    JobRunner runner,
+    JobRecovery recovery,
+    IOptions<KneeWebOptions> options,
+    ILogger<JobWorker> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        // Let the host finish starting (Kestrel listening) before recovery touches the queue.
+        await Task.Yield();
+        await recovery.RecoverAsync(stoppingToken);
+        int concurrency = Math.Max(1, options.Value.Jobs.Concurrency);
+        var loops = new Task[concurrency];
+        for (int i = 0; i < concurrency; i++)
+        {
+            loops[i] = ConsumeAsync(stoppingToken);
+        }
+
+        await Task.WhenAll(loops);
+    }
+
+    private async Task ConsumeAsync(CancellationToken stoppingToken)
+    {
+        try
+        {
+            await foreach (Guid jobId in queue.Reader.ReadAllAsync(stoppingToken))
+            {
+                try
+                {
+                    await runner.RunAsync(jobId, stoppingToken);
+                }
+#pragma warning disable CA1031 // The runner records failures itself; this is the last guard that keeps the loop alive.
+                catch (Exception ex)
+#pragma warning restore CA1031
+                {
+                    logger.LogError(ex, "Job {JobId} could not be run", jobId);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+}

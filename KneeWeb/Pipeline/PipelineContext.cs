@@ -1,0 +1,48 @@
+using System.Text.Json.Nodes;
+using KneeWeb.Imaging;
+
+namespace KneeWeb.Pipeline;
+
+/// <summary>
+/// Everything one run carries from step to step. Volumes stay in memory with double-precision
+/// geometry between steps: no file round trip (DESIGN.md).
+/// </summary>
+public sealed class PipelineContext
+{
+    public required Guid JobId { get; init; }
+
+    /// <summary>The stored upload (or the CLI's input path).</summary>
+    public required string InputPath { get; init; }
+
+    /// <summary>The name the file had when it was uploaded, for the record only.</summary>
+    public required string InputFileName { get; init; }
+
+    public required PipelineOptions Options { get; init; }
+
+    /// <summary>Final job folder. It appears complete or not at all (written atomically).</summary>
+    public required string OutputFolder { get; init; }
+
+    /// <summary>Scratch space for this run (DICOM extraction); removed when the run ends, and by recovery after a crash.</summary>
+    public string ScratchFolder => OutputFolder + JobFolderWriter.TempMarker + "scratch";
+
+    /// <summary>Caps applied when reading the input (largest voxel count and bytes).</summary>
+    public long MaxInputVoxels { get; init; } = 1024L * 1024 * 1024;
+
+    public Volume? Image { get; set; }
+
+    /// <summary>The analysed frame's scaled values, i fastest.</summary>
+    public float[]? ImageValues { get; set; }
+
+    public Volume? Labels { get; set; }
+
+    public string? DetectedFormat { get; set; }
+
+    /// <summary>Quality-control flags people must see (a missing structure, a volume out of range).</summary>
+    public List<string> QcFlags { get; } = [];
+
+    /// <summary>The stats.json document, filled in by the steps.</summary>
+    public JsonObject Stats { get; } = [];
+
+    /// <summary>Files for the job folder, by relative name, written by the save step.</summary>
+    public Dictionary<string, Func<string, CancellationToken, Task>> OutputFiles { get; } = new(StringComparer.Ordinal);
+}

@@ -1,0 +1,50 @@
+namespace KneeWeb.Setup;
+
+/// <summary>Settings under the "KneeWeb" section (env: KneeWeb__DataRoot, ...).</summary>
+public sealed class KneeWebOptions
+{
+    public const string Section = "KneeWeb";
+
+    /// <summary>Folder holding the database, uploads and job folders. Relative paths are taken from the working directory.</summary>
+    public string DataRoot { get; set; } = "data";
+
+    /// <summary>Folder of segmentation models (&lt;name&gt;.onnx + &lt;name&gt;.json).</summary>
+    public string ModelsPath { get; set; } = "models";
+
+    /// <summary>Largest upload accepted, in bytes (streamed to disk, never held in memory).</summary>
+    public long MaxUploadBytes { get; set; } = 2L * 1024 * 1024 * 1024;
+
+    public JobOptions Jobs { get; set; } = new();
+
+    public string DatabasePath => Path.Combine(FullDataRoot, "kneeweb.db");
+
+    public string UploadsPath => Path.Combine(FullDataRoot, "uploads");
+
+    public string JobsPath => Path.Combine(FullDataRoot, "jobs");
+
+    public string FullDataRoot => Path.GetFullPath(DataRoot);
+}
+
+public sealed class JobOptions
+{
+    /// <summary>Jobs run at once. One by default: segmentation saturates the machine.</summary>
+    public int Concurrency { get; set; } = 1;
+
+    /// <summary>Capacity of the in-memory queue; the database row stays the truth beyond it.</summary>
+    public int QueueCapacity { get; set; } = 1000;
+
+    /// <summary>Wall-clock limit per job; past it the job ends with TIMEOUT.</summary>
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromHours(2);
+
+    /// <summary>How many times a job interrupted by a restart is run in all before it is failed.</summary>
+    public int MaxAttempts { get; set; } = 2;
+
+    /// <summary>Least interval between two persisted progress updates of one job.</summary>
+    public TimeSpan ProgressPersistInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// Diagnostics only: a pause added to every step, so crash, cancel and timeout behaviour can be
+    /// exercised on inputs that otherwise finish in a blink. Zero in production.
+    /// </summary>
+    public TimeSpan DiagnosticStepDelay { get; set; } = TimeSpan.Zero;
+}

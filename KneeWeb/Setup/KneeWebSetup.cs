@@ -1,0 +1,113 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using KneeWeb.Api;
+using KneeWeb.Data;
+using KneeWeb.Jobs;
+using KneeWeb.Pipeline;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using Radzen;
+
+namespace KneeWeb.Setup;
+
+/// <summary>One registration method per area; Program.cs reads like a table of contents.</summary>
+public static class KneeWebSetup
+{
+    public static WebApplicationBuilder AddKneeWebOptions(this WebApplicationBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.AddOptions<KneeWebOptions>()
+            .Bind(builder.Configuration.GetSection(KneeWebOptions.Section))
+            .Validate(o => o.Jobs.Concurrency >= 1, "KneeWeb:Jobs:Concurrency must be at least 1.")
+            .Validate(o => o.Jobs.Timeout > TimeSpan.Zero, "KneeWeb:Jobs:Timeout must be positive.")
+            .Validate(o => o.MaxUploadBytes > 0, "KneeWeb:MaxUploadBytes must be positive.")
+            .ValidateOnStart();
+        return builder;
+    }
+
+    public static WebApplicationBuilder AddKneeWebData(this WebApplicationBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.AddSingleton<SqlitePragmaInterceptor>();
+        builder.Services.AddDbContextFactory<KneeWebDbContext>((sp, db) =>
+        {
+            KneeWebOptions settings = sp.GetRequiredService<IOptions<KneeWebOptions>>().Value;
+            Directory.CreateDirectory(settings.FullDataRoot);
+            db.UseSqlite($"Data Source={settings.DatabasePath};Cache=Shared;Default Timeout=30")
+              .AddInterceptors(sp.GetRequiredService<SqlitePragmaInterceptor>());
+        });
+        return builder;
+    }
+
+    public static WebApplicationBuilder AddKneeWebJobs(this WebApplicationBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        IServiceCollection services = builder.Services;
+        services.AddSingleton<JobStore>();
+        services.AddSingleton<JobQueue>();
+        services.AddSingleton<JobNotifier>();
+        services.AddSingleton<JobCancellations>();
+        services.AddSingleton<KneePipeline>();
+        services.AddSingleton<JobRunner>();
+        services.AddSingleton<JobRecovery>();
+        services.AddSingleton<JobService>();
+        services.AddHostedService<JobWorker>();
+        return builder;
+    }
+
+    public static WebApplicationBuilder AddKneeWebApi(this WebApplicationBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.ConfigureHttpJsonOptions(o => ConfigureJson(o.SerializerOptions));
+        builder.Services.AddProblemDetails();
+        builder.Services.AddOpenApi();
+        builder.Services.AddSignalR().AddJsonProtocol(o => ConfigureJson(o.PayloadSerializerOptions));
+        builder.Services.AddSingleton<UploadReceiver>();
+        builder.Services.AddSingleton<ServerInfoProvider>();
+        builder.Services.AddHostedService<JobsHubBridge>();
+        return builder;
+    }
+
+    public static WebApplicationBuilder AddKneeWebUi(this WebApplicationBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        // Serve library assets (Radzen, blazor.web.js) from a build output in any environment, not
+        // only Development; a no-op for published output, which carries them itself.
+        builder.WebHost.UseStaticWebAssets();
+        builder.Services.AddRazorComponents().AddInteractiveServerComponents();
+        builder.Services.AddRadzenComponents();
+        return builder;
+    }
+
+    /// <summary>Creates the data folders and brings the database schema up to date before serving.</summary>
+    public static async Task InitializeKneeWebAsync(this WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        KneeWebOptions settings = app.Services.GetRequiredService<IOptions<KneeWebOptions>>().Value;
+        Directory.CreateDirectory(settings.UploadsPath);
+        Directory.CreateDirectory(settings.JobsPath);
+        await DatabaseInitializer.InitializeAsync(app.Services.GetRequiredService<IDbContextFactory<KneeWebDbContext>>());
+        app.Logger.LogInformation("KneeWeb {Version}: data folder {DataRoot}", KneePipeline.Version, settings.FullDataRoot);
+    }
+
+    public static WebApplication MapKneeWeb(this WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        app.UseAntiforgery();
+        app.MapStaticAssets();
+        app.MapOpenApi("/openapi/{documentName}.json");
+        app.MapKneeWebApi();
+        app.MapHub<JobsHub>("/hubs/jobs");
+        app.MapRazorComponents<Components.App>().AddInteractiveServerRenderMode();
+        return app;
+    }
+
+    public static void ConfigureJson(JsonSerializerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
+        options.Converters.Add(new JsonStringEnumConverter());
+    }
+}
