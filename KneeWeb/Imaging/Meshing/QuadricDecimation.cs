@@ -2,9 +2,9 @@ using System.Runtime.CompilerServices;
 namespace KneeWeb.Imaging.Meshing;
 
 /// <summary>
-/// Resamples a closed mesh to a target vertex count by quadric-error edge collapse (Garland and Heckbert):
-/// each collapse puts the merged vertex where the summed squared distances to the original neighbouring
-/// planes are least, so vertices stay on the surface. Collapses that would break the manifold (link
+/// Resamples a closed mesh to a target vertex count by edge collapse, shortest edges first (an even vertex
+/// density), each merged vertex placed by quadric error (Garland and Heckbert): where the summed squared
+/// distances to the original neighbouring planes are least, so vertices stay on the surface. Collapses that would break the manifold (link
 /// condition) or fold a triangle over are refused, so a watertight mesh stays watertight.
 /// Deterministic: ties are broken by vertex numbers.
 /// </summary>
@@ -23,6 +23,8 @@ public static class QuadricDecimation
         state.Run(Math.Max(4, targetVertices));
         return state.ToMesh();
     }
+
+    private const int MaxValence = 10;
 
     private sealed class State
     {
@@ -188,9 +190,14 @@ public static class QuadricDecimation
         private void Push(int u, int v)
         {
             Span<double> best = stackalloc double[3];
-            double cost = Optimal(u, v, best);
+            // Shortest edges go first, so the result keeps an even vertex density (what per-vertex thickness
+            // maps need: QEM order would leave flat plateaus with a handful of huge triangles); the quadric
+            // still places each merged vertex on the surface. A tiny quadric term breaks ties by shape.
+            double quadric = Optimal(u, v, best);
+            double ex = p[3 * u] - p[3 * v], ey = p[(3 * u) + 1] - p[(3 * v) + 1], ez = p[(3 * u) + 2] - p[(3 * v) + 2];
+            double cost = (ex * ex) + (ey * ey) + (ez * ez) + (1e-3 * Math.Max(0, quadric));
             long tie = ((long)Math.Min(u, v) << 32) | (uint)Math.Max(u, v);
-            heap.Enqueue((u, v, version[u], version[v]), (Math.Max(0, cost), tie));
+            heap.Enqueue((u, v, version[u], version[v]), (cost, tie));
         }
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -216,15 +223,16 @@ public static class QuadricDecimation
             Prune(u);
             Prune(v);
             markGeneration++;
-            int shared = 0, onEdge = 0;
+            int shared = 0, onEdge = 0, valenceU = 0, valenceV = 0;
             foreach (int f in faces[u])
             {
                 for (int c = 0; c < 3; c++)
                 {
                     int w = tri[(3 * f) + c];
-                    if (w != u)
+                    if (w != u && mark[w] != markGeneration)
                     {
                         mark[w] = markGeneration;
+                        valenceU++;
                     }
                 }
             }
@@ -247,15 +255,24 @@ public static class QuadricDecimation
                 for (int c = 0; c < 3; c++)
                 {
                     int w = tri[(3 * f) + c];
-                    if (w != v && w != u && mark[w] == first)
+                    if (w == v || w == u || mark[w] == markGeneration)
                     {
-                        mark[w] = markGeneration;
+                        continue;
+                    }
+
+                    if (mark[w] == first)
+                    {
                         shared++;
                     }
+
+                    mark[w] = markGeneration;
+                    valenceV++;
                 }
             }
 
-            return onEdge == 2 && shared == 2;
+            // Also refuse hubs: a merged vertex of high valence makes slivers (and quadratic work).
+            int merged = valenceU + valenceV - shared - 1;
+            return onEdge == 2 && shared == 2 && merged <= MaxValence;
         }
 
         // Would moving 'moving' to the new position flip or squash a triangle that survives the collapse?

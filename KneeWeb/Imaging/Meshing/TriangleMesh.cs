@@ -110,8 +110,10 @@ public sealed class TriangleMesh
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public bool IsWatertight(out string reason)
     {
-        var directed = new Dictionary<long, int>(Triangles.Length);
+        // Sorted directed-edge keys: duplicates and missing opposites show up by binary search.
+        // (A Dictionary keyed on a<<32|b hashes a^b and collides badly on meshes: quadratic time.)
         int[] t = Triangles;
+        var keys = new long[t.Length];
         for (int f = 0; f < t.Length; f += 3)
         {
             for (int e = 0; e < 3; e++)
@@ -123,19 +125,21 @@ public sealed class TriangleMesh
                     return false;
                 }
 
-                long key = ((long)a << 32) | (uint)b;
-                if (!directed.TryAdd(key, 1))
-                {
-                    reason = $"edge {a}->{b} is used twice in the same direction";
-                    return false;
-                }
+                keys[f + e] = ((long)a << 32) | (uint)b;
             }
         }
 
-        foreach (long key in directed.Keys)
+        Array.Sort(keys);
+        for (int n = 0; n < keys.Length; n++)
         {
-            int a = (int)(key >> 32), b = (int)(key & 0xffffffff);
-            if (!directed.ContainsKey(((long)b << 32) | (uint)a))
+            int a = (int)(keys[n] >> 32), b = (int)(keys[n] & 0xffffffff);
+            if (n > 0 && keys[n] == keys[n - 1])
+            {
+                reason = $"edge {a}->{b} is used twice in the same direction";
+                return false;
+            }
+
+            if (Array.BinarySearch(keys, ((long)b << 32) | (uint)a) < 0)
             {
                 reason = $"edge {a}->{b} has no opposite (the surface is open)";
                 return false;

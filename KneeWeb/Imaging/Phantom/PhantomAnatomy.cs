@@ -3,13 +3,6 @@ using KneeWeb.Imaging.Segmentation;
 
 namespace KneeWeb.Imaging.Phantom;
 
-/// <summary>Which knee a phantom (or a scan) shows.</summary>
-public enum KneeSide
-{
-    Right,
-    Left,
-}
-
 /// <summary>What the analytic model says about a point on a bone surface.</summary>
 /// <param name="Plate">Cartilage plate label over this point (4..7), or 0 where the bone is bare.</param>
 /// <param name="ThicknessMm">Exact cartilage thickness along the bone normal (0 where bare).</param>
@@ -87,12 +80,27 @@ public sealed record PhantomAnatomy
     /// <summary>Gap between facing cartilage plates (keeps plates apart in the label map).</summary>
     public double JointGapMm { get; init; } = 1.0;
 
+    /// <summary>Extra room in front of the trochlea for the tilted patella.</summary>
+    public double PatellofemoralGapMm { get; init; } = 2.5;
+
+    /// <summary>
+    /// Posterior slope of the tibial plateau (degrees, about x through the plateau's centre). Also keeps
+    /// the plateau off the voxel grid's planes: a grid-aligned flat face is digitised with one constant
+    /// offset instead of errors that average out, which real anatomy never does.
+    /// </summary>
+    public double TibialSlopeDeg { get; init; } = 7.0;
+
+    /// <summary>Patellar tilt about the vertical axis and flexion about x (degrees, about the patella's centre).</summary>
+    public double PatellaTiltDeg { get; init; } = 5.0;
+
+    public double PatellaFlexDeg { get; init; } = 4.0;
+
     // Derived layout.
     public double CondyleCenterZMm => MaxTibialThickness + JointGapMm + CondyleRingRadiusMm + CondyleTubeRadiusMm + MaxCondyleThickness;
 
     public double TrochleaZMm => CondyleCenterZMm + TrochleaAboveCondyleMm;
 
-    public double PatellaYMm => TrochleaYMm + TrochleaRadiusMm + TrochleaThicknessMm + TrochleaThicknessAmplitudeMm + JointGapMm + PatellarThicknessMm + PatellarDomeMm + PatellaRoundingMm;
+    public double PatellaYMm => TrochleaYMm + TrochleaRadiusMm + TrochleaThicknessMm + TrochleaThicknessAmplitudeMm + PatellofemoralGapMm + PatellarThicknessMm + PatellarDomeMm + PatellaRoundingMm;
 
     public double PatellaZMm => TrochleaZMm + 4.0;
 
@@ -116,17 +124,19 @@ public sealed record PhantomAnatomy
         }
 
         bool onTop = false;
-        double dTibia = z > 5 ? double.MaxValue : TibiaDistance(x, y, z, out onTop);
+        (double xt, double yt, double zt) = ToTibiaFrame(x, y, z);
+        double dTibia = zt > 5 ? double.MaxValue : TibiaDistance(xt, yt, zt, out onTop);
         if (dTibia <= 0)
         {
             return KneeLabels.Tibia;
         }
 
         bool onBack = false;
+        double xp = 0, zp = 0;
         double reach = PatellaDiskRadiusMm + PatellaRoundingMm + 5;
         double dPatella = y < PatellaYMm - reach || Math.Abs(x) > reach || Math.Abs(z - PatellaZMm) > reach
             ? double.MaxValue
-            : PatellaDistance(x, y, z, out onBack);
+            : PatellaDistanceRotated(x, y, z, out onBack, out xp, out zp);
         if (dPatella <= 0)
         {
             return KneeLabels.Patella;
@@ -143,7 +153,7 @@ public sealed record PhantomAnatomy
 
         if (onTop && dTibia <= 4.0)
         {
-            double t = TibialThickness(x, y, out byte plate, out _);
+            double t = TibialThickness(xt, yt, out byte plate, out _);
             if (t > 0 && dTibia <= t)
             {
                 return plate;
@@ -152,15 +162,18 @@ public sealed record PhantomAnatomy
 
         if (onBack && dPatella <= 5.0)
         {
-            double t = PatellarThickness(x, z, out _);
+            double t = PatellarThickness(xp, zp, out _);
             if (t > 0 && dPatella <= t)
             {
                 return KneeLabels.PatellarCartilage;
             }
         }
 
-        if (z > 0 && z < MeniscusHeightMm)
+        if (zt > 0 && zt < MeniscusHeightMm)
         {
+            x = xt;
+            y = yt;
+            z = zt;
             double xm = -TibialPlateOffsetXMm, xl = TibialPlateOffsetXMm;
             double rhoM = Math.Sqrt(((x - xm) * (x - xm)) + (y * y));
             double rhoL = Math.Sqrt(((x - xl) * (x - xl)) + (y * y));
@@ -198,25 +211,26 @@ public sealed record PhantomAnatomy
 
             case KneeLabels.Tibia:
             {
-                TibiaDistance(x, y, z, out bool onTop);
+                (double xt, double yt, double zt) = ToTibiaFrame(x, y, z);
+                TibiaDistance(xt, yt, zt, out bool onTop);
                 if (!onTop)
                 {
                     return default;
                 }
 
-                double t = TibialThickness(x, y, out byte plate, out double margin);
+                double t = TibialThickness(xt, yt, out byte plate, out double margin);
                 return t > 0 ? new(plate, t, margin >= 1.0) : default;
             }
 
             case KneeLabels.Patella:
             {
-                PatellaDistance(x, y, z, out bool onBack);
+                PatellaDistanceRotated(x, y, z, out bool onBack, out double xp, out double zp);
                 if (!onBack)
                 {
                     return default;
                 }
 
-                double t = PatellarThickness(x, z, out double margin);
+                double t = PatellarThickness(xp, zp, out double margin);
                 return t > 0 ? new(KneeLabels.PatellarCartilage, t, margin >= 1.0) : default;
             }
 
@@ -229,8 +243,8 @@ public sealed record PhantomAnatomy
     public double BoneDistance(byte boneLabel, double x, double y, double z) => boneLabel switch
     {
         KneeLabels.Femur => FemurDistance(x, y, z, out _),
-        KneeLabels.Tibia => TibiaDistance(x, y, z, out _),
-        KneeLabels.Patella => PatellaDistance(x, y, z, out _),
+        KneeLabels.Tibia => TibiaDistanceRotated(x, y, z),
+        KneeLabels.Patella => PatellaDistanceRotated(x, y, z, out _, out _, out _),
         _ => throw new ArgumentOutOfRangeException(nameof(boneLabel), boneLabel, "Not a bone label."),
     };
 
@@ -331,6 +345,33 @@ public sealed record PhantomAnatomy
         }
 
         return best;
+    }
+
+    // ---- Tibia (defined level at z = 0, then sloped: points are rotated into its frame).
+    private (double X, double Y, double Z) ToTibiaFrame(double x, double y, double z)
+    {
+        double s = Math.Sin(TibialSlopeDeg * Deg), c = Math.Cos(TibialSlopeDeg * Deg);
+        return (x, (y * c) + (z * s), (z * c) - (y * s));
+    }
+
+    private double TibiaDistanceRotated(double x, double y, double z)
+    {
+        (double xt, double yt, double zt) = ToTibiaFrame(x, y, z);
+        return TibiaDistance(xt, yt, zt, out _);
+    }
+
+    // The patella is defined facing straight back, then tilted about its centre.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private double PatellaDistanceRotated(double x, double y, double z, out bool onBack, out double xp, out double zp)
+    {
+        double dy = y - PatellaYMm, dz = z - PatellaZMm;
+        double st = Math.Sin(PatellaTiltDeg * Deg), ct = Math.Cos(PatellaTiltDeg * Deg);
+        double sf = Math.Sin(PatellaFlexDeg * Deg), cf = Math.Cos(PatellaFlexDeg * Deg);
+        double x1 = (x * ct) + (dy * st), y1 = (dy * ct) - (x * st);
+        double y2 = (y1 * cf) + (dz * sf), z2 = (dz * cf) - (y1 * sf);
+        xp = x1;
+        zp = z2 + PatellaZMm;
+        return PatellaDistance(x1, y2 + PatellaYMm, zp, out onBack);
     }
 
     // ---- Tibia.
