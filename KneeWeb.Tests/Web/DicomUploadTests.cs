@@ -2,7 +2,7 @@ using System.IO.Compression;
 using System.Net;
 using System.Text.Json;
 using KneeWeb.Tests.Imaging.Io;
-using KneeWeb.Tests.TestData;
+using TempFolder = KneeWeb.Tests.TestData.TempFolder;
 using Xunit;
 
 namespace KneeWeb.Tests.Web;
