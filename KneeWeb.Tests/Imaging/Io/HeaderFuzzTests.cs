@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.IO.Compression;
 using System.Text;
 using KneeWeb.Imaging;
 using KneeWeb.Imaging.Io;
@@ -189,5 +190,65 @@ public sealed class HeaderFuzzTests : IDisposable
 
         byte[] head = Encoding.ASCII.GetBytes(string.Join('\n', lines) + "\n");
         return [.. head, .. original.AsSpan(headerLength)];
+    }
+}
+
+/// <summary>Mutated zips: refused with DICOM_ERROR (or INVALID_FORMAT once not a zip), never a crash, nothing outside the work folder.</summary>
+public sealed class ZipFuzzTests : IDisposable
+{
+    private readonly TempFolder temp = new();
+
+    public void Dispose() => temp.Dispose();
+
+    [Fact]
+    public void Mutated_zips_are_refused_cleanly()
+    {
+        string source = temp.File("seed.zip");
+        using (var archive = ZipFile.Open(source, ZipArchiveMode.Create))
+        {
+            foreach (string name in new[] { "a/one.txt", "a/two.txt", "b/three.txt" })
+            {
+                using Stream s = archive.CreateEntry(name).Open();
+                s.Write(Encoding.ASCII.GetBytes(new string('x', 300) + name));
+            }
+        }
+
+        byte[] original = File.ReadAllBytes(source);
+        var random = new Random(21);
+        string path = temp.File("fuzz.zip");
+        string work = temp.File("work");
+        Directory.CreateDirectory(work);
+        var options = new VolumeReadOptions { WorkFolder = work, MaxArchiveBytes = 1 << 20, MaxArchiveEntries = 50 };
+        for (int n = 0; n < 300; n++)
+        {
+            byte[] bytes = (byte[])original.Clone();
+            for (int e = 0, edits = 1 + random.Next(4); e < edits; e++)
+            {
+                int at = random.Next(bytes.Length);
+                bytes[at] = random.Next(3) == 0 ? (byte)0xff : (byte)random.Next(256);
+            }
+
+            File.WriteAllBytes(path, bytes);
+            var clock = Stopwatch.StartNew();
+            try
+            {
+                VolumeIo.Read(path, options);
+                Assert.Fail($"mutation {n}: a zip of text files read as an image");
+            }
+            catch (DicomSeriesException)
+            {
+            }
+            catch (InvalidImageException)
+            {
+            }
+            catch (Exception e) when (e is not Xunit.Sdk.XunitException)
+            {
+                File.WriteAllBytes(temp.File("crash.zip"), bytes);
+                Assert.Fail($"mutation {n} crashed with {e.GetType().Name}: {e.Message}\n{e.StackTrace}");
+            }
+
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"mutation {n} took {clock.Elapsed}");
+            Assert.Empty(Directory.EnumerateFileSystemEntries(work));
+        }
     }
 }
