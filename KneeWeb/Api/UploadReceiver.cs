@@ -16,7 +16,7 @@ namespace KneeWeb.Api;
 /// volume to disk with a size cap; never holds the upload in memory. Anything wrong ends as a
 /// catalog error and leaves nothing behind.
 /// </summary>
-public sealed class UploadReceiver(JobService jobs, IOptions<KneeWebOptions> options, ILogger<UploadReceiver> logger)
+public sealed class UploadReceiver(JobService jobs, SegmentationEngine engine, IOptions<KneeWebOptions> options, ILogger<UploadReceiver> logger)
 {
     private const int MaxOptionsBytes = 64 * 1024;
     private readonly KneeWebOptions settings = options.Value;
@@ -93,7 +93,15 @@ public sealed class UploadReceiver(JobService jobs, IOptions<KneeWebOptions> opt
                 return ApiErrors.Problem(ErrorCode.FILE_NOT_FOUND, StatusCodes.Status400BadRequest, "The request held no part named 'file'.");
             }
 
-            IReadOnlyList<string> problems = pipelineOptions.Validate();
+            var problems = new List<string>(pipelineOptions.Validate());
+            if (!string.IsNullOrWhiteSpace(pipelineOptions.Model) && !engine.SelectableModels().Contains(pipelineOptions.Model))
+            {
+                Inference.ModelEntry? known = engine.Models.FirstOrDefault(m => m.Name == pipelineOptions.Model);
+                problems.Add(known is null
+                    ? $"model '{pipelineOptions.Model}' is not installed (available: {string.Join(", ", engine.SelectableModels())})."
+                    : $"model '{pipelineOptions.Model}' is disabled: {known.DisabledReason}");
+            }
+
             if (problems.Count > 0)
             {
                 return ApiErrors.Problem(ErrorCode.CONFIG_ERROR, StatusCodes.Status400BadRequest, string.Join(" ", problems));

@@ -41,6 +41,7 @@ public static class CliApp
         root.Subcommands.Add(ImagingCommands.CreateInspect());
         root.Subcommands.Add(ImagingCommands.CreateConvert());
         root.Subcommands.Add(InferenceCommands.Create());
+        root.Subcommands.Add(ProcessCommand.Create());
         return root;
     }
 }
