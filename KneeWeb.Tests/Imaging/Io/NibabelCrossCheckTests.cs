@@ -91,6 +91,22 @@ public sealed class NibabelCrossCheckTests : IDisposable
                 }
             }
 
+            if (name.StartsWith("golden-", StringComparison.Ordinal) && unitScale == 1)
+            {
+                // The CLI's affine_ras is nibabel's img.affine.
+                var stdout = new StringWriter();
+                Assert.Equal(0, KneeWeb.Cli.ImagingCommands.Inspect(path, json: true, series: null, stdout, new StringWriter()));
+                using JsonDocument report = JsonDocument.Parse(stdout.ToString());
+                double[][] cli = [.. report.RootElement.GetProperty("affine_ras").EnumerateArray().Select(row => row.EnumerateArray().Select(v => v.GetDouble()).ToArray())];
+                for (int r = 0; r < 4; r++)
+                {
+                    for (int c = 0; c < 4; c++)
+                    {
+                        Assert.True(Math.Abs(cli[r][c] - expected.Affine[r][c]) <= 1e-5 * Math.Max(1, Math.Abs(expected.Affine[r][c])), $"{name}: inspect affine_ras[{r}][{c}]");
+                    }
+                }
+            }
+
             int[] shape = volume.Frames > 1 ? [volume.Dims.I, volume.Dims.J, volume.Dims.K, volume.Frames] : [volume.Dims.I, volume.Dims.J, volume.Dims.K];
             Assert.Equal(expected.Shape, shape);
             float[] theirs = ReadFloats(path + ".f32");
