@@ -46,6 +46,7 @@ public sealed class HeaderFuzzTests : IDisposable
     [InlineData("nrrd", 15)]
     [InlineData("nrrd-gz", 16)]
     [InlineData("mrc", 17)]
+    [InlineData("nii-kneeweb", 18)]
     public void Mutated_headers_never_crash_hang_or_allocate_past_the_cap(string kind, int seed)
     {
         (byte[] original, int headerLength, bool gzip) = Seed(kind);
@@ -107,6 +108,14 @@ public sealed class HeaderFuzzTests : IDisposable
                 };
                 byte[] file = [.. spec.Header(), 0, 0, 0, 0, .. data];
                 return (file, spec.HeaderSize + 4, kind == "nii.gz");
+            case "nii-kneeweb":
+                // KneeWeb's own output: header, extender, the double-precision affine extension, data.
+                string written = Path.Combine(Path.GetTempPath(), "kneeweb-fuzz-seed-" + Guid.NewGuid().ToString("N")[..8] + ".nii");
+                var affine = new AffineRas(0.3, 0.01, 0, -12.5, -0.01, 0.3, 0, 8.25, 0, 0, 1.1, 3);
+                VolumeIo.Write(new Volume(new VolumeGeometry(new Dims3(4, 3, 2), affine), VoxelType.Int16, VoxelFixtures.Values(VoxelType.Int16, 24)), written);
+                byte[] own = File.ReadAllBytes(written);
+                File.Delete(written);
+                return (own, own.Length - 48, false);
             case "nrrd":
             case "nrrd-gz":
                 bool gz = kind == "nrrd-gz";
