@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using KneeWeb.Imaging;
 using KneeWeb.Imaging.Io;
 using KneeWeb.Jobs;
 using KneeWeb.Pipeline;
@@ -119,6 +120,15 @@ public sealed class UploadReceiver(JobService jobs, SegmentationEngine engine, I
                     $"'{originalName}' is not a NIfTI, NRRD, MRC or DICOM zip file (its first bytes match none of them).");
             }
 
+            if (format is ImageFormat.DicomZip or ImageFormat.DicomFolder && string.IsNullOrWhiteSpace(pipelineOptions.Series))
+            {
+                IResult? choice = ChooseDicomSeries(storedPath, uploadFolder, originalName);
+                if (choice is not null)
+                {
+                    return choice;
+                }
+            }
+
             string owner = http.User.Identity?.Name ?? "lab";
             var upload = new StoredUpload(jobId, Path.GetRelativePath(settings.FullDataRoot, storedPath), originalName, size, format.ToString());
             await jobs.SubmitAsync(upload, pipelineOptions, owner, http.RequestAborted);
@@ -147,6 +157,47 @@ public sealed class UploadReceiver(JobService jobs, SegmentationEngine engine, I
                 Directory.Delete(uploadFolder, recursive: true);
             }
         }
+    }
+
+    /// <summary>
+    /// A DICOM upload with several series needs a choice before it can become a job: the answer
+    /// lists them (`series`), and the client sends the upload again with `options.series` set.
+    /// </summary>
+    private static IResult? ChooseDicomSeries(string storedPath, string uploadFolder, string originalName)
+    {
+        IReadOnlyList<DicomSeriesInfo> series;
+        try
+        {
+            series = VolumeIo.ListDicomSeries(storedPath, new VolumeReadOptions { WorkFolder = uploadFolder });
+        }
+        catch (DicomSeriesException ex)
+        {
+            return ApiErrors.Problem(ErrorCode.DICOM_ERROR, StatusCodes.Status400BadRequest, ex.Message);
+        }
+        catch (InvalidImageException ex)
+        {
+            return ApiErrors.Problem(ErrorCode.DICOM_ERROR, StatusCodes.Status400BadRequest, ex.Message);
+        }
+
+        if (series.Count == 1)
+        {
+            return null;
+        }
+
+        if (series.Count == 0)
+        {
+            return ApiErrors.Problem(ErrorCode.DICOM_ERROR, StatusCodes.Status400BadRequest, $"'{originalName}' holds no DICOM image series.");
+        }
+
+        var list = new List<object>(series.Count);
+        foreach (DicomSeriesInfo s in series)
+        {
+            list.Add(new { key = s.Key, series_number = s.SeriesNumber, description = s.Description, images = s.Images });
+        }
+
+        return ApiErrors.Problem(ErrorCode.DICOM_ERROR, StatusCodes.Status400BadRequest,
+            $"'{originalName}' holds {series.Count} series; choose the one to analyse (options.series).",
+            new Dictionary<string, object?> { ["series"] = list });
     }
 
     internal static JsonSerializerOptions OptionsJson { get; } = new() { PropertyNameCaseInsensitive = true };

@@ -11,7 +11,7 @@ namespace KneeWeb.Tests.Imaging.Io;
 /// </summary>
 public sealed class DicomTests : IDisposable
 {
-    private const string Generator = """
+    internal const string Generator = """
         import sys, os, numpy as np
         from pydicom.dataset import Dataset, FileMetaDataset
         from pydicom.uid import ExplicitVRLittleEndian, generate_uid
