@@ -71,7 +71,14 @@ public sealed class NibabelCrossCheckTests : IDisposable
         {
             (string name, NiftiSpec spec, VoxelType type, _) = cases[n];
             long count = spec.Dim[1] * spec.Dim[2] * spec.Dim[3] * Math.Max(1, spec.Dim[0] >= 4 ? spec.Dim[4] : 1);
-            string path = temp.File(name + (n % 3 == 0 ? ".nii.gz" : ".nii"));
+            // Every fourth case is a .hdr/.img pair; of the rest, a third are gzipped.
+            if (n % 4 == 3)
+            {
+                spec = spec with { Pair = true };
+                cases[n] = cases[n] with { Spec = spec };
+            }
+
+            string path = temp.File(name + (spec.Pair ? ".hdr" : n % 3 == 0 ? ".nii.gz" : ".nii"));
             spec.WriteFile(path, VoxelFixtures.Bytes(VoxelFixtures.Values(type, (int)count, seed: n), spec.BigEndian), gzip: path.EndsWith(".gz", StringComparison.Ordinal));
             files.Add(path);
         }
