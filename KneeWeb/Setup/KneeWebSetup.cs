@@ -121,6 +121,7 @@ public static class KneeWebSetup
         MapNpmAssets(app);
         app.MapOpenApi("/openapi/{documentName}.json");
         app.MapKneeWebApi();
+        app.MapKneeWebCohortApi();
         app.MapHub<JobsHub>("/hubs/jobs");
         app.MapRazorComponents<Components.App>().AddInteractiveServerRenderMode();
         return app;

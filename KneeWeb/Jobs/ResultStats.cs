@@ -1,0 +1,231 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace KneeWeb.Jobs;
+
+/// <summary>One QC flag of stats.json.</summary>
+public sealed record QcFlagView(string Code, string Severity, string? Structure, string Message);
+
+/// <summary>Cartilage thickness of one plate or subregion, in millimetres.</summary>
+public sealed record ThicknessRegion(string Region, double? MeanMm, double? SdMm, double? MedianMm, double? P5Mm, double? P95Mm, long? N);
+
+/// <summary>What the neural shape model reported: latent size, reconstruction error, optimiser iterations.</summary>
+public sealed record NsmView(int? LatentSize, double? AssdMm, int? Iterations);
+
+/// <summary>One pipeline step's record in stats.json.</summary>
+public sealed record StepTiming(string Name, string State, double? DurationSeconds, string? Reason);
+
+/// <summary>
+/// The parts of a job's stats.json that result pages show. Sections the pipeline did not compute
+/// stay null (or empty), so pages can say "not computed in this job" instead of showing zeros.
+/// </summary>
+public sealed class ResultStats
+{
+    public JsonObject Root { get; private init; } = [];
+
+    public string? SubjectId { get; private init; }
+
+    public string? KneeSide { get; private init; }
+
+    public string? ModelName { get; private init; }
+
+    public string? ModelVersion { get; private init; }
+
+    public string? ExecutionProvider { get; private init; }
+
+    public string? KneeWebVersion { get; private init; }
+
+    public string? CreatedUtc { get; private init; }
+
+    public IReadOnlyList<StepTiming> Steps { get; private init; } = [];
+
+    /// <summary>timings_s: seconds per step name, in file order.</summary>
+    public IReadOnlyList<KeyValuePair<string, double>> TimingsSeconds { get; private init; } = [];
+
+    public IReadOnlyList<QcFlagView> QcFlags { get; private init; } = [];
+
+    /// <summary>False when stats.json has no qc section at all (as opposed to an empty flag list).</summary>
+    public bool HasQc { get; private init; }
+
+    /// <summary>volumes_mm3 per structure (machine names), or null when no segmentation ran.</summary>
+    public IReadOnlyList<KeyValuePair<string, double>>? VolumesMm3 { get; private init; }
+
+    public IReadOnlyList<ThicknessRegion>? Thickness { get; private init; }
+
+    public NsmView? Nsm { get; private init; }
+
+    /// <summary>BScore per bone (or "overall" when stats.json holds one number).</summary>
+    public IReadOnlyList<KeyValuePair<string, double>>? BScore { get; private init; }
+
+    public static ResultStats Parse(string json)
+    {
+        JsonObject root = JsonNode.Parse(json) as JsonObject ?? throw new JsonException("stats.json is not a JSON object.");
+        JsonObject? options = root["options"] as JsonObject;
+        JsonObject? model = root["model"] as JsonObject;
+        JsonObject? segmentation = root["segmentation"] as JsonObject;
+        return new ResultStats
+        {
+            Root = root,
+            SubjectId = Text(options?["subject_id"]),
+            KneeSide = Text(options?["knee_side"]),
+            ModelName = Text(model?["name"]) ?? Text(segmentation?["model"]) ?? Text(root["model"]),
+            ModelVersion = Text(model?["version"]) ?? Text(segmentation?["model_version"]),
+            ExecutionProvider = Text(segmentation?["execution_provider"]),
+            KneeWebVersion = Text(root["kneeweb_version"]),
+            CreatedUtc = Text(root["created_utc"]),
+            Steps = ParseSteps(root["steps"] as JsonArray),
+            TimingsSeconds = Numbers(root["timings_s"] as JsonObject) ?? [],
+            HasQc = root["qc"] is JsonObject,
+            QcFlags = ParseFlags((root["qc"] as JsonObject)?["flags"] as JsonArray),
+            VolumesMm3 = Numbers(root["volumes_mm3"] as JsonObject),
+            Thickness = ParseThickness(root["thickness_mm"] as JsonObject),
+            Nsm = ParseNsm(root["nsm"] as JsonObject),
+            BScore = ParseBScore(root["bscore"]),
+        };
+    }
+
+    /// <summary>The stats.json of a job folder, or null when the job wrote none.</summary>
+    public static ResultStats? Load(string jobsPath, Guid jobId)
+    {
+        string path = Path.Combine(jobsPath, jobId.ToString("D"), "stats.json");
+        return File.Exists(path) ? Parse(File.ReadAllText(path)) : null;
+    }
+
+    /// <summary>A number from a JSON value that may be a number or a numeric string.</summary>
+    public static double? Number(JsonNode? node)
+    {
+        if (node is not JsonValue value)
+        {
+            return null;
+        }
+
+        if (value.TryGetValue(out double d))
+        {
+            return double.IsFinite(d) ? d : null;
+        }
+
+        return value.TryGetValue(out string? s) && double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out double parsed) ? parsed : null;
+    }
+
+    private static string? Text(JsonNode? node) =>
+        node is JsonValue value && value.TryGetValue(out string? s) && !string.IsNullOrWhiteSpace(s) ? s : null;
+
+    private static List<KeyValuePair<string, double>>? Numbers(JsonObject? obj)
+    {
+        if (obj is null)
+        {
+            return null;
+        }
+
+        var list = new List<KeyValuePair<string, double>>(obj.Count);
+        foreach ((string key, JsonNode? node) in obj)
+        {
+            if (Number(node) is { } v)
+            {
+                list.Add(new(key, v));
+            }
+        }
+
+        return list;
+    }
+
+    private static List<StepTiming> ParseSteps(JsonArray? array)
+    {
+        var list = new List<StepTiming>();
+        foreach (JsonNode? node in array ?? [])
+        {
+            if (node is JsonObject step && Text(step["name"]) is { } name)
+            {
+                list.Add(new StepTiming(name, Text(step["state"]) ?? "", Number(step["duration_s"]), Text(step["reason"])));
+            }
+        }
+
+        return list;
+    }
+
+    private static List<QcFlagView> ParseFlags(JsonArray? array)
+    {
+        var list = new List<QcFlagView>();
+        foreach (JsonNode? node in array ?? [])
+        {
+            if (node is JsonObject flag)
+            {
+                list.Add(new QcFlagView(Text(flag["code"]) ?? "QC", Text(flag["severity"]) ?? "info", Text(flag["structure"]), Text(flag["message"]) ?? ""));
+            }
+        }
+
+        return list;
+    }
+
+    private static List<ThicknessRegion>? ParseThickness(JsonObject? obj)
+    {
+        if (obj is null)
+        {
+            return null;
+        }
+
+        var list = new List<ThicknessRegion>(obj.Count);
+        foreach ((string region, JsonNode? node) in obj)
+        {
+            if (node is JsonObject r)
+            {
+                long? n = Number(r["n"]) is { } nd ? (long)nd : null;
+                list.Add(new ThicknessRegion(region, Number(r["mean"]), Number(r["sd"]), Number(r["median"]), Number(r["p5"]), Number(r["p95"]), n));
+            }
+            else if (Number(node) is { } mean)
+            {
+                list.Add(new ThicknessRegion(region, mean, null, null, null, null, null));
+            }
+        }
+
+        return list;
+    }
+
+    private static NsmView? ParseNsm(JsonObject? obj)
+    {
+        if (obj is null)
+        {
+            return null;
+        }
+
+        int? latent = obj["latent"] switch
+        {
+            JsonArray a => a.Count,
+            JsonNode n when Number(n) is { } d => (int)d,
+            _ => Number(obj["latent_size"]) is { } ls ? (int)ls : null,
+        };
+        return new NsmView(latent, Number(obj["assd_mm"]), Number(obj["iterations"]) is { } it ? (int)it : null);
+    }
+
+    private static List<KeyValuePair<string, double>>? ParseBScore(JsonNode? node)
+    {
+        switch (node)
+        {
+            case null:
+                return null;
+            case JsonValue when Number(node) is { } single:
+                return [new("overall", single)];
+            case JsonObject obj:
+                // Either {"value": 1.2, ...} or one number per bone ({"femur": 1.2}).
+                if (Number(obj["value"]) is { } value)
+                {
+                    return [new(Text(obj["bone"]) ?? "overall", value)];
+                }
+
+                var list = new List<KeyValuePair<string, double>>();
+                foreach ((string key, JsonNode? child) in obj)
+                {
+                    double? v = Number(child) ?? (child is JsonObject inner ? Number(inner["value"]) ?? Number(inner["bscore"]) : null);
+                    if (v is { } x)
+                    {
+                        list.Add(new(key, x));
+                    }
+                }
+
+                return list.Count == 0 ? null : list;
+            default:
+                return null;
+        }
+    }
+}
