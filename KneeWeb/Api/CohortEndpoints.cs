@@ -69,7 +69,8 @@ public static class CohortEndpoints
                 await Task.Run(() =>
                 {
                     Volume volume = VolumeIo.Read(path, new VolumeReadOptions { WorkFolder = Path.GetDirectoryName(path) });
-                    string partial = converted + ".partial";
+                    // The writer picks the format from the extension, so the partial name keeps ".nii.gz".
+                    string partial = Path.Combine(Path.GetDirectoryName(converted)!, $"viewer-{Guid.NewGuid():N}.partial.nii.gz");
                     VolumeIo.Write(volume, partial);
                     File.Move(partial, converted, overwrite: true);
                 }, ct);
