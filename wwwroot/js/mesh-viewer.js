@@ -1,5 +1,5 @@
 // Bone and cartilage meshes of a job in NiiVue's 3D view: drag to rotate, wheel to zoom.
-import { Niivue, SLICE_TYPE } from '/lib/niivue/index.min.js';
+import { Niivue, SLICE_TYPE } from '/lib/niivue/index.js'; // index.min.js in 0.69 only exports a URL-encoded copy of the module (`esm`), not the API
 
 export async function create(canvas, dotnet, meshes) {
     const nv = new Niivue({ backColor: [1, 1, 1, 1], show3Dcrosshair: false, isResizeCanvas: true, logLevel: 'error' });

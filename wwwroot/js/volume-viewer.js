@@ -1,6 +1,6 @@
 // The job's MRI with its segmentation overlay in NiiVue: multiplanar, single planes and 3D.
 // Blazor owns the controls; this module owns the canvas and reports back through a .NET reference.
-import { Niivue, SLICE_TYPE, SHOW_RENDER } from '/lib/niivue/index.min.js';
+import { Niivue, SLICE_TYPE, SHOW_RENDER } from '/lib/niivue/index.js'; // index.min.js in 0.69 only exports a URL-encoded copy of the module (`esm`), not the API
 
 const sliceTypes = {
     multiplanar: SLICE_TYPE.MULTIPLANAR,
@@ -41,6 +41,7 @@ async function probe(url) {
 }
 
 export async function create(canvas, dotnet, options) {
+    console.debug('volume-viewer: create', options.imageUrl, options.imageName, options.segmentationUrl);
     const hidden = new Set();
     const nv = new Niivue({
         backColor: [0, 0, 0, 1],
@@ -86,6 +87,7 @@ export async function create(canvas, dotnet, options) {
 
     try {
         await nv.attachToCanvas(canvas);
+        console.debug('volume-viewer: attached');
     } catch (e) {
         await dotnet.invokeMethodAsync('OnViewerError', 'webgl', `This browser could not start WebGL2 for the viewer (${e.message}).`);
         return viewer;
@@ -119,6 +121,7 @@ export async function create(canvas, dotnet, options) {
 
     try {
         await nv.loadVolumes(volumes);
+        console.debug('volume-viewer: loaded', nv.volumes.length);
     } catch (e) {
         await dotnet.invokeMethodAsync('OnViewerError', 'image', `NiiVue could not read the volumes (${e.message}).`);
         return viewer;
