@@ -68,7 +68,7 @@ public sealed class ResultStats
         {
             Root = root,
             SubjectId = Text(options?["subject_id"]),
-            KneeSide = Text(options?["knee_side"]),
+            KneeSide = Text(options?["knee_side"]) is { } side && side != "auto" ? side : null,
             ModelName = Text(model?["name"]) ?? Text(segmentation?["model"]) ?? Text(root["model"]),
             ModelVersion = Text(model?["version"]) ?? Text(segmentation?["model_version"]),
             ExecutionProvider = Text(segmentation?["execution_provider"]),

@@ -41,7 +41,6 @@ async function probe(url) {
 }
 
 export async function create(canvas, dotnet, options) {
-    console.debug('volume-viewer: create', options.imageUrl, options.imageName, options.segmentationUrl);
     const hidden = new Set();
     const nv = new Niivue({
         backColor: [0, 0, 0, 1],
@@ -87,7 +86,6 @@ export async function create(canvas, dotnet, options) {
 
     try {
         await nv.attachToCanvas(canvas);
-        console.debug('volume-viewer: attached');
     } catch (e) {
         await dotnet.invokeMethodAsync('OnViewerError', 'webgl', `This browser could not start WebGL2 for the viewer (${e.message}).`);
         return viewer;
@@ -121,7 +119,6 @@ export async function create(canvas, dotnet, options) {
 
     try {
         await nv.loadVolumes(volumes);
-        console.debug('volume-viewer: loaded', nv.volumes.length);
     } catch (e) {
         await dotnet.invokeMethodAsync('OnViewerError', 'image', `NiiVue could not read the volumes (${e.message}).`);
         return viewer;
