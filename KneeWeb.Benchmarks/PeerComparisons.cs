@@ -8,6 +8,9 @@ public static class PeerComparisons
 {
     private static readonly Dictionary<string, Func<string[], Task<int>>> Peers = new(StringComparer.Ordinal)
     {
+        ["nifti"] = Io.NiftiPeer.RunAsync,
+        ["onnx"] = Inference.OnnxPeer.RunAsync,
+        ["onnx-overhead"] = Inference.OnnxPeer.RunOverheadAsync,
     };
 
     public static async Task<int> RunAsync(string[] args)

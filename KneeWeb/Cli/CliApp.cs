@@ -38,7 +38,10 @@ public static class CliApp
     {
         var root = new RootCommand("KneeWeb: knee MRI analysis. With no command, runs the web site.");
         // Each area adds its verbs here, one line each.
+        root.Subcommands.Add(ImagingCommands.CreateInspect());
+        root.Subcommands.Add(ImagingCommands.CreateConvert());
         root.Subcommands.Add(InferenceCommands.Create());
+        root.Subcommands.Add(ProcessCommand.Create());
         root.Subcommands.Add(AnalysisCommands.CreatePhantom());
         root.Subcommands.Add(AnalysisCommands.CreateAnalyze());
         return root;

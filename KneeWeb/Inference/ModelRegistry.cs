@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text.Json;
+using KneeWeb.Imaging.Segmentation;
 
 namespace KneeWeb.Inference;
 
@@ -196,7 +197,7 @@ public sealed class ModelRegistry
             }
 
             seen[modelLabel] = true;
-            if (!KneeLabels.IsValid(entry.Value))
+            if (!IsSchemaLabel(entry.Value))
             {
                 problems.Add($"model label {modelLabel} maps to {entry.Value}, not a KneeWeb schema label");
             }
@@ -224,6 +225,11 @@ public sealed class ModelRegistry
             problems.Add($"label map is incomplete: model label(s) {string.Join(", ", missing)} have no KneeWeb schema label");
         }
     }
+
+    /// <summary>A label of the DESIGN.md schema: background, a structure (1-9) or a femoral subregion (11-15).</summary>
+    public static bool IsSchemaLabel(int label) =>
+        label == KneeLabels.Background
+        || (label is >= 0 and <= 255 && (KneeLabels.Structures.Contains((byte)label) || KneeLabels.FemoralSubregions.Contains((byte)label)));
 
     private static ModelEntry Validate(string folder, string name, OrtRuntime? runtime)
     {

@@ -47,6 +47,11 @@ public static class KneeWebSetup
         services.AddSingleton<JobQueue>();
         services.AddSingleton<JobNotifier>();
         services.AddSingleton<JobCancellations>();
+        services.AddSingleton(sp =>
+        {
+            KneeWebOptions settings = sp.GetRequiredService<IOptions<KneeWebOptions>>().Value;
+            return new SegmentationEngine(settings.ModelsPath, string.IsNullOrWhiteSpace(settings.OnnxRuntimePath) ? null : settings.OnnxRuntimePath);
+        });
         services.AddSingleton<KneePipeline>();
         services.AddSingleton<JobRunner>();
         services.AddSingleton<JobRecovery>();
@@ -87,6 +92,22 @@ public static class KneeWebSetup
         Directory.CreateDirectory(settings.UploadsPath);
         Directory.CreateDirectory(settings.JobsPath);
         await DatabaseInitializer.InitializeAsync(app.Services.GetRequiredService<IDbContextFactory<KneeWebDbContext>>());
+        await app.Services.GetRequiredService<JobRecovery>().RepairAsync(CancellationToken.None);
+        // Load the runtime and validate every model now, so the first job doesn't pay for it and
+        // a broken model is reported at start-up.
+        SegmentationEngine engine = app.Services.GetRequiredService<SegmentationEngine>();
+        foreach (Inference.ModelEntry model in engine.Models)
+        {
+            if (!model.Enabled)
+            {
+                app.Logger.LogWarning("Model {Model} is disabled: {Reason}", model.Name, model.DisabledReason);
+            }
+        }
+
+        if (engine.RuntimeError is not null)
+        {
+            app.Logger.LogWarning("ONNX Runtime is not available: {Reason}", engine.RuntimeError);
+        }
         app.Logger.LogInformation("KneeWeb {Version}: data folder {DataRoot}", KneePipeline.Version, settings.FullDataRoot);
     }
 

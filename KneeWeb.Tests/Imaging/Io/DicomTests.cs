@@ -11,7 +11,7 @@ namespace KneeWeb.Tests.Imaging.Io;
 /// </summary>
 public sealed class DicomTests : IDisposable
 {
-    private const string Generator = """
+    internal const string Generator = """
         import sys, os, numpy as np
         from pydicom.dataset import Dataset, FileMetaDataset
         from pydicom.uid import ExplicitVRLittleEndian, generate_uid
@@ -212,6 +212,7 @@ public sealed class HostileZipTests : IDisposable
         Assert.Contains(messagePart, e.Message, StringComparison.Ordinal);
         Assert.Empty(Directory.EnumerateFileSystemEntries(work));
         Assert.False(File.Exists(temp.File("escaped.txt")), "a file escaped the extraction folder");
+        Assert.False(File.Exists("/tmp/escaped.txt"), "a file escaped to /tmp");
     }
 
     [Theory]
@@ -222,6 +223,21 @@ public sealed class HostileZipTests : IDisposable
     [InlineData("C:/escaped.txt", "absolute")]
     public void Path_traversal_is_refused(string name, string message) =>
         AssertRefused(MakeZip(a => Add(a, name, "x"u8.ToArray())), message);
+
+    [Fact]
+    public void Duplicate_names_and_file_folder_clashes_are_refused()
+    {
+        AssertRefused(MakeZip(a =>
+        {
+            Add(a, "x.dcm", [1]);
+            Add(a, "x.dcm", [2]);
+        }), "could not be extracted");
+        AssertRefused(MakeZip(a =>
+        {
+            Add(a, "d", [1]);
+            Add(a, "d/x.dcm", [2]);
+        }), "could not be extracted");
+    }
 
     [Fact]
     public void Symbolic_links_are_refused() =>

@@ -85,6 +85,7 @@ public sealed class NrrdTests : IDisposable
         VoxelFixtures.AssertSameVoxels(values, volume.Voxels);
         // LPS (-0.5, 0, 0) is RAS (0.5, 0, 0); the origin flips x and y too.
         VoxelFixtures.AssertAffine(new AffineRas(0.5, 0, 0, -10, 0, 0.75, 0, 20, 0, 0, 2.5, 30.25), volume.Geometry.IndexToRas, 0);
+        VoxelFixtures.AssertFloatReadMatches(path, volume);
     }
 
     [Fact]

@@ -57,16 +57,16 @@ public static class SafeArchive
             foreach (ZipArchiveEntry entry in archive.Entries)
             {
                 string target = TargetPath(root, entry.FullName);
-                if (entry.FullName.EndsWith('/') || entry.FullName.EndsWith('\\'))
-                {
-                    Directory.CreateDirectory(target);
-                    continue;
-                }
-
-                Directory.CreateDirectory(Path.GetDirectoryName(target)!);
                 long entryBytes = 0;
                 try
                 {
+                    if (entry.FullName.EndsWith('/') || entry.FullName.EndsWith('\\'))
+                    {
+                        Directory.CreateDirectory(target);
+                        continue;
+                    }
+
+                    Directory.CreateDirectory(Path.GetDirectoryName(target)!);
                     using Stream input = entry.Open();
                     using var output = new FileStream(target, FileMode.CreateNew, FileAccess.Write);
                     int got;
@@ -91,9 +91,10 @@ public static class SafeArchive
                 {
                     throw new DicomSeriesException($"Zip entry {Safe(entry.FullName)} is corrupt: {e.Message}", e);
                 }
-                catch (IOException e) when (File.Exists(target) && entryBytes == 0 && e is not EndOfStreamException)
+                catch (IOException e) when (e is not EndOfStreamException)
                 {
-                    throw new DicomSeriesException($"Zip entry {Safe(entry.FullName)} appears twice: refused.", e);
+                    // A duplicate name, a file where a folder should be, a full disk: no series comes of it.
+                    throw new DicomSeriesException($"Zip entry {Safe(entry.FullName)} could not be extracted: {e.Message}", e);
                 }
             }
         }

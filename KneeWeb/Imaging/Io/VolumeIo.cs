@@ -153,6 +153,25 @@ public static class VolumeIo
         }
     }
 
+    /// <summary>
+    /// One frame of a 4D volume as a 3D volume (same geometry, scaling and source), with the choice
+    /// recorded in <see cref="ImageMetadata.FrameChosen"/>.
+    /// </summary>
+    public static Volume SelectFrame(Volume volume, int frame)
+    {
+        ArgumentNullException.ThrowIfNull(volume);
+        if ((uint)frame >= (uint)volume.Frames)
+        {
+            throw new ArgumentOutOfRangeException(nameof(frame), frame, $"The volume has {volume.Frames} frame(s).");
+        }
+
+        long perFrame = volume.Dims.VoxelCount;
+        Array voxels = VoxelData.Allocate(volume.VoxelType, perFrame);
+        Array.Copy(volume.Voxels, frame * perFrame, voxels, 0, perFrame);
+        ImageMetadata metadata = (volume.Metadata ?? new ImageMetadata { Format = "memory" }) with { FrameChosen = frame };
+        return new Volume(volume.Geometry, volume.VoxelType, voxels, 1, volume.Slope, volume.Intercept) { Metadata = metadata };
+    }
+
     /// <summary>The format a name asks for when writing (writing is the one place names decide).</summary>
     public static ImageFormat OutputFormatOf(string path)
     {
