@@ -1,4 +1,6 @@
+using System.Numerics;
 using System.Runtime.CompilerServices;
+
 namespace KneeWeb.Imaging.Meshing;
 
 /// <summary>A box of grid points (inclusive bounds) to restrict work to.</summary>
@@ -221,6 +223,7 @@ public static class MarchingCubes
         var zLow = new int[layerSize];
         var xHigh = new int[layerSize];
         var yHigh = new int[layerSize];
+        var zHigh = new int[layerSize];
         var triangles = new List<int>();
         int slice = (int)dims.SliceSize;
         Span<int> edgeIds = stackalloc int[12];
@@ -229,9 +232,11 @@ public static class MarchingCubes
         for (int l = l0; l < l1; l++)
         {
             int k = b.K0 + l;
-            // The top layer's x and y edge ids; its positions are stored when it is renumbered as the next
-            // bottom layer, by this slab or the next one, except for the grid's last layer.
-            NumberLayer(field, dims, level, b, rows, k + 1, bases[l + 1], xHigh, yHigh, null, positions, affine, owned: lastSlab && l + 1 == l1);
+            // The top layer, numbered once: its x, y (and, inside the slab, z) edge ids for this cube layer and
+            // the next. Its positions belong to this slab unless it is the next slab's first layer.
+            bool inside = l + 1 < l1;
+            NumberLayer(field, dims, level, b, rows, k + 1, bases[l + 1], xHigh, yHigh, inside ? zHigh : null, positions, affine,
+                owned: inside || lastSlab);
             for (int j = b.J0; j < b.J1; j++)
             {
                 (int lo, int hi) = rows.CubeRange(j, k);
@@ -281,13 +286,10 @@ public static class MarchingCubes
                 }
             }
 
-            // Slide up: the top layer becomes the bottom one; its z edges are numbered (and stored) now.
+            // Slide up: the top layer becomes the bottom one.
             (xLow, xHigh) = (xHigh, xLow);
             (yLow, yHigh) = (yHigh, yLow);
-            if (l + 1 < l1)
-            {
-                NumberLayer(field, dims, level, b, rows, k + 1, bases[l + 1], xLow, yLow, zLow, positions, affine, owned: true);
-            }
+            (zLow, zHigh) = (zHigh, zLow);
         }
 
         return triangles;
@@ -317,7 +319,15 @@ public static class MarchingCubes
             {
                 ReadOnlySpan<float> line = field.AsSpan((int)dims.Index(b.I0, j, k), b.I1 - b.I0 + 1);
                 int f = int.MaxValue, l = -1;
-                for (int i = 0; i < line.Length; i++)
+                // Empty space dominates: skip it a vector at a time.
+                int start = 0;
+                var levels = new Vector<float>(level);
+                while (start + Vector<float>.Count <= line.Length && !Vector.GreaterThanAny(new Vector<float>(line[start..]), levels))
+                {
+                    start += Vector<float>.Count;
+                }
+
+                for (int i = start; i < line.Length; i++)
                 {
                     if (line[i] > level)
                     {
@@ -328,7 +338,13 @@ public static class MarchingCubes
 
                 if (f != int.MaxValue)
                 {
-                    for (int i = line.Length - 1; i >= f; i--)
+                    int end = line.Length;
+                    while (end - Vector<float>.Count > f && !Vector.GreaterThanAny(new Vector<float>(line[(end - Vector<float>.Count)..]), levels))
+                    {
+                        end -= Vector<float>.Count;
+                    }
+
+                    for (int i = end - 1; i >= f; i--)
                     {
                         if (line[i] > level)
                         {
