@@ -93,6 +93,38 @@ public sealed class KneeAnalysisTests : IDisposable
         Assert.Contains(result.Qc, f => f.Code == "THICKNESS_MISSING" && f.Structure == "medial_tibial_cartilage");
     }
 
+    [Fact]
+    public void A_noisy_segmentation_still_gives_watertight_meshes_and_thickness()
+    {
+        // Segmentation-like errors: a tenth of the voxels on structure borders take a neighbour's label.
+        PhantomResult phantom = KneePhantom.Generate(new PhantomOptions { Coarsening = 2, IncludeImage = false });
+        byte[] voxels = (byte[])((byte[])phantom.Labels.Voxels).Clone();
+        Dims3 d = phantom.Labels.Dims;
+        var random = new Random(11);
+        for (int k = 1; k < d.K - 1; k++)
+        {
+            for (int j = 1; j < d.J - 1; j++)
+            {
+                for (int i = 1; i < d.I - 1; i++)
+                {
+                    long v = d.Index(i, j, k);
+                    long n = d.Index(i + random.Next(-1, 2), j + random.Next(-1, 2), k + random.Next(-1, 2));
+                    if (voxels[v] != voxels[n] && random.NextDouble() < 0.1)
+                    {
+                        voxels[v] = ((byte[])phantom.Labels.Voxels)[n];
+                    }
+                }
+            }
+        }
+
+        AnalysisResult result = KneeAnalysis.Run(Volume.CreateLabelMap(phantom.Labels.Geometry, voxels), null, new AnalysisOptions(), null, CancellationToken.None);
+        Assert.Equal(9, result.Meshes.Count);
+        Assert.All(result.Meshes.Values, m => Assert.True(m.Watertight, $"{KneeLabels.Name(m.Label)}: {m.WatertightProblem}"));
+        Assert.Contains(result.Qc, f => f.Code == "COMPONENTS_REMOVED");
+        RegionThickness femoral = Assert.Single(result.Thickness, r => r.Label == KneeLabels.FemoralCartilage);
+        Assert.InRange(femoral.Mean, 1.8, 2.8);
+    }
+
     private static double MeanX(Volume labels, byte label)
     {
         byte[] voxels = (byte[])labels.Voxels;
