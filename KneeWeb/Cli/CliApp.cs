@@ -11,7 +11,17 @@ public static class CliApp
     public static bool IsCommandLine(string[] args)
     {
         ArgumentNullException.ThrowIfNull(args);
-        if (args.Length == 0 || args[0].StartsWith('-'))
+        if (args.Length == 0)
+        {
+            return false;
+        }
+
+        if (args[0] is "--help" or "-h" or "-?" or "--version")
+        {
+            return true;
+        }
+
+        if (args[0].StartsWith('-'))
         {
             return false;
         }

@@ -40,7 +40,13 @@ public sealed class SegmentationEngine
 
     public IReadOnlyList<ModelEntry> Models => registry.Value.Models;
 
-    public IReadOnlyList<string> ExecutionProviders => Runtime?.AvailableProviders ?? [];
+    /// <summary>
+    /// Providers a job can actually run on here: the CPU, and CUDA only where its provider library
+    /// is installed (the runtime lists every provider it was built with, usable or not).
+    /// </summary>
+    public IReadOnlyList<string> ExecutionProviders => Runtime is null
+        ? []
+        : Runtime.IsCudaProviderPresent ? ["CUDAExecutionProvider", "CPUExecutionProvider"] : ["CPUExecutionProvider"];
 
     /// <summary>Model names a job may choose (enabled ones), in the registry's order.</summary>
     public IReadOnlyList<string> SelectableModels()

@@ -118,11 +118,44 @@ public static class KneeWebSetup
         app.UseStatusCodePages();
         app.UseAntiforgery();
         app.MapStaticAssets();
+        MapNpmAssets(app);
         app.MapOpenApi("/openapi/{documentName}.json");
         app.MapKneeWebApi();
         app.MapHub<JobsHub>("/hubs/jobs");
         app.MapRazorComponents<Components.App>().AddInteractiveServerRenderMode();
         return app;
+    }
+
+    /// <summary>
+    /// Serves the front-end packages that come from npm (package.json at the repository root) under
+    /// /lib: the NiiVue viewer at /lib/niivue/index.min.js. They are found by walking up from the app.
+    /// </summary>
+    private static void MapNpmAssets(WebApplication app)
+    {
+        string? nodeModules = null;
+        foreach (string start in new[] { AppContext.BaseDirectory, Environment.CurrentDirectory })
+        {
+            for (DirectoryInfo? dir = new(start); dir is not null && nodeModules is null; dir = dir.Parent)
+            {
+                string candidate = Path.Combine(dir.FullName, "node_modules");
+                if (Directory.Exists(Path.Combine(candidate, "@niivue", "niivue", "dist")))
+                {
+                    nodeModules = candidate;
+                }
+            }
+        }
+
+        if (nodeModules is null)
+        {
+            app.Logger.LogWarning("node_modules/@niivue/niivue was not found: the image viewers will say so. Run the README's set-up command.");
+            return;
+        }
+
+        app.UseStaticFiles(new StaticFileOptions
+        {
+            FileProvider = new Microsoft.Extensions.FileProviders.PhysicalFileProvider(Path.Combine(nodeModules, "@niivue", "niivue", "dist")),
+            RequestPath = "/lib/niivue",
+        });
     }
 
     public static void ConfigureJson(JsonSerializerOptions options)

@@ -152,6 +152,23 @@ public sealed class DicomTests : IDisposable
     }
 
     [Fact]
+    public void A_single_dicom_file_reads_as_a_one_slice_volume()
+    {
+        string folder = MakeSeries(two: false);
+        string file = Directory.EnumerateFiles(Path.Combine(folder, "a")).Order(StringComparer.Ordinal).First();
+        Assert.Equal(ImageFormat.DicomFile, VolumeIo.DetectFormat(file));
+        Directory.CreateDirectory(temp.File("work"));
+        Volume volume = VolumeIo.Read(file, Options);
+        Assert.Equal(10 * 8, volume.Dims.VoxelCount);
+        Assert.Equal("T2 SAG", volume.Metadata!.Properties["SeriesDescription"]);
+        // Slice 0: value = column + 10 * row; the corner voxel at the DICOM origin holds 0.
+        Vec3d origin = volume.Geometry.IndexToRas.Inverse().Apply(new Vec3d(20, 30, 40));
+        var index = new Vec3d(Math.Round(origin.X), Math.Round(origin.Y), Math.Round(origin.Z));
+        Assert.True((origin - index).Length < 1e-3, $"DICOM origin lands at index {origin}");
+        Assert.Equal(0f, volume.ToFloat32()[volume.Dims.Index((int)index.X, (int)index.Y, (int)index.Z)]);
+    }
+
+    [Fact]
     public void A_zip_without_dicom_is_a_dicom_error()
     {
         Directory.CreateDirectory(temp.File("junk"));

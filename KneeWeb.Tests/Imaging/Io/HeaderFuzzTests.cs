@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.IO.Compression;
 using System.Text;
 using KneeWeb.Imaging;
 using KneeWeb.Imaging.Io;
@@ -45,6 +46,7 @@ public sealed class HeaderFuzzTests : IDisposable
     [InlineData("nrrd", 15)]
     [InlineData("nrrd-gz", 16)]
     [InlineData("mrc", 17)]
+    [InlineData("nii-kneeweb", 18)]
     public void Mutated_headers_never_crash_hang_or_allocate_past_the_cap(string kind, int seed)
     {
         (byte[] original, int headerLength, bool gzip) = Seed(kind);
@@ -106,6 +108,14 @@ public sealed class HeaderFuzzTests : IDisposable
                 };
                 byte[] file = [.. spec.Header(), 0, 0, 0, 0, .. data];
                 return (file, spec.HeaderSize + 4, kind == "nii.gz");
+            case "nii-kneeweb":
+                // KneeWeb's own output: header, extender, the double-precision affine extension, data.
+                string written = Path.Combine(Path.GetTempPath(), "kneeweb-fuzz-seed-" + Guid.NewGuid().ToString("N")[..8] + ".nii");
+                var affine = new AffineRas(0.3, 0.01, 0, -12.5, -0.01, 0.3, 0, 8.25, 0, 0, 1.1, 3);
+                VolumeIo.Write(new Volume(new VolumeGeometry(new Dims3(4, 3, 2), affine), VoxelType.Int16, VoxelFixtures.Values(VoxelType.Int16, 24)), written);
+                byte[] own = File.ReadAllBytes(written);
+                File.Delete(written);
+                return (own, own.Length - 48, false);
             case "nrrd":
             case "nrrd-gz":
                 bool gz = kind == "nrrd-gz";
@@ -189,5 +199,65 @@ public sealed class HeaderFuzzTests : IDisposable
 
         byte[] head = Encoding.ASCII.GetBytes(string.Join('\n', lines) + "\n");
         return [.. head, .. original.AsSpan(headerLength)];
+    }
+}
+
+/// <summary>Mutated zips: refused with DICOM_ERROR (or INVALID_FORMAT once not a zip), never a crash, nothing outside the work folder.</summary>
+public sealed class ZipFuzzTests : IDisposable
+{
+    private readonly TempFolder temp = new();
+
+    public void Dispose() => temp.Dispose();
+
+    [Fact]
+    public void Mutated_zips_are_refused_cleanly()
+    {
+        string source = temp.File("seed.zip");
+        using (var archive = ZipFile.Open(source, ZipArchiveMode.Create))
+        {
+            foreach (string name in new[] { "a/one.txt", "a/two.txt", "b/three.txt" })
+            {
+                using Stream s = archive.CreateEntry(name).Open();
+                s.Write(Encoding.ASCII.GetBytes(new string('x', 300) + name));
+            }
+        }
+
+        byte[] original = File.ReadAllBytes(source);
+        var random = new Random(21);
+        string path = temp.File("fuzz.zip");
+        string work = temp.File("work");
+        Directory.CreateDirectory(work);
+        var options = new VolumeReadOptions { WorkFolder = work, MaxArchiveBytes = 1 << 20, MaxArchiveEntries = 50 };
+        for (int n = 0; n < 300; n++)
+        {
+            byte[] bytes = (byte[])original.Clone();
+            for (int e = 0, edits = 1 + random.Next(4); e < edits; e++)
+            {
+                int at = random.Next(bytes.Length);
+                bytes[at] = random.Next(3) == 0 ? (byte)0xff : (byte)random.Next(256);
+            }
+
+            File.WriteAllBytes(path, bytes);
+            var clock = Stopwatch.StartNew();
+            try
+            {
+                VolumeIo.Read(path, options);
+                Assert.Fail($"mutation {n}: a zip of text files read as an image");
+            }
+            catch (DicomSeriesException)
+            {
+            }
+            catch (InvalidImageException)
+            {
+            }
+            catch (Exception e) when (e is not Xunit.Sdk.XunitException)
+            {
+                File.WriteAllBytes(temp.File("crash.zip"), bytes);
+                Assert.Fail($"mutation {n} crashed with {e.GetType().Name}: {e.Message}\n{e.StackTrace}");
+            }
+
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"mutation {n} took {clock.Elapsed}");
+            Assert.Empty(Directory.EnumerateFileSystemEntries(work));
+        }
     }
 }

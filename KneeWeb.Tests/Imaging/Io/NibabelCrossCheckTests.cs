@@ -71,7 +71,14 @@ public sealed class NibabelCrossCheckTests : IDisposable
         {
             (string name, NiftiSpec spec, VoxelType type, _) = cases[n];
             long count = spec.Dim[1] * spec.Dim[2] * spec.Dim[3] * Math.Max(1, spec.Dim[0] >= 4 ? spec.Dim[4] : 1);
-            string path = temp.File(name + (n % 3 == 0 ? ".nii.gz" : ".nii"));
+            // Every fourth case is a .hdr/.img pair; of the rest, a third are gzipped.
+            if (n % 4 == 3)
+            {
+                spec = spec with { Pair = true };
+                cases[n] = cases[n] with { Spec = spec };
+            }
+
+            string path = temp.File(name + (spec.Pair ? ".hdr" : n % 3 == 0 ? ".nii.gz" : ".nii"));
             spec.WriteFile(path, VoxelFixtures.Bytes(VoxelFixtures.Values(type, (int)count, seed: n), spec.BigEndian), gzip: path.EndsWith(".gz", StringComparison.Ordinal));
             files.Add(path);
         }
@@ -88,6 +95,22 @@ public sealed class NibabelCrossCheckTests : IDisposable
                     double want = expected.Affine[r][c] * unitScale;
                     Assert.True(Math.Abs(want - volume.Geometry.IndexToRas[r, c]) <= 1e-5 * Math.Max(1, Math.Abs(want)),
                         $"{name}: affine[{r},{c}] nibabel {want} KneeWeb {volume.Geometry.IndexToRas[r, c]}");
+                }
+            }
+
+            if (name.StartsWith("golden-", StringComparison.Ordinal) && unitScale == 1)
+            {
+                // The CLI's affine_ras is nibabel's img.affine.
+                var stdout = new StringWriter();
+                Assert.Equal(0, KneeWeb.Cli.ImagingCommands.Inspect(path, json: true, series: null, stdout, new StringWriter()));
+                using JsonDocument report = JsonDocument.Parse(stdout.ToString());
+                double[][] cli = [.. report.RootElement.GetProperty("affine_ras").EnumerateArray().Select(row => row.EnumerateArray().Select(v => v.GetDouble()).ToArray())];
+                for (int r = 0; r < 4; r++)
+                {
+                    for (int c = 0; c < 4; c++)
+                    {
+                        Assert.True(Math.Abs(cli[r][c] - expected.Affine[r][c]) <= 1e-5 * Math.Max(1, Math.Abs(expected.Affine[r][c])), $"{name}: inspect affine_ras[{r}][{c}]");
+                    }
                 }
             }
 

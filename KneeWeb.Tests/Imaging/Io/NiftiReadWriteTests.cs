@@ -163,8 +163,24 @@ public sealed class NiftiReadWriteTests : IDisposable
         Assert.Equal(ImageFormat.Nifti2, VolumeIo.DetectFormat(temp.File("d.nii.gz")));
         VoxelFixtures.AssertAffine(affine, VolumeIo.Read(temp.File("d.nii.gz")).Geometry.IndexToRas, 1e-12);
 
+        // NIfTI-1: the float32 sform for every other tool, the exact affine in KneeWeb's extension.
         VolumeIo.Write(volume, temp.File("d1.nii.gz"));
-        VoxelFixtures.AssertAffine(affine, VolumeIo.Read(temp.File("d1.nii.gz")).Geometry.IndexToRas, 2e-5);
+        Volume back = VolumeIo.Read(temp.File("d1.nii.gz"));
+        VoxelFixtures.AssertAffine(affine, back.Geometry.IndexToRas, 0);
+        Assert.StartsWith("sform (double precision", back.Metadata!.Properties["affine_source"], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_sform_changed_by_another_tool_wins_over_the_stale_extension()
+    {
+        var affine = new AffineRas(0.3, 0, 0, -123.456789012345, 0, 0.3, 0, 98.7654321, 0, 0, 1.1, 11.1111111111);
+        VolumeIo.Write(Volume.CreateLabelMap(new VolumeGeometry(new Dims3(3, 3, 3), affine), new byte[27]), temp.File("t.nii"));
+        byte[] bytes = File.ReadAllBytes(temp.File("t.nii"));
+        BitConverter.GetBytes(50f).CopyTo(bytes, 280 + 12); // srow_x[3]: moved 173 mm by an editor
+        File.WriteAllBytes(temp.File("t.nii"), bytes);
+        Volume back = VolumeIo.Read(temp.File("t.nii"));
+        Assert.Equal(50.0, back.Geometry.IndexToRas[0, 3]);
+        Assert.Equal("sform", back.Metadata!.Properties["affine_source"]);
     }
 
     [Fact]

@@ -184,3 +184,28 @@ public sealed class NrrdTests : IDisposable
         }
     }
 }
+
+public sealed class NrrdScaledWriteTests : IDisposable
+{
+    private readonly TempFolder temp = new();
+
+    public void Dispose() => temp.Dispose();
+
+    [Theory]
+    [InlineData(VoxelType.Int16)]
+    [InlineData(VoxelType.Int32)]
+    [InlineData(VoxelType.Float32)]
+    public void Scaled_volumes_are_written_as_their_scaled_values(VoxelType type)
+    {
+        Array values = VoxelFixtures.Values(type, 24);
+        var volume = new Volume(new VolumeGeometry(new Dims3(4, 3, 2), AffineRas.Identity), type, values, frames: 1, slope: 0.5, intercept: -2);
+        VolumeIo.Write(volume, temp.File("s.nrrd"));
+        Volume back = VolumeIo.Read(temp.File("s.nrrd"));
+        Assert.False(back.IsScaled);
+        float[] expected = volume.ToFloat32(), actual = back.ToFloat32();
+        for (int i = 0; i < expected.Length; i++)
+        {
+            Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-6 * Math.Max(1, Math.Abs(expected[i])), $"voxel {i}: {expected[i]} vs {actual[i]}");
+        }
+    }
+}

@@ -23,7 +23,7 @@ internal static class NiftiReader
         if (header.SingleFile)
         {
             VoxelData.CheckFits(header.FormatName, "vox_offset + data size", layout.VoxOffset + layout.Bytes, storedLength, gzip);
-            VoxelData.Skip(headerStream, layout.VoxOffset - header.HeaderSize, header.FormatName, "vox_offset");
+            layout = ReadExtensions(headerStream, header, layout);
             data = VoxelData.ReadVolume(headerStream, layout.Type, layout.Voxels, header.BigEndian, layout.Slope, layout.Intercept, options, header.FormatName);
         }
         else
@@ -53,6 +53,31 @@ internal static class NiftiReader
                 },
             },
         };
+    }
+
+    /// <summary>
+    /// Moves the stream from the header's end to the data, reading the extensions on the way when
+    /// they are small; KneeWeb's double-precision affine replaces the float32 sform it matches.
+    /// </summary>
+    private static Layout ReadExtensions(Stream stream, NiftiHeader header, Layout layout)
+    {
+        long length = layout.VoxOffset - header.HeaderSize;
+        bool mm = (header.XyztUnits & 0x07) is 0 or 2;
+        if (header.Version != 1 || length > 1 << 20 || length < 4 + NiftiAffineExtension.Size || layout.AffineSource != "sform" || !mm)
+        {
+            VoxelData.Skip(stream, length, header.FormatName, "vox_offset");
+            return layout;
+        }
+
+        byte[] region = new byte[length];
+        int got = VoxelData.ReadUpTo(stream, region);
+        if (got < length)
+        {
+            throw new InvalidImageException(header.FormatName, "vox_offset", layout.VoxOffset.ToString(CultureInfo.InvariantCulture), "the data offset lies outside the file");
+        }
+
+        AffineRas? exact = NiftiAffineExtension.Find(region, header.BigEndian, layout.Affine);
+        return exact is AffineRas affine ? layout with { Affine = affine, AffineSource = "sform (double precision from KneeWeb extension)" } : layout;
     }
 
     /// <summary>Reads exactly the header's bytes (348 or 540, told by sizeof_hdr).</summary>

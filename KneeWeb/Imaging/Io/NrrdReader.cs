@@ -477,13 +477,14 @@ internal static class NrrdReader
         int size = Volume.BytesPerVoxel(type);
         long perFrame = interleaved.LongLength / frames;
         Array result = VoxelData.Allocate(type, interleaved.LongLength);
-        const int block = 1 << 16;
+        // Blocks of at most 16 MB of interleaved input, so every span length fits an int.
+        int block = (int)Math.Max(1, (1L << 24) / ((long)frames * size));
         long blocks = (perFrame + block - 1) / block;
         Parallel.For(0L, blocks, b =>
         {
             long start = b * block;
             int count = (int)Math.Min(block, perFrame - start);
-            Span<byte> source = VoxelData.Bytes(interleaved, start * frames * size, count * frames * size);
+            Span<byte> source = VoxelData.Bytes(interleaved, start * frames * size, (int)((long)count * frames * size));
             for (int f = 0; f < frames; f++)
             {
                 Span<byte> target = VoxelData.Bytes(result, ((f * perFrame) + start) * size, count * size);

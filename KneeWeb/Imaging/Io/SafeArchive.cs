@@ -24,17 +24,20 @@ public static class SafeArchive
             throw new ArgumentException($"The extraction folder {root} must be empty.", nameof(destinationFolder));
         }
 
-        ZipArchive archive;
         try
         {
-            archive = ZipFile.OpenRead(zipPath);
+            Extract(zipPath, root, options);
         }
-        catch (InvalidDataException e)
+        catch (Exception e) when (e is InvalidDataException or NotSupportedException or IOException)
         {
+            // A damaged central directory, an unsupported method, an encrypted entry: not a usable zip.
             throw new DicomSeriesException($"The zip {Path.GetFileName(zipPath)} is not a readable zip archive: {e.Message}", e);
         }
+    }
 
-        using (archive)
+    private static void Extract(string zipPath, string root, VolumeReadOptions options)
+    {
+        using (ZipArchive archive = ZipFile.OpenRead(zipPath))
         {
             if (archive.Entries.Count > options.MaxArchiveEntries)
             {
