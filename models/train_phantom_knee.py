@@ -1,5 +1,8 @@
 #!/usr/bin/python3
-"""Train models/phantom-knee.onnx: a small 3D CNN that segments the KneeWeb knee phantom.
+"""Train models/phantom-knee.onnx: a small 3D CNN meant to segment the KneeWeb knee phantom.
+
+WORK IN PROGRESS: on the shared 2-core machine 100-step runs did not converge (see models/README.md);
+no phantom-knee model is committed yet.
 
 Run from the repository root with Debian's python3-torch:
     /usr/bin/python3 models/train_phantom_knee.py
