@@ -8,6 +8,7 @@ public static class PeerComparisons
 {
     private static readonly Dictionary<string, Func<string[], Task<int>>> Peers = new(StringComparer.Ordinal)
     {
+        ["nifti"] = Io.NiftiPeer.RunAsync,
         ["onnx"] = Inference.OnnxPeer.RunAsync,
         ["onnx-overhead"] = Inference.OnnxPeer.RunOverheadAsync,
     };

@@ -6,7 +6,7 @@ namespace KneeWeb.Api;
 /// <summary>Errors as RFC 7807 ProblemDetails that carry the catalog code and its hint.</summary>
 public static class ApiErrors
 {
-    public static IResult Problem(ErrorCode code, int status, string? specific = null)
+    public static IResult Problem(ErrorCode code, int status, string? specific = null, IDictionary<string, object?>? extensions = null)
     {
         ErrorEntry entry = ErrorCatalog.Get(code);
         var problem = new ProblemDetails
@@ -18,6 +18,14 @@ public static class ApiErrors
         };
         problem.Extensions["code"] = code.ToString();
         problem.Extensions["hint"] = entry.Hint;
+        if (extensions is not null)
+        {
+            foreach ((string key, object? value) in extensions)
+            {
+                problem.Extensions[key] = value;
+            }
+        }
+
         return Results.Problem(problem);
     }
 

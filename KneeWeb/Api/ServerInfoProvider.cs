@@ -6,7 +6,7 @@ using Microsoft.Extensions.Options;
 namespace KneeWeb.Api;
 
 /// <summary>What `/v1/server/info` and the About page report.</summary>
-public sealed class ServerInfoProvider(JobService jobs, IOptions<KneeWebOptions> options)
+public sealed class ServerInfoProvider(JobService jobs, SegmentationEngine engine, IOptions<KneeWebOptions> options)
 {
     public async Task<ServerInfoView> GetAsync(CancellationToken ct)
     {
@@ -27,12 +27,23 @@ public sealed class ServerInfoProvider(JobService jobs, IOptions<KneeWebOptions>
             "KneeWeb",
             KneePipeline.Version,
             System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription,
-            [],
-            "No inference runtime is loaded in this version.",
-            [],
+            engine.ExecutionProviders,
+            engine.RuntimeError ?? $"ONNX Runtime {engine.Runtime?.Version}",
+            Models(),
             queued,
             running,
             free,
             settings.Jobs.Concurrency);
+    }
+
+    public List<ModelView> Models()
+    {
+        var models = new List<ModelView>();
+        foreach (Inference.ModelEntry m in engine.Models)
+        {
+            models.Add(new ModelView(m.Name, m.Version, m.Description, m.Enabled, m.DisabledReason));
+        }
+
+        return models;
     }
 }

@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using KneeWeb.Imaging;
 using KneeWeb.Imaging.Io;
 using KneeWeb.Jobs;
 using KneeWeb.Pipeline;
@@ -16,7 +17,7 @@ namespace KneeWeb.Api;
 /// volume to disk with a size cap; never holds the upload in memory. Anything wrong ends as a
 /// catalog error and leaves nothing behind.
 /// </summary>
-public sealed class UploadReceiver(JobService jobs, IOptions<KneeWebOptions> options, ILogger<UploadReceiver> logger)
+public sealed class UploadReceiver(JobService jobs, SegmentationEngine engine, IOptions<KneeWebOptions> options, ILogger<UploadReceiver> logger)
 {
     private const int MaxOptionsBytes = 64 * 1024;
     private readonly KneeWebOptions settings = options.Value;
@@ -93,7 +94,15 @@ public sealed class UploadReceiver(JobService jobs, IOptions<KneeWebOptions> opt
                 return ApiErrors.Problem(ErrorCode.FILE_NOT_FOUND, StatusCodes.Status400BadRequest, "The request held no part named 'file'.");
             }
 
-            IReadOnlyList<string> problems = pipelineOptions.Validate();
+            var problems = new List<string>(pipelineOptions.Validate());
+            if (!string.IsNullOrWhiteSpace(pipelineOptions.Model) && !engine.SelectableModels().Contains(pipelineOptions.Model))
+            {
+                Inference.ModelEntry? known = engine.Models.FirstOrDefault(m => m.Name == pipelineOptions.Model);
+                problems.Add(known is null
+                    ? $"model '{pipelineOptions.Model}' is not installed (available: {string.Join(", ", engine.SelectableModels())})."
+                    : $"model '{pipelineOptions.Model}' is disabled: {known.DisabledReason}");
+            }
+
             if (problems.Count > 0)
             {
                 return ApiErrors.Problem(ErrorCode.CONFIG_ERROR, StatusCodes.Status400BadRequest, string.Join(" ", problems));
@@ -109,6 +118,15 @@ public sealed class UploadReceiver(JobService jobs, IOptions<KneeWebOptions> opt
             {
                 return ApiErrors.Problem(ErrorCode.INVALID_FORMAT, StatusCodes.Status400BadRequest,
                     $"'{originalName}' is not a NIfTI, NRRD, MRC or DICOM zip file (its first bytes match none of them).");
+            }
+
+            if (format is ImageFormat.DicomZip or ImageFormat.DicomFolder && string.IsNullOrWhiteSpace(pipelineOptions.Series))
+            {
+                IResult? choice = ChooseDicomSeries(storedPath, uploadFolder, originalName);
+                if (choice is not null)
+                {
+                    return choice;
+                }
             }
 
             string owner = http.User.Identity?.Name ?? "lab";
@@ -139,6 +157,47 @@ public sealed class UploadReceiver(JobService jobs, IOptions<KneeWebOptions> opt
                 Directory.Delete(uploadFolder, recursive: true);
             }
         }
+    }
+
+    /// <summary>
+    /// A DICOM upload with several series needs a choice before it can become a job: the answer
+    /// lists them (`series`), and the client sends the upload again with `options.series` set.
+    /// </summary>
+    private static IResult? ChooseDicomSeries(string storedPath, string uploadFolder, string originalName)
+    {
+        IReadOnlyList<DicomSeriesInfo> series;
+        try
+        {
+            series = VolumeIo.ListDicomSeries(storedPath, new VolumeReadOptions { WorkFolder = uploadFolder });
+        }
+        catch (DicomSeriesException ex)
+        {
+            return ApiErrors.Problem(ErrorCode.DICOM_ERROR, StatusCodes.Status400BadRequest, ex.Message);
+        }
+        catch (InvalidImageException ex)
+        {
+            return ApiErrors.Problem(ErrorCode.DICOM_ERROR, StatusCodes.Status400BadRequest, ex.Message);
+        }
+
+        if (series.Count == 1)
+        {
+            return null;
+        }
+
+        if (series.Count == 0)
+        {
+            return ApiErrors.Problem(ErrorCode.DICOM_ERROR, StatusCodes.Status400BadRequest, $"'{originalName}' holds no DICOM image series.");
+        }
+
+        var list = new List<object>(series.Count);
+        foreach (DicomSeriesInfo s in series)
+        {
+            list.Add(new { key = s.Key, series_number = s.SeriesNumber, description = s.Description, images = s.Images });
+        }
+
+        return ApiErrors.Problem(ErrorCode.DICOM_ERROR, StatusCodes.Status400BadRequest,
+            $"'{originalName}' holds {series.Count} series; choose the one to analyse (options.series).",
+            new Dictionary<string, object?> { ["series"] = list });
     }
 
     internal static JsonSerializerOptions OptionsJson { get; } = new() { PropertyNameCaseInsensitive = true };

@@ -11,7 +11,17 @@ public static class CliApp
     public static bool IsCommandLine(string[] args)
     {
         ArgumentNullException.ThrowIfNull(args);
-        if (args.Length == 0 || args[0].StartsWith('-'))
+        if (args.Length == 0)
+        {
+            return false;
+        }
+
+        if (args[0] is "--help" or "-h" or "-?" or "--version")
+        {
+            return true;
+        }
+
+        if (args[0].StartsWith('-'))
         {
             return false;
         }
@@ -38,7 +48,10 @@ public static class CliApp
     {
         var root = new RootCommand("KneeWeb: knee MRI analysis. With no command, runs the web site.");
         // Each area adds its verbs here, one line each.
+        root.Subcommands.Add(ImagingCommands.CreateInspect());
+        root.Subcommands.Add(ImagingCommands.CreateConvert());
         root.Subcommands.Add(InferenceCommands.Create());
+        root.Subcommands.Add(ProcessCommand.Create());
         return root;
     }
 }

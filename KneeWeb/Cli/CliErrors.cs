@@ -5,12 +5,16 @@ public static class CliErrors
 {
     public const int ExitFailure = 1;
 
-    public static int Report(string code, string message, string? hint = null)
+    public static int Report(string code, string message, string? hint = null) => Report(Console.Error, code, message, hint);
+
+    /// <summary>The same report on a given writer (a verb's InvocationConfiguration.Error, a test's buffer).</summary>
+    public static int Report(TextWriter error, string code, string message, string? hint = null)
     {
-        Console.Error.WriteLine($"{code}: {message}");
+        ArgumentNullException.ThrowIfNull(error);
+        error.WriteLine($"{code}: {message}");
         if (!string.IsNullOrEmpty(hint))
         {
-            Console.Error.WriteLine($"hint: {hint}");
+            error.WriteLine($"hint: {hint}");
         }
 
         return ExitFailure;

@@ -89,7 +89,8 @@ public sealed class Volume
         }
 
         long n = Dims.VoxelCount;
-        var result = new float[n];
+        // Every element is written below: skip the zeroing of a fresh 100 MB array.
+        float[] result = GC.AllocateUninitializedArray<float>(checked((int)n));
         int offset = checked((int)(n * frame));
         float slope = (float)Slope, intercept = (float)Intercept;
         // Dispatch on the declared type, not on `Voxels is T[]`: the runtime lets an sbyte[] pass as
@@ -142,21 +143,14 @@ public sealed class Volume
         where T : unmanaged, System.Numerics.INumberBase<T>
     {
         int n = destination.Length;
-        bool identity = slope == 1f && intercept == 0f;
-        // Slices in parallel: conversion of a 20-M voxel volume is memory bound; two cores halve it.
-        int slice = 1 << 16;
+        // Slices in parallel, each vectorized: conversion of a 20-M voxel volume is memory bound.
+        int slice = 1 << 18;
         int chunks = (n + slice - 1) / slice;
         Parallel.For(0, chunks, c =>
         {
             int start = c * slice;
             int end = Math.Min(n, start + slice);
-            ReadOnlySpan<T> src = source.AsSpan(offset + start, end - start);
-            Span<float> dst = destination.AsSpan(start, end - start);
-            for (int i = 0; i < src.Length; i++)
-            {
-                float v = float.CreateTruncating(src[i]);
-                dst[i] = identity ? v : (v * slope) + intercept;
-            }
+            VoxelConversion.ToFloat32<T>(source.AsSpan(offset + start, end - start), destination.AsSpan(start, end - start), slope, intercept);
         });
     }
 }

@@ -1,4 +1,5 @@
 using KneeWeb.Imaging;
+using KneeWeb.Inference;
 using KneeWeb.Pipeline;
 
 namespace KneeWeb.Jobs;
@@ -19,6 +20,9 @@ public static class ErrorMapper
             JobFailureException known => ErrorCatalog.Create(known.Code, details, known.Message),
             PipelineStepException { InnerException: { } inner } step => Map(inner, step.Step?.Name ?? stepName),
             InvalidJobOptionsException options => ErrorCatalog.Create(ErrorCode.CONFIG_ERROR, details, options.Message),
+            GpuOutOfMemoryException => ErrorCatalog.Create(ErrorCode.GPU_OOM, details),
+            ModelConfigurationException model => ErrorCatalog.Create(ErrorCode.CONFIG_ERROR, details, model.Message),
+            InferenceFailedException or OrtException => ErrorCatalog.Create(ErrorCode.SEGMENTATION_FAILED, details),
             InvalidImageException image => ErrorCatalog.Create(ErrorCode.INVALID_FORMAT, details, image.Message),
             DicomSeriesException dicom => ErrorCatalog.Create(ErrorCode.DICOM_ERROR, details, dicom.Message),
             FileNotFoundException or DirectoryNotFoundException => ErrorCatalog.Create(ErrorCode.FILE_NOT_FOUND, details),

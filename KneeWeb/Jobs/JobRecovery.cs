@@ -15,7 +15,11 @@ public sealed class JobRecovery(JobStore store, JobQueue queue, IOptions<KneeWeb
 {
     public const string InterruptedReason = "interrupted by a restart";
 
-    public async Task RecoverAsync(CancellationToken ct)
+    /// <summary>
+    /// Fixes the rows and folders a dead process left. Runs before the server listens, so nobody
+    /// is ever shown a stale "Running" job.
+    /// </summary>
+    public async Task RepairAsync(CancellationToken ct)
     {
         KneeWebOptions settings = options.Value;
         int removed = JobFolderWriter.RemoveStaleTempFolders(settings.JobsPath);
@@ -51,7 +55,11 @@ public sealed class JobRecovery(JobStore store, JobQueue queue, IOptions<KneeWeb
                 }
             }
         }, ct);
+    }
 
+    /// <summary>Queues the waiting jobs again, oldest first (run by the worker, which drains the queue).</summary>
+    public async Task RequeueAsync(CancellationToken ct)
+    {
         List<Guid> queued = await store.ReadAsync(
             db => db.Jobs.AsNoTracking().Where(j => j.Status == JobStatus.Queued).OrderBy(j => j.CreatedUtc).Select(j => j.Id).ToListAsync(ct), ct);
         foreach (Guid id in queued)

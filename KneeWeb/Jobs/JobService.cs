@@ -49,8 +49,9 @@ public sealed class JobService(
             db.JobEvents.Add(JobStore.Event(job.Id, "status", $"Queued ({upload.DetectedFormat}, {upload.SizeBytes} bytes)"));
             return Task.CompletedTask;
         }, ct);
-        await queue.EnqueueAsync(job.Id, CancellationToken.None);
+        // Announce before queueing: once queued, a worker may announce Running at any moment.
         notifier.Publish(new JobUpdate(job.Id, JobStatus.Queued, 0, KneeSteps.All.Count, null, null, 0, 0, null, "Queued", null, DateTime.UtcNow));
+        await queue.EnqueueAsync(job.Id, CancellationToken.None);
         return job;
     }
 

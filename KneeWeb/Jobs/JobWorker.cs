@@ -16,9 +16,9 @@ public sealed class JobWorker(
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        // Let the host finish starting (Kestrel listening) before recovery touches the queue.
+        // Rows were repaired before the server started listening (InitializeKneeWebAsync).
         await Task.Yield();
-        await recovery.RecoverAsync(stoppingToken);
+        await recovery.RequeueAsync(stoppingToken);
         int concurrency = Math.Max(1, options.Value.Jobs.Concurrency);
         var loops = new Task[concurrency];
         for (int i = 0; i < concurrency; i++)

@@ -3,6 +3,9 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using KneeWeb.Imaging;
 using KneeWeb.Imaging.Io;
+using KneeWeb.Imaging.Rendering;
+using KneeWeb.Imaging.Segmentation;
+using KneeWeb.Inference;
 
 namespace KneeWeb.Pipeline;
 
@@ -10,10 +13,8 @@ namespace KneeWeb.Pipeline;
 /// The knee analysis as a readable recipe of the ten user-facing steps. The same recipe runs in the
 /// site's worker and in `KneeWeb process`. A step that cannot run says why and is shown skipped.
 /// </summary>
-public sealed class KneePipeline
+public sealed class KneePipeline(SegmentationEngine engine)
 {
-    private const string SegmentationUnavailable = "No segmentation model is available in this version of KneeWeb.";
-
     public static string Version { get; } =
         typeof(KneePipeline).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.0.0";
 
@@ -34,27 +35,128 @@ public sealed class KneePipeline
         }
     }
 
-    private static async Task<IReadOnlyList<ArtifactInfo>> RunStepsAsync(PipelineContext context, PipelineRun run, CancellationToken ct)
+    private async Task<IReadOnlyList<ArtifactInfo>> RunStepsAsync(PipelineContext context, PipelineRun run, CancellationToken ct)
     {
         DescribeJob(context);
 
-        run.Skip(KneeSteps.LoadModel, SegmentationUnavailable);
+        ModelEntry? model = null;
+        if (string.IsNullOrWhiteSpace(context.Options.Model) && engine.SelectableModels().Count == 0)
+        {
+            run.Skip(KneeSteps.LoadModel, "No segmentation model is installed on this server.");
+        }
+        else
+        {
+            await run.RunStepAsync(KneeSteps.LoadModel, (r, c) => model = LoadModel(context), ct);
+        }
+
         await run.RunStepAsync(KneeSteps.Preprocess, (r, c) => LoadInput(context, r, c), ct);
-        run.Skip(KneeSteps.Segment, SegmentationUnavailable);
-        run.Skip(KneeSteps.Postprocess, "There is no segmentation to clean up.");
-        run.Skip(KneeSteps.Meshes, "Meshes are built from a segmentation, and there is none.");
-        run.Skip(KneeSteps.Thickness, context.Options.Thickness
-            ? "Cartilage thickness needs a segmentation, and there is none."
-            : "Thickness was turned off in the job options.");
+        if (model is null)
+        {
+            run.Skip(KneeSteps.Segment, "No segmentation model is installed on this server.");
+            run.Skip(KneeSteps.Postprocess, "There is no segmentation to clean up.");
+        }
+        else
+        {
+            await run.RunStepAsync(KneeSteps.Segment, (r, c) => SegmentAsync(context, model, r, c), ct);
+            await run.RunStepAsync(KneeSteps.Postprocess, (r, c) => Postprocess(context, r, c), ct);
+        }
+
+        const string NoAnalysis = "Meshes, thickness and the shape model are not part of this version of KneeWeb yet.";
+        run.Skip(KneeSteps.Meshes, context.Labels is null ? "Meshes are built from a segmentation, and there is none." : NoAnalysis);
+        run.Skip(KneeSteps.Thickness, !context.Options.Thickness
+            ? "Thickness was turned off in the job options."
+            : context.Labels is null ? "Cartilage thickness needs a segmentation, and there is none." : NoAnalysis);
         run.Skip(KneeSteps.Nsm, context.Options.Nsm == "off"
             ? "The neural shape model was turned off in the job options."
-            : "The neural shape model needs bone meshes, and there are none.");
+            : context.Labels is null ? "The neural shape model needs a segmentation, and there is none." : NoAnalysis);
         run.Skip(KneeSteps.BScore, "BScore comes from the neural shape model, which did not run.");
 
         IReadOnlyList<ArtifactInfo> artifacts = [];
         await run.RunStepAsync(KneeSteps.Save, async (r, c) => artifacts = await SaveAsync(context, run, r, c), ct);
         await run.RunStepAsync(KneeSteps.Complete, (_, _) => { }, ct);
         return artifacts;
+    }
+
+    private ModelEntry LoadModel(PipelineContext context)
+    {
+        ModelEntry model = engine.Resolve(context.Options.Model)
+            ?? throw new InvalidJobOptionsException("No segmentation model is installed on this server.");
+        context.Stats["model"] = new JsonObject
+        {
+            ["name"] = model.Name,
+            ["version"] = model.Version,
+            ["description"] = model.Description,
+            ["sha256"] = model.ComputedSha256,
+            ["onnxruntime"] = engine.Runtime?.Version,
+        };
+        return model;
+    }
+
+    private async Task SegmentAsync(PipelineContext context, ModelEntry model, StepReporter reporter, CancellationToken ct)
+    {
+        Volume image = context.Image!;
+        if (model.Sidecar is { InputChannels: 1 } && image.Frames > 1)
+        {
+            // A one-channel model sees the chosen frame only (recorded in stats.json as frame_used).
+            image = new Volume(image.Geometry, VoxelType.Float32, context.ImageValues!);
+        }
+
+        var options = new SegmentationOptions
+        {
+            Provider = context.Options.Device switch
+            {
+                "cpu" => ExecutionProviderPreference.Cpu,
+                "cuda" => ExecutionProviderPreference.Cuda,
+                _ => ExecutionProviderPreference.Auto,
+            },
+        };
+        SegmentationResult result = await engine.Predictor.SegmentAsync(image, model, options, reporter, preview => reporter.Preview(RenderPreview(preview)), ct);
+        context.Labels = result.Labels;
+        context.Stats["segmentation"] = new JsonObject
+        {
+            ["model"] = result.ModelName,
+            ["model_version"] = result.ModelVersion,
+            ["execution_provider"] = result.Provider,
+            ["fallbacks"] = new JsonArray([.. result.Fallbacks.Select(f => JsonValue.Create(f))]),
+            ["tiles"] = result.Tiles,
+            ["batch_size"] = result.BatchSize,
+            ["mirrored"] = result.Mirrored,
+            ["model_grid"] = new JsonArray(result.ModelGrid.I, result.ModelGrid.J, result.ModelGrid.K),
+            ["timings_s"] = new JsonObject
+            {
+                ["session_load"] = result.Timings.SessionLoad.TotalSeconds,
+                ["preprocess"] = result.Timings.Preprocess.TotalSeconds,
+                ["model_runs"] = result.Timings.ModelRuns.TotalSeconds,
+                ["tiling"] = result.Timings.Tiling.TotalSeconds,
+                ["postprocess"] = result.Timings.Postprocess.TotalSeconds,
+                ["total"] = result.Timings.Total.TotalSeconds,
+            },
+        };
+    }
+
+    private static PipelinePreview RenderPreview(SegmentationPreview preview)
+    {
+        PreviewPlane plane = preview.AcrossK;
+        byte[] rgb = LabelOverlay.Render(plane.Image, plane.Labels, plane.Width, plane.Height);
+        return new PipelinePreview(PngEncoder.EncodeRgb(rgb, plane.Width, plane.Height), plane.Plane, 0, preview.Fraction);
+    }
+
+    private static void Postprocess(PipelineContext context, StepReporter reporter, CancellationToken ct)
+    {
+        PostprocessResult result = Postprocessing.Run(context.Labels!, new PostprocessOptions(), ct);
+        context.Labels = result.Labels;
+        context.QcFlags.AddRange(result.Qc);
+        var volumes = new JsonObject();
+        foreach ((string structure, double mm3) in result.VolumesMm3)
+        {
+            volumes[structure] = Math.Round(mm3, 3);
+        }
+
+        context.Stats["volumes_mm3"] = volumes;
+        Volume labels = result.Labels;
+        context.OutputFiles["segmentation.nii.gz"] = (path, c) => Task.Run(() => VolumeIo.Write(labels, path), c);
+        context.OutputFiles["segmentation.nrrd"] = (path, c) => Task.Run(() => VolumeIo.Write(labels, path), c);
+        reporter.Report(1);
     }
 
     private static void DescribeJob(PipelineContext context)
@@ -124,7 +226,8 @@ public sealed class KneePipeline
         };
         if (imageStats.NonFiniteCount > 0)
         {
-            context.QcFlags.Add($"The image holds {imageStats.NonFiniteCount} NaN or infinite voxels; they were left out of the statistics.");
+            context.QcFlags.Add(new QcFlag("IMAGE_NON_FINITE", QcSeverity.Warning, "image",
+                $"The image holds {imageStats.NonFiniteCount} NaN or infinite voxels; they were left out of the statistics."));
         }
 
         reporter.Report(1);
@@ -133,7 +236,19 @@ public sealed class KneePipeline
     private static async Task<IReadOnlyList<ArtifactInfo>> SaveAsync(PipelineContext context, PipelineRun run, StepReporter reporter, CancellationToken ct)
     {
         JsonObject stats = context.Stats;
-        stats["qc"] = new JsonObject { ["flags"] = new JsonArray([.. context.QcFlags.Select(f => JsonValue.Create(f))]) };
+        var flags = new JsonArray();
+        foreach (QcFlag flag in context.QcFlags)
+        {
+            flags.Add(new JsonObject
+            {
+                ["code"] = flag.Code,
+                ["severity"] = flag.Severity.ToString().ToLowerInvariant(),
+                ["structure"] = flag.Structure,
+                ["message"] = flag.Message,
+            });
+        }
+
+        stats["qc"] = new JsonObject { ["flags"] = flags };
         var steps = new JsonArray();
         foreach (StepRecord record in run.Steps)
         {

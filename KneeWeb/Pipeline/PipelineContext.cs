@@ -38,7 +38,7 @@ public sealed class PipelineContext
     public string? DetectedFormat { get; set; }
 
     /// <summary>Quality-control flags people must see (a missing structure, a volume out of range).</summary>
-    public List<string> QcFlags { get; } = [];
+    public List<Imaging.Segmentation.QcFlag> QcFlags { get; } = [];
 
     /// <summary>The stats.json document, filled in by the steps.</summary>
     public JsonObject Stats { get; } = [];

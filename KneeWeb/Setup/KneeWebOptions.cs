@@ -11,6 +11,9 @@ public sealed class KneeWebOptions
     /// <summary>Folder of segmentation models (&lt;name&gt;.onnx + &lt;name&gt;.json).</summary>
     public string ModelsPath { get; set; } = "models";
 
+    /// <summary>ONNX Runtime library (file or folder); empty = KNEEWEB_ONNXRUNTIME, then node_modules/onnxruntime-node.</summary>
+    public string? OnnxRuntimePath { get; set; }
+
     /// <summary>Largest upload accepted, in bytes (streamed to disk, never held in memory).</summary>
     public long MaxUploadBytes { get; set; } = 2L * 1024 * 1024 * 1024;
 

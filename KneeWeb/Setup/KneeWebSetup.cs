@@ -47,6 +47,11 @@ public static class KneeWebSetup
         services.AddSingleton<JobQueue>();
         services.AddSingleton<JobNotifier>();
         services.AddSingleton<JobCancellations>();
+        services.AddSingleton(sp =>
+        {
+            KneeWebOptions settings = sp.GetRequiredService<IOptions<KneeWebOptions>>().Value;
+            return new SegmentationEngine(settings.ModelsPath, string.IsNullOrWhiteSpace(settings.OnnxRuntimePath) ? null : settings.OnnxRuntimePath);
+        });
         services.AddSingleton<KneePipeline>();
         services.AddSingleton<JobRunner>();
         services.AddSingleton<JobRecovery>();
@@ -87,6 +92,22 @@ public static class KneeWebSetup
         Directory.CreateDirectory(settings.UploadsPath);
         Directory.CreateDirectory(settings.JobsPath);
         await DatabaseInitializer.InitializeAsync(app.Services.GetRequiredService<IDbContextFactory<KneeWebDbContext>>());
+        await app.Services.GetRequiredService<JobRecovery>().RepairAsync(CancellationToken.None);
+        // Load the runtime and validate every model now, so the first job doesn't pay for it and
+        // a broken model is reported at start-up.
+        SegmentationEngine engine = app.Services.GetRequiredService<SegmentationEngine>();
+        foreach (Inference.ModelEntry model in engine.Models)
+        {
+            if (!model.Enabled)
+            {
+                app.Logger.LogWarning("Model {Model} is disabled: {Reason}", model.Name, model.DisabledReason);
+            }
+        }
+
+        if (engine.RuntimeError is not null)
+        {
+            app.Logger.LogWarning("ONNX Runtime is not available: {Reason}", engine.RuntimeError);
+        }
         app.Logger.LogInformation("KneeWeb {Version}: data folder {DataRoot}", KneePipeline.Version, settings.FullDataRoot);
     }
 
@@ -97,11 +118,44 @@ public static class KneeWebSetup
         app.UseStatusCodePages();
         app.UseAntiforgery();
         app.MapStaticAssets();
+        MapNpmAssets(app);
         app.MapOpenApi("/openapi/{documentName}.json");
         app.MapKneeWebApi();
         app.MapHub<JobsHub>("/hubs/jobs");
         app.MapRazorComponents<Components.App>().AddInteractiveServerRenderMode();
         return app;
+    }
+
+    /// <summary>
+    /// Serves the front-end packages that come from npm (package.json at the repository root) under
+    /// /lib: the NiiVue viewer at /lib/niivue/index.min.js. They are found by walking up from the app.
+    /// </summary>
+    private static void MapNpmAssets(WebApplication app)
+    {
+        string? nodeModules = null;
+        foreach (string start in new[] { AppContext.BaseDirectory, Environment.CurrentDirectory })
+        {
+            for (DirectoryInfo? dir = new(start); dir is not null && nodeModules is null; dir = dir.Parent)
+            {
+                string candidate = Path.Combine(dir.FullName, "node_modules");
+                if (Directory.Exists(Path.Combine(candidate, "@niivue", "niivue", "dist")))
+                {
+                    nodeModules = candidate;
+                }
+            }
+        }
+
+        if (nodeModules is null)
+        {
+            app.Logger.LogWarning("node_modules/@niivue/niivue was not found: the image viewers will say so. Run the README's set-up command.");
+            return;
+        }
+
+        app.UseStaticFiles(new StaticFileOptions
+        {
+            FileProvider = new Microsoft.Extensions.FileProviders.PhysicalFileProvider(Path.Combine(nodeModules, "@niivue", "niivue", "dist")),
+            RequestPath = "/lib/niivue",
+        });
     }
 
     public static void ConfigureJson(JsonSerializerOptions options)

@@ -11,7 +11,7 @@ namespace KneeWeb.Tests.Imaging.Io;
 /// </summary>
 public sealed class DicomTests : IDisposable
 {
-    private const string Generator = """
+    internal const string Generator = """
         import sys, os, numpy as np
         from pydicom.dataset import Dataset, FileMetaDataset
         from pydicom.uid import ExplicitVRLittleEndian, generate_uid
@@ -152,6 +152,23 @@ public sealed class DicomTests : IDisposable
     }
 
     [Fact]
+    public void A_single_dicom_file_reads_as_a_one_slice_volume()
+    {
+        string folder = MakeSeries(two: false);
+        string file = Directory.EnumerateFiles(Path.Combine(folder, "a")).Order(StringComparer.Ordinal).First();
+        Assert.Equal(ImageFormat.DicomFile, VolumeIo.DetectFormat(file));
+        Directory.CreateDirectory(temp.File("work"));
+        Volume volume = VolumeIo.Read(file, Options);
+        Assert.Equal(10 * 8, volume.Dims.VoxelCount);
+        Assert.Equal("T2 SAG", volume.Metadata!.Properties["SeriesDescription"]);
+        // Slice 0: value = column + 10 * row; the corner voxel at the DICOM origin holds 0.
+        Vec3d origin = volume.Geometry.IndexToRas.Inverse().Apply(new Vec3d(20, 30, 40));
+        var index = new Vec3d(Math.Round(origin.X), Math.Round(origin.Y), Math.Round(origin.Z));
+        Assert.True((origin - index).Length < 1e-3, $"DICOM origin lands at index {origin}");
+        Assert.Equal(0f, volume.ToFloat32()[volume.Dims.Index((int)index.X, (int)index.Y, (int)index.Z)]);
+    }
+
+    [Fact]
     public void A_zip_without_dicom_is_a_dicom_error()
     {
         Directory.CreateDirectory(temp.File("junk"));
@@ -212,6 +229,7 @@ public sealed class HostileZipTests : IDisposable
         Assert.Contains(messagePart, e.Message, StringComparison.Ordinal);
         Assert.Empty(Directory.EnumerateFileSystemEntries(work));
         Assert.False(File.Exists(temp.File("escaped.txt")), "a file escaped the extraction folder");
+        Assert.False(File.Exists("/tmp/escaped.txt"), "a file escaped to /tmp");
     }
 
     [Theory]
@@ -222,6 +240,21 @@ public sealed class HostileZipTests : IDisposable
     [InlineData("C:/escaped.txt", "absolute")]
     public void Path_traversal_is_refused(string name, string message) =>
         AssertRefused(MakeZip(a => Add(a, name, "x"u8.ToArray())), message);
+
+    [Fact]
+    public void Duplicate_names_and_file_folder_clashes_are_refused()
+    {
+        AssertRefused(MakeZip(a =>
+        {
+            Add(a, "x.dcm", [1]);
+            Add(a, "x.dcm", [2]);
+        }), "could not be extracted");
+        AssertRefused(MakeZip(a =>
+        {
+            Add(a, "d", [1]);
+            Add(a, "d/x.dcm", [2]);
+        }), "could not be extracted");
+    }
 
     [Fact]
     public void Symbolic_links_are_refused() =>

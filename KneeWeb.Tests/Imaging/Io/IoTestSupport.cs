@@ -306,6 +306,20 @@ public static class VoxelFixtures
     public static VoxelType TypeOf(Array values) =>
         Enum.GetValues<VoxelType>().First(t => Volume.ElementTypeOf(t) == values.GetType().GetElementType());
 
+    /// <summary>Reading with AsFloat32 gives exactly the scaled float values of a typed read, every frame.</summary>
+    public static void AssertFloatReadMatches(string path, Volume typed)
+    {
+        Volume floats = KneeWeb.Imaging.Io.VolumeIo.Read(path, new KneeWeb.Imaging.Io.VolumeReadOptions { AsFloat32 = true });
+        Assert.Equal(VoxelType.Float32, floats.VoxelType);
+        Assert.False(floats.IsScaled);
+        Assert.Equal(typed.Frames, floats.Frames);
+        Assert.Equal(typed.Geometry, floats.Geometry);
+        for (int f = 0; f < typed.Frames; f++)
+        {
+            Assert.Equal(typed.ToFloat32(f), floats.ToFloat32(f));
+        }
+    }
+
     public static void AssertSameVoxels(Array expected, Array actual)
     {
         Assert.Equal(expected.GetType(), actual.GetType());

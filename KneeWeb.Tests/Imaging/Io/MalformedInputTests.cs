@@ -166,6 +166,9 @@ public sealed class MalformedInputTests : IDisposable
         { "NRRD0004\ntype: uchar\ndimension: 3\nsizes: 4 4 4\nencoding: raw\n\n", "truncated" },
         { "NRRD0004\nthis is not a field\n\n", "header line 2" },
         { "NRRD9999\ntype: uchar\n\n", "magic" },
+        { "NRRD0004\ntype: uchar\ndimension: 4294967299\nsizes: 2 2 2\nencoding: raw\n\n", "dimension = 4294967299" },
+        { "NRRD0004\ntype: uchar\ndimension: 3\nsizes: 2 2 2\nencoding: gzip\nbyte skip: 9223372036854775000\n\n", "byte skip" },
+        { "NRRD0004\ntype: uchar\ndimension: 3\nsizes: 2 2 2\nencoding: raw\nbyte skip: 9223372036854775000\n\n", "byte skip" },
     };
 
     [Theory]

@@ -109,6 +109,7 @@ public sealed class MrcTests : IDisposable
         Volume volume = VolumeIo.Read(temp.File("m.mrc"));
         VoxelFixtures.AssertSameVoxels(values, volume.Voxels);
         VoxelFixtures.AssertAffine(new AffineRas(0.5, 0, 0, 1, 0, 0.75, 0, 2, 0, 0, 2, 3), volume.Geometry.IndexToRas, 1e-7);
+        VoxelFixtures.AssertFloatReadMatches(temp.File("m.mrc"), volume);
     }
 
     [Fact]
@@ -160,6 +161,31 @@ public sealed class MrcTests : IDisposable
         Assert.Equal(3, back.Frames);
         Assert.Equal(new Dims3(4, 3, 2), back.Dims);
         VoxelFixtures.AssertSameVoxels(values, back.Voxels);
+    }
+
+    [Fact]
+    public void Flipped_axes_are_written_as_flipped_data_at_the_same_ras_points()
+    {
+        var affine = new AffineRas(-0.5, 0, 0, 10, 0, 0, 2, -20, 0, -0.25, 0, 30);
+        Array values = VoxelFixtures.Values(VoxelType.Int16, 5 * 4 * 3);
+        var volume = new Volume(new VolumeGeometry(new Dims3(5, 4, 3), affine), VoxelType.Int16, values);
+        VolumeIo.Write(volume, temp.File("f.mrc"));
+        Volume back = VolumeIo.Read(temp.File("f.mrc"));
+        float[] a = volume.ToFloat32(), b = back.ToFloat32();
+        var inverse = back.Geometry.IndexToRas.Inverse();
+        for (int k = 0; k < 3; k++)
+        {
+            for (int j = 0; j < 4; j++)
+            {
+                for (int i = 0; i < 5; i++)
+                {
+                    Vec3d ijk = inverse.Apply(affine.Apply(new Vec3d(i, j, k)));
+                    var index = new Vec3d(Math.Round(ijk.X), Math.Round(ijk.Y), Math.Round(ijk.Z));
+                    Assert.True((ijk - index).Length < 1e-6);
+                    Assert.Equal(a[volume.Dims.Index(i, j, k)], b[back.Dims.Index((int)index.X, (int)index.Y, (int)index.Z)]);
+                }
+            }
+        }
     }
 
     [Fact]

@@ -58,6 +58,7 @@ public sealed class NiftiReadWriteTests : IDisposable
         VoxelFixtures.AssertSameVoxels(values, volume.Voxels);
         VoxelFixtures.AssertAffine(new AffineRas(0.5, 0, 0, -10, 0, 0.75, 0, 20, 0, 0, 2, 30.5), volume.Geometry.IndexToRas, 0);
         Assert.Equal(version == 2 ? "NIfTI-2" : "NIfTI-1", volume.Metadata!.Format);
+        VoxelFixtures.AssertFloatReadMatches(path, volume);
     }
 
     [Fact]
@@ -80,6 +81,7 @@ public sealed class NiftiReadWriteTests : IDisposable
         Assert.Equal(0.5, volume.Slope);
         Assert.Equal(-3, volume.Intercept);
         Assert.Equal(-3f + (0.5f * 230), volume.ToFloat32()[23]);
+        VoxelFixtures.AssertFloatReadMatches(temp.File("s.nii"), volume);
 
         VolumeIo.Write(volume, temp.File("s2.nii.gz"));
         Volume back = VolumeIo.Read(temp.File("s2.nii.gz"));
@@ -108,6 +110,7 @@ public sealed class NiftiReadWriteTests : IDisposable
         Assert.Equal(5, volume.Frames);
         Assert.Equal(new Dims3(4, 3, 2), volume.Dims);
         Assert.Equal((float)(short)values.GetValue(24 * 3)!, volume.ToFloat32(3)[0]);
+        VoxelFixtures.AssertFloatReadMatches(temp.File("f.nii.gz"), volume);
 
         VolumeIo.Write(volume, temp.File("f2.nii.gz"));
         Volume back = VolumeIo.Read(temp.File("f2.nii.gz"));
@@ -160,8 +163,24 @@ public sealed class NiftiReadWriteTests : IDisposable
         Assert.Equal(ImageFormat.Nifti2, VolumeIo.DetectFormat(temp.File("d.nii.gz")));
         VoxelFixtures.AssertAffine(affine, VolumeIo.Read(temp.File("d.nii.gz")).Geometry.IndexToRas, 1e-12);
 
+        // NIfTI-1: the float32 sform for every other tool, the exact affine in KneeWeb's extension.
         VolumeIo.Write(volume, temp.File("d1.nii.gz"));
-        VoxelFixtures.AssertAffine(affine, VolumeIo.Read(temp.File("d1.nii.gz")).Geometry.IndexToRas, 2e-5);
+        Volume back = VolumeIo.Read(temp.File("d1.nii.gz"));
+        VoxelFixtures.AssertAffine(affine, back.Geometry.IndexToRas, 0);
+        Assert.StartsWith("sform (double precision", back.Metadata!.Properties["affine_source"], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_sform_changed_by_another_tool_wins_over_the_stale_extension()
+    {
+        var affine = new AffineRas(0.3, 0, 0, -123.456789012345, 0, 0.3, 0, 98.7654321, 0, 0, 1.1, 11.1111111111);
+        VolumeIo.Write(Volume.CreateLabelMap(new VolumeGeometry(new Dims3(3, 3, 3), affine), new byte[27]), temp.File("t.nii"));
+        byte[] bytes = File.ReadAllBytes(temp.File("t.nii"));
+        BitConverter.GetBytes(50f).CopyTo(bytes, 280 + 12); // srow_x[3]: moved 173 mm by an editor
+        File.WriteAllBytes(temp.File("t.nii"), bytes);
+        Volume back = VolumeIo.Read(temp.File("t.nii"));
+        Assert.Equal(50.0, back.Geometry.IndexToRas[0, 3]);
+        Assert.Equal("sform", back.Metadata!.Properties["affine_source"]);
     }
 
     [Fact]
@@ -194,5 +213,45 @@ public sealed class VolumeConversionTests
         Assert.Equal([-7f, 5f], new Volume(geometry, VoxelType.Int64, new long[] { -7, 5 }).ToFloat32());
         VolumeStatistics stats = VolumeStatistics.Of(new Volume(geometry, VoxelType.Int16, new short[] { -32768, 5 }));
         Assert.Equal(-32768, stats.Min);
+    }
+}
+
+public sealed class LargeVolumeTests : IDisposable
+{
+    private readonly TempFolder temp = new();
+
+    public void Dispose() => temp.Dispose();
+
+    [Fact]
+    public void A_multi_chunk_big_endian_gzip_volume_reads_the_same_both_ways()
+    {
+        // 3.1 M voxels: several 1 M-voxel chunks of the pipelined float path, with a ragged last one.
+        var spec = new NiftiSpec { BigEndian = true, Dim = [3, 157, 160, 125, 1, 1, 1, 1], Slope = 0.5, Inter = 3 };
+        Array values = VoxelFixtures.Values(VoxelType.Int16, 157 * 160 * 125);
+        string path = temp.File("big.nii.gz");
+        spec.WriteFile(path, VoxelFixtures.Bytes(values, bigEndian: true), gzip: true);
+        Volume typed = VolumeIo.Read(path);
+        VoxelFixtures.AssertSameVoxels(values, typed.Voxels);
+        VoxelFixtures.AssertFloatReadMatches(path, typed);
+    }
+}
+
+public sealed class SelectFrameTests
+{
+    [Fact]
+    public void Selecting_a_frame_keeps_geometry_and_records_the_choice()
+    {
+        var geometry = new VolumeGeometry(new Dims3(2, 1, 1), new AffineRas(2, 0, 0, 1, 0, 2, 0, 2, 0, 0, 2, 3));
+        var volume = new Volume(geometry, VoxelType.Int16, new short[] { 1, 2, 3, 4, 5, 6 }, frames: 3, slope: 2, intercept: 1)
+        {
+            Metadata = new ImageMetadata { Format = "NIfTI-1" },
+        };
+        Volume one = VolumeIo.SelectFrame(volume, 1);
+        Assert.Equal(1, one.Frames);
+        Assert.Equal([7f, 9f], one.ToFloat32());
+        Assert.Equal(geometry, one.Geometry);
+        Assert.Equal(1, one.Metadata!.FrameChosen);
+        Assert.Equal("NIfTI-1", one.Metadata.Format);
+        Assert.Throws<ArgumentOutOfRangeException>(() => VolumeIo.SelectFrame(volume, 3));
     }
 }

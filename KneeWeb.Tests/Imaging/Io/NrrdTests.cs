@@ -85,6 +85,7 @@ public sealed class NrrdTests : IDisposable
         VoxelFixtures.AssertSameVoxels(values, volume.Voxels);
         // LPS (-0.5, 0, 0) is RAS (0.5, 0, 0); the origin flips x and y too.
         VoxelFixtures.AssertAffine(new AffineRas(0.5, 0, 0, -10, 0, 0.75, 0, 20, 0, 0, 2.5, 30.25), volume.Geometry.IndexToRas, 0);
+        VoxelFixtures.AssertFloatReadMatches(path, volume);
     }
 
     [Fact]
@@ -180,6 +181,31 @@ public sealed class NrrdTests : IDisposable
             Volume back = VolumeIo.Read(temp.File(name));
             Assert.Equal(volume.ToFloat32(), back.ToFloat32());
             VoxelFixtures.AssertAffine(affine, back.Geometry.IndexToRas, 1e-6);
+        }
+    }
+}
+
+public sealed class NrrdScaledWriteTests : IDisposable
+{
+    private readonly TempFolder temp = new();
+
+    public void Dispose() => temp.Dispose();
+
+    [Theory]
+    [InlineData(VoxelType.Int16)]
+    [InlineData(VoxelType.Int32)]
+    [InlineData(VoxelType.Float32)]
+    public void Scaled_volumes_are_written_as_their_scaled_values(VoxelType type)
+    {
+        Array values = VoxelFixtures.Values(type, 24);
+        var volume = new Volume(new VolumeGeometry(new Dims3(4, 3, 2), AffineRas.Identity), type, values, frames: 1, slope: 0.5, intercept: -2);
+        VolumeIo.Write(volume, temp.File("s.nrrd"));
+        Volume back = VolumeIo.Read(temp.File("s.nrrd"));
+        Assert.False(back.IsScaled);
+        float[] expected = volume.ToFloat32(), actual = back.ToFloat32();
+        for (int i = 0; i < expected.Length; i++)
+        {
+            Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-6 * Math.Max(1, Math.Abs(expected[i])), $"voxel {i}: {expected[i]} vs {actual[i]}");
         }
     }
 }

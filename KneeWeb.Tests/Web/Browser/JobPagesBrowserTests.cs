@@ -69,7 +69,7 @@ public sealed class JobPagesBrowserTests(BrowserFixture fixture) : IAsyncLifetim
         Guid id = Guid.Parse(page.Url[^36..]);
 
         // Record, in the page, when each step text appears (epoch ms on this machine's clock).
-        await page.EvaluateAsync(@"() => {
+        double observingSinceMs = await page.EvaluateAsync<double>(@"() => {
             window.__steps = [];
             const record = () => {
                 const el = document.querySelector('[data-testid=current-step]');
@@ -80,6 +80,7 @@ public sealed class JobPagesBrowserTests(BrowserFixture fixture) : IAsyncLifetim
             };
             record();
             new MutationObserver(record).observe(document.body, { subtree: true, childList: true, characterData: true });
+            return performance.timeOrigin + performance.now();
         }");
 
         await Assertions.Expect(page.GetByTestId("status").First).ToHaveTextAsync("Running", new() { Timeout = 30_000 });
@@ -96,6 +97,12 @@ public sealed class JobPagesBrowserTests(BrowserFixture fixture) : IAsyncLifetim
         {
             string step = e.GetProperty("step").GetString()!;
             double startedMs = new DateTimeOffset(e.GetProperty("timestamp_utc").GetDateTime().ToUniversalTime()).ToUnixTimeMilliseconds();
+            if (startedMs < observingSinceMs)
+            {
+                // Started before the page was being watched: its display time can't be measured.
+                continue;
+            }
+
             JsonElement shown = seen.EnumerateArray().FirstOrDefault(s => s.GetProperty("text").GetString()!.Contains(step, StringComparison.Ordinal));
             Assert.True(shown.ValueKind != JsonValueKind.Undefined, $"The page never showed step '{step}'. Seen: {seen}");
             double lagMs = shown.GetProperty("at").GetDouble() - startedMs;
@@ -159,8 +166,11 @@ public sealed class JobPagesBrowserTests(BrowserFixture fixture) : IAsyncLifetim
     private async Task WaitForInteractiveAsync()
     {
         // Blazor Server is interactive once its circuit is up; until then clicks do nothing.
-        await page.WaitForFunctionAsync("() => window.Blazor && document.querySelector('[data-testid]') !== null");
-        await page.WaitForTimeoutAsync(300);
-        await page.WaitForLoadStateAsync(LoadState.NetworkIdle);
+        // The layout marks that moment; the upload page also marks when its script module is loaded.
+        await page.Locator("main[data-interactive='true']").WaitForAsync(new() { Timeout = 30_000 });
+        if (await page.GetByTestId("drop-zone").CountAsync() > 0)
+        {
+            await page.Locator("[data-testid=drop-zone][data-ready='true']").WaitForAsync(new() { Timeout = 30_000 });
+        }
     }
 }

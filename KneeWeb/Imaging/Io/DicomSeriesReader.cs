@@ -31,17 +31,7 @@ internal static class DicomSeriesReader
         Directory.CreateDirectory(work);
         try
         {
-            string input;
-            if (format == ImageFormat.DicomZip)
-            {
-                input = Path.Combine(work, "in");
-                SafeArchive.ExtractZip(path, input, options);
-            }
-            else
-            {
-                SafeArchive.CheckFolder(path, options);
-                input = path;
-            }
+            string input = PrepareInput(path, format, work, options);
 
             string output = Path.Combine(work, "out");
             Directory.CreateDirectory(output);
@@ -82,16 +72,7 @@ internal static class DicomSeriesReader
         Directory.CreateDirectory(work);
         try
         {
-            string input = path;
-            if (format == ImageFormat.DicomZip)
-            {
-                input = Path.Combine(work, "in");
-                SafeArchive.ExtractZip(path, input, options);
-            }
-            else
-            {
-                SafeArchive.CheckFolder(path, options);
-            }
+            string input = PrepareInput(path, format, work, options);
 
             string output = Path.Combine(work, "out");
             Directory.CreateDirectory(output);
@@ -101,6 +82,25 @@ internal static class DicomSeriesReader
         finally
         {
             Directory.Delete(work, recursive: true);
+        }
+    }
+
+    /// <summary>The folder dcm2niix reads: a zip extracted safely, a single file copied alone, or a checked folder.</summary>
+    private static string PrepareInput(string path, ImageFormat format, string work, VolumeReadOptions options)
+    {
+        string input = Path.Combine(work, "in");
+        switch (format)
+        {
+            case ImageFormat.DicomZip:
+                SafeArchive.ExtractZip(path, input, options);
+                return input;
+            case ImageFormat.DicomFile:
+                Directory.CreateDirectory(input);
+                File.Copy(path, Path.Combine(input, "image.dcm"));
+                return input;
+            default:
+                SafeArchive.CheckFolder(path, options);
+                return path;
         }
     }
 

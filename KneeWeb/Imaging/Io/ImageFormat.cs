@@ -10,4 +10,7 @@ public enum ImageFormat
     Mrc,
     DicomZip,
     DicomFolder,
+
+    /// <summary>One DICOM file ("DICM" at byte 128), e.g. an enhanced multi-frame MR image.</summary>
+    DicomFile,
 }

@@ -156,8 +156,8 @@ internal static class MrcReader
             linear[2, 0], linear[2, 1], linear[2, 2], origin[2]);
 
         VoxelData.Skip(stream, nsymbt, Format, "nsymbt");
-        Array data = VoxelData.Read(stream, type, voxels, bigEndian, Format);
-        return new Volume(new VolumeGeometry(new Dims3(nx, ny, sections), affine), type, data, frames)
+        (Array data, VoxelType dataType, _, _) = VoxelData.ReadVolume(stream, type, voxels, bigEndian, 1, 0, options, Format);
+        return new Volume(new VolumeGeometry(new Dims3(nx, ny, sections), affine), dataType, data, frames)
         {
             Metadata = new ImageMetadata
             {

@@ -5,8 +5,9 @@ using System.Text;
 namespace KneeWeb.Imaging.Io;
 
 /// <summary>
-/// Writes MRC2014, little-endian. MRC stores no rotation: the affine must step along +x, +y, +z
-/// (in any axis order, written as mapc/mapr/maps). Voxels go in the narrowest MRC mode that
+/// Writes MRC2014, little-endian. MRC stores no rotation: each index axis must step along one of
+/// x, y, z (any order, written as mapc/mapr/maps); an axis stepping the negative way is flipped
+/// in the data, so the same voxels land at the same RAS points. Voxels go in the narrowest MRC mode that
 /// holds every value exactly (uint8 labels up to 127 as mode 0, else mode 6); float64 and
 /// scaled volumes are written as float32.
 /// </summary>
@@ -14,6 +15,7 @@ internal static class MrcWriter
 {
     public static void Write(Volume volume, string path)
     {
+        volume = WithPositiveSteps(volume);
         AffineRas a = volume.Geometry.IndexToRas;
         int[] axisOf = new int[3];
         double[] step = new double[3];
@@ -31,7 +33,7 @@ internal static class MrcWriter
             if (v[axis] <= 0 || off > 1e-9 * v[axis])
             {
                 throw new ArgumentException(
-                    $"MRC stores no rotation or flip, but index axis {c} steps ({col.X:G6}, {col.Y:G6}, {col.Z:G6}) mm in RAS: write NIfTI or NRRD for this geometry.",
+                    $"MRC stores no rotation, but index axis {c} steps ({col.X:G6}, {col.Y:G6}, {col.Z:G6}) mm in RAS: write NIfTI or NRRD for this geometry.",
                     nameof(volume));
             }
 
@@ -85,6 +87,65 @@ internal static class MrcWriter
             stream.Write(h);
             VoxelData.Write(stream, voxels);
         });
+    }
+
+    /// <summary>Flips the data along every index axis whose step points the negative way along its world axis.</summary>
+    private static Volume WithPositiveSteps(Volume volume)
+    {
+        AffineRas a = volume.Geometry.IndexToRas;
+        Span<bool> flip = stackalloc bool[3];
+        bool any = false;
+        for (int c = 0; c < 3; c++)
+        {
+            Vec3d col = a.Column(c);
+            double dominant = Math.Abs(col.X) >= Math.Abs(col.Y) ? (Math.Abs(col.X) >= Math.Abs(col.Z) ? col.X : col.Z) : (Math.Abs(col.Y) >= Math.Abs(col.Z) ? col.Y : col.Z);
+            flip[c] = dominant < 0;
+            any |= flip[c];
+        }
+
+        if (!any)
+        {
+            return volume;
+        }
+
+        Dims3 d = volume.Dims;
+        Vec3d origin = a.Apply(new Vec3d(flip[0] ? d.I - 1 : 0, flip[1] ? d.J - 1 : 0, flip[2] ? d.K - 1 : 0));
+        Vec3d c0 = a.Column(0) * (flip[0] ? -1 : 1), c1 = a.Column(1) * (flip[1] ? -1 : 1), c2 = a.Column(2) * (flip[2] ? -1 : 1);
+        var affine = new AffineRas(c0.X, c1.X, c2.X, origin.X, c0.Y, c1.Y, c2.Y, origin.Y, c0.Z, c1.Z, c2.Z, origin.Z);
+        Array flipped = Flip(volume.Voxels, d, volume.Frames, flip[0], flip[1], flip[2]);
+        return new Volume(new VolumeGeometry(d, affine), volume.VoxelType, flipped, volume.Frames, volume.Slope, volume.Intercept);
+    }
+
+    private static Array Flip(Array source, Dims3 d, int frames, bool flipI, bool flipJ, bool flipK)
+    {
+        VoxelType type = VoxelData.VoxelTypeOf(source);
+        int size = Volume.BytesPerVoxel(type);
+        Array target = VoxelData.Allocate(type, source.LongLength);
+        int lineBytes = d.I * size;
+        Parallel.For(0, d.K * frames, slice =>
+        {
+            int frame = slice / d.K, k = slice % d.K;
+            int sourceK = flipK ? d.K - 1 - k : k;
+            for (int j = 0; j < d.J; j++)
+            {
+                int sourceJ = flipJ ? d.J - 1 - j : j;
+                long sourceLine = ((((long)frame * d.K) + sourceK) * d.J) + sourceJ;
+                long targetLine = ((((long)frame * d.K) + k) * d.J) + j;
+                Span<byte> from = VoxelData.Bytes(source, sourceLine * lineBytes, lineBytes);
+                Span<byte> to = VoxelData.Bytes(target, targetLine * lineBytes, lineBytes);
+                if (!flipI)
+                {
+                    from.CopyTo(to);
+                    continue;
+                }
+
+                for (int i = 0; i < d.I; i++)
+                {
+                    from.Slice((d.I - 1 - i) * size, size).CopyTo(to.Slice(i * size, size));
+                }
+            }
+        });
+        return target;
     }
 
     private static (int Mode, Array Voxels) Narrowest(Volume volume)

@@ -19,25 +19,25 @@ internal static class NiftiReader
         using Stream headerStream = VoxelData.Open(headerPath, out bool gzip, out long storedLength);
         NiftiHeader header = ReadHeader(headerStream);
         Layout layout = Validate(header, options);
-        Array voxels;
+        (Array Voxels, VoxelType Type, double Slope, double Intercept) data;
         if (header.SingleFile)
         {
             VoxelData.CheckFits(header.FormatName, "vox_offset + data size", layout.VoxOffset + layout.Bytes, storedLength, gzip);
-            VoxelData.Skip(headerStream, layout.VoxOffset - header.HeaderSize, header.FormatName, "vox_offset");
-            voxels = VoxelData.Read(headerStream, layout.Type, layout.Voxels, header.BigEndian, header.FormatName);
+            layout = ReadExtensions(headerStream, header, layout);
+            data = VoxelData.ReadVolume(headerStream, layout.Type, layout.Voxels, header.BigEndian, layout.Slope, layout.Intercept, options, header.FormatName);
         }
         else
         {
             string imagePath = ImagePathFor(headerPath)
                 ?? throw new InvalidImageException(header.FormatName, "magic", "ni" + header.Version.ToString(CultureInfo.InvariantCulture),
                     $"the header says the voxels are in a separate .img file, but none sits beside {Path.GetFileName(headerPath)}");
-            using Stream data = VoxelData.Open(imagePath, out bool imageGzip, out long imageLength);
+            using Stream image = VoxelData.Open(imagePath, out bool imageGzip, out long imageLength);
             VoxelData.CheckFits(header.FormatName, "vox_offset + data size", layout.VoxOffset + layout.Bytes, imageLength, imageGzip);
-            VoxelData.Skip(data, layout.VoxOffset, header.FormatName, "vox_offset");
-            voxels = VoxelData.Read(data, layout.Type, layout.Voxels, header.BigEndian, header.FormatName);
+            VoxelData.Skip(image, layout.VoxOffset, header.FormatName, "vox_offset");
+            data = VoxelData.ReadVolume(image, layout.Type, layout.Voxels, header.BigEndian, layout.Slope, layout.Intercept, options, header.FormatName);
         }
 
-        return new Volume(new VolumeGeometry(layout.Dims, layout.Affine), layout.Type, voxels, layout.Frames, layout.Slope, layout.Intercept)
+        return new Volume(new VolumeGeometry(layout.Dims, layout.Affine), data.Type, data.Voxels, layout.Frames, data.Slope, data.Intercept)
         {
             Metadata = new ImageMetadata
             {
@@ -49,9 +49,35 @@ internal static class NiftiReader
                     ["qform_code"] = header.QformCode.ToString(CultureInfo.InvariantCulture),
                     ["sform_code"] = header.SformCode.ToString(CultureInfo.InvariantCulture),
                     ["byte_order"] = header.BigEndian ? "big-endian" : "little-endian",
+                    ["file_datatype"] = layout.Type.ToString().ToLowerInvariant(),
                 },
             },
         };
+    }
+
+    /// <summary>
+    /// Moves the stream from the header's end to the data, reading the extensions on the way when
+    /// they are small; KneeWeb's double-precision affine replaces the float32 sform it matches.
+    /// </summary>
+    private static Layout ReadExtensions(Stream stream, NiftiHeader header, Layout layout)
+    {
+        long length = layout.VoxOffset - header.HeaderSize;
+        bool mm = (header.XyztUnits & 0x07) is 0 or 2;
+        if (header.Version != 1 || length > 1 << 20 || length < 4 + NiftiAffineExtension.Size || layout.AffineSource != "sform" || !mm)
+        {
+            VoxelData.Skip(stream, length, header.FormatName, "vox_offset");
+            return layout;
+        }
+
+        byte[] region = new byte[length];
+        int got = VoxelData.ReadUpTo(stream, region);
+        if (got < length)
+        {
+            throw new InvalidImageException(header.FormatName, "vox_offset", layout.VoxOffset.ToString(CultureInfo.InvariantCulture), "the data offset lies outside the file");
+        }
+
+        AffineRas? exact = NiftiAffineExtension.Find(region, header.BigEndian, layout.Affine);
+        return exact is AffineRas affine ? layout with { Affine = affine, AffineSource = "sform (double precision from KneeWeb extension)" } : layout;
     }
 
     /// <summary>Reads exactly the header's bytes (348 or 540, told by sizeof_hdr).</summary>

@@ -7,15 +7,26 @@ namespace KneeWeb.Imaging.Io;
 /// <summary>
 /// Writes single-file NIfTI-1 (default) or NIfTI-2, little-endian, gzipped for .gz names. Both
 /// sform and qform carry the affine (code 1, scanner), pixdim the spacing, xyzt_units mm and s.
+/// NIfTI-1 also carries the double-precision affine in a private extension (see
+/// <see cref="NiftiAffineExtension"/>), so KneeWeb's own round trips keep the geometry exactly.
 /// </summary>
 internal static class NiftiWriter
 {
     public static void Write(Volume volume, Stream destination, VolumeWriteOptions options)
     {
         (VoxelType type, Array voxels) = Storable(volume);
-        byte[] header = options.NiftiVersion == 2 ? Nifti2Header(volume, type) : Nifti1Header(volume, type);
-        destination.Write(header);
-        destination.Write(new byte[4]); // no extensions
+        if (options.NiftiVersion == 2)
+        {
+            destination.Write(Nifti2Header(volume, type));
+            destination.Write(new byte[4]); // no extensions: NIfTI-2 holds the affine in double precision
+        }
+        else
+        {
+            destination.Write(Nifti1Header(volume, type, NiftiHeader.Nifti1Size + 4 + NiftiAffineExtension.Size));
+            destination.Write([1, 0, 0, 0]);
+            destination.Write(NiftiAffineExtension.Encode(volume.Geometry.IndexToRas));
+        }
+
         VoxelData.Write(destination, voxels);
     }
 
@@ -52,7 +63,7 @@ internal static class NiftiWriter
         return (volume.VoxelType, volume.Voxels);
     }
 
-    private static byte[] Nifti1Header(Volume volume, VoxelType type)
+    private static byte[] Nifti1Header(Volume volume, VoxelType type, int voxOffset)
     {
         var h = new byte[NiftiHeader.Nifti1Size];
         Span<byte> s = h;
@@ -74,7 +85,7 @@ internal static class NiftiWriter
             BinaryPrimitives.WriteSingleLittleEndian(s[(76 + (4 * i))..], pixdim[i]);
         }
 
-        BinaryPrimitives.WriteSingleLittleEndian(s[108..], NiftiHeader.Nifti1Size + 4);
+        BinaryPrimitives.WriteSingleLittleEndian(s[108..], voxOffset);
         BinaryPrimitives.WriteSingleLittleEndian(s[112..], (float)volume.Slope);
         BinaryPrimitives.WriteSingleLittleEndian(s[116..], (float)volume.Intercept);
         s[123] = 2 | 8; // mm and seconds

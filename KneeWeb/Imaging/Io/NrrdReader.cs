@@ -32,7 +32,7 @@ internal static class NrrdReader
             throw new InvalidImageException(Format, "data file", "(missing)", "a detached header (.nhdr) must name its data file");
         }
 
-        Array voxels;
+        (Array Voxels, VoxelType Type, double Slope, double Intercept) data;
         using (var file = new FileStream(dataPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.SequentialScan))
         {
             long fileLength = file.Length;
@@ -44,7 +44,7 @@ internal static class NrrdReader
                 VoxelData.CheckFits(Format, "sizes", layout.Bytes + Math.Max(0, layout.ByteSkip), stored, gzip: true);
                 using var gzip = new GZipStream(file, CompressionMode.Decompress, leaveOpen: true);
                 VoxelData.Skip(gzip, layout.ByteSkip, Format, "byte skip");
-                voxels = VoxelData.Read(gzip, layout.Type, layout.Voxels, layout.Swap, Format);
+                data = VoxelData.ReadVolume(gzip, layout.Type, layout.Voxels, layout.Swap, 1, 0, options, Format);
             }
             else
             {
@@ -60,16 +60,12 @@ internal static class NrrdReader
                     file.Position += layout.ByteSkip;
                 }
 
-                voxels = VoxelData.Read(file, layout.Type, layout.Voxels, layout.Swap, Format);
+                data = VoxelData.ReadVolume(file, layout.Type, layout.Voxels, layout.Swap, 1, 0, options, Format);
             }
         }
 
-        if (layout.FramesFirst && layout.Frames > 1)
-        {
-            voxels = FramesLast(voxels, layout.Frames);
-        }
-
-        return new Volume(new VolumeGeometry(layout.Dims, layout.Affine), layout.Type, voxels, layout.Frames)
+        Array voxels = layout.FramesFirst && layout.Frames > 1 ? FramesLast(data.Voxels, layout.Frames) : data.Voxels;
+        return new Volume(new VolumeGeometry(layout.Dims, layout.Affine), data.Type, voxels, layout.Frames)
         {
             Metadata = new ImageMetadata
             {
@@ -170,11 +166,13 @@ internal static class NrrdReader
     {
         string typeName = Required(fields, "type");
         VoxelType type = TypeOf(typeName);
-        int dimension = (int)ParseLong("dimension", Required(fields, "dimension"));
-        if (dimension is < 1 or > 4)
+        long declaredDimension = ParseLong("dimension", Required(fields, "dimension"));
+        if (declaredDimension is < 1 or > 4)
         {
-            throw new InvalidImageException(Format, "dimension", dimension.ToString(CultureInfo.InvariantCulture), "KneeWeb reads 1 to 4 dimensions");
+            throw new InvalidImageException(Format, "dimension", declaredDimension.ToString(CultureInfo.InvariantCulture), "KneeWeb reads 1 to 4 dimensions");
         }
+
+        int dimension = (int)declaredDimension;
 
         string[] sizeWords = Words(Required(fields, "sizes"));
         if (sizeWords.Length != dimension)
@@ -222,9 +220,9 @@ internal static class NrrdReader
         }
 
         long byteSkip = fields.TryGetValue("byte skip", out string? bs) || fields.TryGetValue("byteskip", out bs) ? ParseLong("byte skip", bs) : 0;
-        if (byteSkip < -1 || (byteSkip == -1 && gzip))
+        if (byteSkip < -1 || (byteSkip == -1 && gzip) || byteSkip > options.MaxBytes)
         {
-            throw new InvalidImageException(Format, "byte skip", byteSkip.ToString(CultureInfo.InvariantCulture), "must be >= 0 (or -1 with raw encoding)");
+            throw new InvalidImageException(Format, "byte skip", byteSkip.ToString(CultureInfo.InvariantCulture), "must be -1 (raw encoding only) or 0 up to the size cap");
         }
 
         long lineSkip = fields.TryGetValue("line skip", out string? ls) || fields.TryGetValue("lineskip", out ls) ? ParseLong("line skip", ls) : 0;
@@ -479,13 +477,14 @@ internal static class NrrdReader
         int size = Volume.BytesPerVoxel(type);
         long perFrame = interleaved.LongLength / frames;
         Array result = VoxelData.Allocate(type, interleaved.LongLength);
-        const int block = 1 << 16;
+        // Blocks of at most 16 MB of interleaved input, so every span length fits an int.
+        int block = (int)Math.Max(1, (1L << 24) / ((long)frames * size));
         long blocks = (perFrame + block - 1) / block;
         Parallel.For(0L, blocks, b =>
         {
             long start = b * block;
             int count = (int)Math.Min(block, perFrame - start);
-            Span<byte> source = VoxelData.Bytes(interleaved, start * frames * size, count * frames * size);
+            Span<byte> source = VoxelData.Bytes(interleaved, start * frames * size, (int)((long)count * frames * size));
             for (int f = 0; f < frames; f++)
             {
                 Span<byte> target = VoxelData.Bytes(result, ((f * perFrame) + start) * size, count * size);

@@ -100,12 +100,25 @@ internal static class NrrdWriter
         }
 
         var doubles = new double[n];
-        double slope = volume.Slope, intercept = volume.Intercept;
-        for (long i = 0; i < n; i++)
+        switch (volume.VoxelType)
         {
-            doubles[i] = (Convert.ToDouble(volume.Voxels.GetValue(i), CultureInfo.InvariantCulture) * slope) + intercept;
+            case VoxelType.UInt32: Scale((uint[])volume.Voxels, doubles, volume.Slope, volume.Intercept); break;
+            case VoxelType.Int32: Scale((int[])volume.Voxels, doubles, volume.Slope, volume.Intercept); break;
+            case VoxelType.UInt64: Scale((ulong[])volume.Voxels, doubles, volume.Slope, volume.Intercept); break;
+            case VoxelType.Int64: Scale((long[])volume.Voxels, doubles, volume.Slope, volume.Intercept); break;
+            case VoxelType.Float32: Scale((float[])volume.Voxels, doubles, volume.Slope, volume.Intercept); break;
+            default: Scale((double[])volume.Voxels, doubles, volume.Slope, volume.Intercept); break;
         }
 
         return (VoxelType.Float64, doubles);
+    }
+
+    private static void Scale<T>(T[] source, double[] target, double slope, double intercept)
+        where T : unmanaged, System.Numerics.INumberBase<T>
+    {
+        for (long i = 0; i < source.LongLength; i++)
+        {
+            target[i] = (double.CreateTruncating(source[i]) * slope) + intercept;
+        }
     }
 }

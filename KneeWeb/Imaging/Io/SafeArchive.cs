@@ -24,17 +24,20 @@ public static class SafeArchive
             throw new ArgumentException($"The extraction folder {root} must be empty.", nameof(destinationFolder));
         }
 
-        ZipArchive archive;
         try
         {
-            archive = ZipFile.OpenRead(zipPath);
+            Extract(zipPath, root, options);
         }
-        catch (InvalidDataException e)
+        catch (Exception e) when (e is InvalidDataException or NotSupportedException or IOException)
         {
+            // A damaged central directory, an unsupported method, an encrypted entry: not a usable zip.
             throw new DicomSeriesException($"The zip {Path.GetFileName(zipPath)} is not a readable zip archive: {e.Message}", e);
         }
+    }
 
-        using (archive)
+    private static void Extract(string zipPath, string root, VolumeReadOptions options)
+    {
+        using (ZipArchive archive = ZipFile.OpenRead(zipPath))
         {
             if (archive.Entries.Count > options.MaxArchiveEntries)
             {
@@ -57,16 +60,16 @@ public static class SafeArchive
             foreach (ZipArchiveEntry entry in archive.Entries)
             {
                 string target = TargetPath(root, entry.FullName);
-                if (entry.FullName.EndsWith('/') || entry.FullName.EndsWith('\\'))
-                {
-                    Directory.CreateDirectory(target);
-                    continue;
-                }
-
-                Directory.CreateDirectory(Path.GetDirectoryName(target)!);
                 long entryBytes = 0;
                 try
                 {
+                    if (entry.FullName.EndsWith('/') || entry.FullName.EndsWith('\\'))
+                    {
+                        Directory.CreateDirectory(target);
+                        continue;
+                    }
+
+                    Directory.CreateDirectory(Path.GetDirectoryName(target)!);
                     using Stream input = entry.Open();
                     using var output = new FileStream(target, FileMode.CreateNew, FileAccess.Write);
                     int got;
@@ -91,9 +94,10 @@ public static class SafeArchive
                 {
                     throw new DicomSeriesException($"Zip entry {Safe(entry.FullName)} is corrupt: {e.Message}", e);
                 }
-                catch (IOException e) when (File.Exists(target) && entryBytes == 0 && e is not EndOfStreamException)
+                catch (IOException e) when (e is not EndOfStreamException)
                 {
-                    throw new DicomSeriesException($"Zip entry {Safe(entry.FullName)} appears twice: refused.", e);
+                    // A duplicate name, a file where a folder should be, a full disk: no series comes of it.
+                    throw new DicomSeriesException($"Zip entry {Safe(entry.FullName)} could not be extracted: {e.Message}", e);
                 }
             }
         }

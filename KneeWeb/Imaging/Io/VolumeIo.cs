@@ -13,7 +13,7 @@ public static class VolumeIo
 {
     private const int SniffBytes = 1100;
 
-    /// <summary>Reads any supported image: NIfTI-1/2 (.nii, .nii.gz, .hdr/.img), NRRD, MRC, a DICOM zip or folder.</summary>
+    /// <summary>Reads any supported image: NIfTI-1/2 (.nii, .nii.gz, .hdr/.img), NRRD, MRC, a DICOM zip, folder or single file.</summary>
     public static Volume Read(string path, VolumeReadOptions? options = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
@@ -31,7 +31,7 @@ public static class VolumeIo
                 ImageFormat.Nifti1 or ImageFormat.Nifti2 => NiftiReader.Read(path, options),
                 ImageFormat.Nrrd => NrrdReader.Read(path, options),
                 ImageFormat.Mrc => MrcReader.Read(path, options),
-                ImageFormat.DicomZip or ImageFormat.DicomFolder => DicomSeriesReader.Read(path, format, options),
+                ImageFormat.DicomZip or ImageFormat.DicomFolder or ImageFormat.DicomFile => DicomSeriesReader.Read(path, format, options),
                 _ => throw new InvalidImageException("unknown", "magic bytes", HeadHex(path),
                     "not a NIfTI-1/2, NRRD, MRC image, DICOM zip or DICOM folder"),
             };
@@ -51,7 +51,7 @@ public static class VolumeIo
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         ImageFormat format = DetectFormat(path);
-        if (format is not (ImageFormat.DicomZip or ImageFormat.DicomFolder))
+        if (format is not (ImageFormat.DicomZip or ImageFormat.DicomFolder or ImageFormat.DicomFile))
         {
             throw new DicomSeriesException($"{Path.GetFileName(path)} is not a DICOM zip or folder (it reads as {NameOf(format)}).");
         }
@@ -97,6 +97,11 @@ public static class VolumeIo
         if (!gzip && (bytes.StartsWith("PK\u0003\u0004"u8) || bytes.StartsWith("PK\u0005\u0006"u8)))
         {
             return ImageFormat.DicomZip;
+        }
+
+        if (!gzip && bytes.Length >= 132 && bytes.Slice(128, 4).SequenceEqual("DICM"u8))
+        {
+            return ImageFormat.DicomFile;
         }
 
         if (MrcReader.Sniff(bytes, gzip ? -1 : length))
@@ -153,6 +158,25 @@ public static class VolumeIo
         }
     }
 
+    /// <summary>
+    /// One frame of a 4D volume as a 3D volume (same geometry, scaling and source), with the choice
+    /// recorded in <see cref="ImageMetadata.FrameChosen"/>.
+    /// </summary>
+    public static Volume SelectFrame(Volume volume, int frame)
+    {
+        ArgumentNullException.ThrowIfNull(volume);
+        if ((uint)frame >= (uint)volume.Frames)
+        {
+            throw new ArgumentOutOfRangeException(nameof(frame), frame, $"The volume has {volume.Frames} frame(s).");
+        }
+
+        long perFrame = volume.Dims.VoxelCount;
+        Array voxels = VoxelData.Allocate(volume.VoxelType, perFrame);
+        Array.Copy(volume.Voxels, frame * perFrame, voxels, 0, perFrame);
+        ImageMetadata metadata = (volume.Metadata ?? new ImageMetadata { Format = "memory" }) with { FrameChosen = frame };
+        return new Volume(volume.Geometry, volume.VoxelType, voxels, 1, volume.Slope, volume.Intercept) { Metadata = metadata };
+    }
+
     /// <summary>The format a name asks for when writing (writing is the one place names decide).</summary>
     public static ImageFormat OutputFormatOf(string path)
     {
@@ -176,6 +200,7 @@ public static class VolumeIo
         ImageFormat.Mrc => "MRC",
         ImageFormat.DicomZip => "DICOM zip",
         ImageFormat.DicomFolder => "DICOM folder",
+        ImageFormat.DicomFile => "DICOM file",
         _ => "unknown",
     };
 

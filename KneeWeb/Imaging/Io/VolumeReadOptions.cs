@@ -15,6 +15,13 @@ public sealed record VolumeReadOptions
     public long MaxBytes { get; init; } = 2L << 30;
 
     /// <summary>
+    /// Read straight to float32 scaled values (raw x slope + intercept), the pipeline's working
+    /// type: the returned volume is Float32 with slope 1, and the conversion overlaps the inflate.
+    /// Leave false to keep the file's voxel type (lossless rewriting).
+    /// </summary>
+    public bool AsFloat32 { get; init; }
+
+    /// <summary>
     /// DICOM input holding several series: which one to read, by series number or by series
     /// description (case-insensitive). Null reads the only series, or fails listing them all.
     /// </summary>

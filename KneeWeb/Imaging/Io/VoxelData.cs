@@ -59,21 +59,30 @@ internal static class VoxelData
         return "[" + string.Join(", ", parts) + "]";
     }
 
-    public static Array Allocate(VoxelType type, long count) => type switch
+    /// <summary>
+    /// An array every caller fills completely (or abandons with an error). Uninitialized: the
+    /// pages of a large array are only touched as data arrive, so a header that declares more than
+    /// the file delivers costs address space, not memory.
+    /// </summary>
+    public static Array Allocate(VoxelType type, long count)
     {
-        VoxelType.UInt8 => new byte[count],
-        VoxelType.Int8 => new sbyte[count],
-        VoxelType.UInt16 => new ushort[count],
-        VoxelType.Int16 => new short[count],
-        VoxelType.UInt32 => new uint[count],
-        VoxelType.Int32 => new int[count],
-        VoxelType.UInt64 => new ulong[count],
-        VoxelType.Int64 => new long[count],
-        VoxelType.Float16 => new Half[count],
-        VoxelType.Float32 => new float[count],
-        VoxelType.Float64 => new double[count],
-        _ => throw new ArgumentOutOfRangeException(nameof(type), type, null),
-    };
+        int n = checked((int)count);
+        return type switch
+        {
+            VoxelType.UInt8 => GC.AllocateUninitializedArray<byte>(n),
+            VoxelType.Int8 => GC.AllocateUninitializedArray<sbyte>(n),
+            VoxelType.UInt16 => GC.AllocateUninitializedArray<ushort>(n),
+            VoxelType.Int16 => GC.AllocateUninitializedArray<short>(n),
+            VoxelType.UInt32 => GC.AllocateUninitializedArray<uint>(n),
+            VoxelType.Int32 => GC.AllocateUninitializedArray<int>(n),
+            VoxelType.UInt64 => GC.AllocateUninitializedArray<ulong>(n),
+            VoxelType.Int64 => GC.AllocateUninitializedArray<long>(n),
+            VoxelType.Float16 => GC.AllocateUninitializedArray<Half>(n),
+            VoxelType.Float32 => GC.AllocateUninitializedArray<float>(n),
+            VoxelType.Float64 => GC.AllocateUninitializedArray<double>(n),
+            _ => throw new ArgumentOutOfRangeException(nameof(type), type, null),
+        };
+    }
 
     public static long ByteLength(Array voxels) =>
         voxels.LongLength * Volume.BytesPerVoxel(VoxelTypeOf(voxels));
@@ -107,6 +116,21 @@ internal static class VoxelData
     /// Allocates the voxels and fills them from <paramref name="source"/>, reading exactly the
     /// declared bytes and no more (a stream that would inflate further is never read past them).
     /// </summary>
+    /// <summary>
+    /// The voxels of a volume as the caller asked: the file's type (slope/intercept kept apart),
+    /// or scaled float32 when <see cref="VolumeReadOptions.AsFloat32"/> is set.
+    /// </summary>
+    public static (Array Voxels, VoxelType Type, double Slope, double Intercept) ReadVolume(
+        Stream source, VoxelType type, long count, bool swapBytes, double slope, double intercept, VolumeReadOptions options, string format)
+    {
+        if (options.AsFloat32)
+        {
+            return (FloatConversion.Read(source, type, count, swapBytes, slope, intercept, format), VoxelType.Float32, 1.0, 0.0);
+        }
+
+        return (Read(source, type, count, swapBytes, format), type, slope, intercept);
+    }
+
     public static Array Read(Stream source, VoxelType type, long count, bool swapBytes, string format)
     {
         Array voxels = Allocate(type, count);

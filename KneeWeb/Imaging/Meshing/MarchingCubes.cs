@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 namespace KneeWeb.Imaging.Meshing;
 
 /// <summary>A box of grid points (inclusive bounds) to restrict work to.</summary>
@@ -82,6 +83,7 @@ public static class MarchingCubes
         return mesh;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static int CountLayer(float[] field, Dims3 dims, float level, GridBox b, int k)
     {
         int count = 0;
@@ -116,6 +118,7 @@ public static class MarchingCubes
 
     // Numbers the crossings of one layer in the canonical order of CountLayer, writing the ids of x, y and
     // z edges to the given arrays (indexed i + j * I inside the box) and, when owned, their positions.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void NumberLayer(float[] field, Dims3 dims, float level, GridBox b, int k, long baseId,
         int[] xIds, int[] yIds, int[]? zIds, double[] positions, AffineRas affine, bool owned)
     {
@@ -191,6 +194,7 @@ public static class MarchingCubes
         positions[o + 2] = p.Z;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static List<int> MeshSlab(float[] field, Dims3 dims, float level, GridBox b, int l0, int l1, long[] bases,
         double[] positions, AffineRas affine, bool lastSlab)
     {

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 namespace KneeWeb.Imaging.Meshing;
 
 /// <summary>
@@ -36,6 +37,7 @@ public sealed class TriangleMesh
     public static TriangleMesh Empty => new([], []);
 
     /// <summary>Area-weighted vertex normals (unit length; zero for isolated vertices).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public double[] ComputeVertexNormals()
     {
         var normals = new double[PositionsRas.Length];
@@ -105,10 +107,13 @@ public sealed class TriangleMesh
     /// Watertight check: every edge is shared by exactly two triangles, used once in each direction
     /// (closed, manifold and consistently oriented).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public bool IsWatertight(out string reason)
     {
-        var directed = new Dictionary<long, int>(Triangles.Length);
+        // Sorted directed-edge keys: duplicates and missing opposites show up by binary search.
+        // (A Dictionary keyed on a<<32|b hashes a^b and collides badly on meshes: quadratic time.)
         int[] t = Triangles;
+        var keys = new long[t.Length];
         for (int f = 0; f < t.Length; f += 3)
         {
             for (int e = 0; e < 3; e++)
@@ -120,19 +125,21 @@ public sealed class TriangleMesh
                     return false;
                 }
 
-                long key = ((long)a << 32) | (uint)b;
-                if (!directed.TryAdd(key, 1))
-                {
-                    reason = $"edge {a}->{b} is used twice in the same direction";
-                    return false;
-                }
+                keys[f + e] = ((long)a << 32) | (uint)b;
             }
         }
 
-        foreach (long key in directed.Keys)
+        Array.Sort(keys);
+        for (int n = 0; n < keys.Length; n++)
         {
-            int a = (int)(key >> 32), b = (int)(key & 0xffffffff);
-            if (!directed.ContainsKey(((long)b << 32) | (uint)a))
+            int a = (int)(keys[n] >> 32), b = (int)(keys[n] & 0xffffffff);
+            if (n > 0 && keys[n] == keys[n - 1])
+            {
+                reason = $"edge {a}->{b} is used twice in the same direction";
+                return false;
+            }
+
+            if (Array.BinarySearch(keys, ((long)b << 32) | (uint)a) < 0)
             {
                 reason = $"edge {a}->{b} has no opposite (the surface is open)";
                 return false;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using KneeWeb.Imaging.Segmentation;
@@ -25,6 +26,9 @@ public sealed record PhantomOptions
     public double BiasAmplitude { get; init; } = 0.15;
 
     public PhantomAnatomy Anatomy { get; init; } = PhantomAnatomy.Default;
+
+    /// <summary>False leaves the image black (faster) when only labels and truth are needed.</summary>
+    public bool IncludeImage { get; init; } = true;
 
     /// <summary>The same knee on a grid twice as coarse (192x192x80): for fast tests.</summary>
     public static PhantomOptions Small(int seed = 1) => new() { Seed = seed, Coarsening = 2 };
@@ -78,32 +82,7 @@ public static class KneePhantom
         double sign = options.Side == KneeSide.Right ? 1 : -1;
         double[] bias = BiasCoefficients(options.Seed, options.BiasAmplitude);
         AffineRas affine = geometry.IndexToRas;
-        Vec3d stepI = affine.Column(0), stepJ = affine.Column(1);
-
-        Parallel.For(0, dims.K, k =>
-        {
-            var random = new Random(unchecked((options.Seed * 7919) + (k * 104729) + 17));
-            int sliceOffset = checked((int)(dims.SliceSize * k));
-            Span<byte> labelSlice = labels.AsSpan(sliceOffset, (int)dims.SliceSize);
-            Span<short> imageSlice = image.AsSpan(sliceOffset, (int)dims.SliceSize);
-            Vec3d sliceRas = affine.Apply(new Vec3d(0, 0, k));
-            for (int j = 0; j < dims.J; j++)
-            {
-                Vec3d rowRas = sliceRas + (stepJ * j);
-                for (int i = 0; i < dims.I; i++)
-                {
-                    Vec3d pRas = rowRas + (stepI * i);
-                    double x = sign * (pRas.X - kneeOrigin.X), y = pRas.Y - kneeOrigin.Y, z = pRas.Z - kneeOrigin.Z;
-                    byte label = anatomy.LabelAt(x, y, z);
-                    int index = i + (j * dims.I);
-                    labelSlice[index] = label;
-                    double value = TissueValue(anatomy, label, x, y, z);
-                    value *= BiasAt(bias, x, y, z);
-                    value += options.NoiseSd * Gaussian(random);
-                    imageSlice[index] = (short)Math.Clamp(Math.Round(value), 0, short.MaxValue);
-                }
-            }
-        });
+        Parallel.For(0, dims.K, k => DrawSlice(k, dims, affine, kneeOrigin, sign, anatomy, bias, options, labels, image));
 
         var truth = new PhantomTruth(options.Side, options.Seed, kneeOrigin, anatomy, anatomy.ComputePlateTruths());
         return new PhantomResult(
@@ -112,9 +91,42 @@ public static class KneePhantom
             truth);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void DrawSlice(int k, Dims3 dims, AffineRas affine, Vec3d kneeOrigin, double sign, PhantomAnatomy anatomy, double[] bias, PhantomOptions options, byte[] labels, short[] image)
+    {
+        Vec3d stepI = affine.Column(0), stepJ = affine.Column(1);
+        var random = new Random(unchecked((options.Seed * 7919) + (k * 104729) + 17));
+        int sliceOffset = checked((int)(dims.SliceSize * k));
+        Span<byte> labelSlice = labels.AsSpan(sliceOffset, (int)dims.SliceSize);
+        Span<short> imageSlice = image.AsSpan(sliceOffset, (int)dims.SliceSize);
+        Vec3d sliceRas = affine.Apply(new Vec3d(0, 0, k));
+        for (int j = 0; j < dims.J; j++)
+        {
+            Vec3d rowRas = sliceRas + (stepJ * j);
+            for (int i = 0; i < dims.I; i++)
+            {
+                Vec3d pRas = rowRas + (stepI * i);
+                double x = sign * (pRas.X - kneeOrigin.X), y = pRas.Y - kneeOrigin.Y, z = pRas.Z - kneeOrigin.Z;
+                byte label = anatomy.LabelAt(x, y, z);
+                int index = i + (j * dims.I);
+                labelSlice[index] = label;
+                if (!options.IncludeImage)
+                {
+                    continue;
+                }
+
+                double value = TissueValue(anatomy, label, x, y, z);
+                value *= BiasAt(bias, x, y, z);
+                value += options.NoiseSd * Gaussian(random);
+                imageSlice[index] = (short)Math.Clamp(Math.Round(value), 0, short.MaxValue);
+            }
+        }
+    }
+
     /// <summary>Where the knee frame's origin (centre of the tibial plateau's top) lies in RAS mm.</summary>
     public static Vec3d KneeOriginRas(KneeSide side) => new(side == KneeSide.Right ? 6.0 : -6.0, 12.0, -8.0);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static double TissueValue(PhantomAnatomy anatomy, byte label, double x, double y, double z)
     {
         switch (label)
@@ -157,6 +169,7 @@ public static class KneePhantom
     }
 
     // Smooth over the field of view: linear and quadratic terms in coordinates scaled to about [-1, 1].
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static double BiasAt(double[] c, double x, double y, double z)
     {
         double u = x / 60.0, v = y / 70.0, w = (z - 14) / 70.0;

@@ -1,13 +1,7 @@
+using System.Runtime.CompilerServices;
 using KneeWeb.Imaging.Segmentation;
 
 namespace KneeWeb.Imaging.Phantom;
-
-/// <summary>Which knee a phantom (or a scan) shows.</summary>
-public enum KneeSide
-{
-    Right,
-    Left,
-}
 
 /// <summary>What the analytic model says about a point on a bone surface.</summary>
 /// <param name="Plate">Cartilage plate label over this point (4..7), or 0 where the bone is bare.</param>
@@ -86,12 +80,27 @@ public sealed record PhantomAnatomy
     /// <summary>Gap between facing cartilage plates (keeps plates apart in the label map).</summary>
     public double JointGapMm { get; init; } = 1.0;
 
+    /// <summary>Extra room in front of the trochlea for the tilted patella.</summary>
+    public double PatellofemoralGapMm { get; init; } = 2.5;
+
+    /// <summary>
+    /// Posterior slope of the tibial plateau (degrees, about x through the plateau's centre). Also keeps
+    /// the plateau off the voxel grid's planes: a grid-aligned flat face is digitised with one constant
+    /// offset instead of errors that average out, which real anatomy never does.
+    /// </summary>
+    public double TibialSlopeDeg { get; init; } = 7.0;
+
+    /// <summary>Patellar tilt about the vertical axis and flexion about x (degrees, about the patella's centre).</summary>
+    public double PatellaTiltDeg { get; init; } = 5.0;
+
+    public double PatellaFlexDeg { get; init; } = 4.0;
+
     // Derived layout.
     public double CondyleCenterZMm => MaxTibialThickness + JointGapMm + CondyleRingRadiusMm + CondyleTubeRadiusMm + MaxCondyleThickness;
 
     public double TrochleaZMm => CondyleCenterZMm + TrochleaAboveCondyleMm;
 
-    public double PatellaYMm => TrochleaYMm + TrochleaRadiusMm + TrochleaThicknessMm + TrochleaThicknessAmplitudeMm + JointGapMm + PatellarThicknessMm + PatellarDomeMm + PatellaRoundingMm;
+    public double PatellaYMm => TrochleaYMm + TrochleaRadiusMm + TrochleaThicknessMm + TrochleaThicknessAmplitudeMm + PatellofemoralGapMm + PatellarThicknessMm + PatellarDomeMm + PatellaRoundingMm;
 
     public double PatellaZMm => TrochleaZMm + 4.0;
 
@@ -102,21 +111,32 @@ public sealed record PhantomAnatomy
     private const double Deg = Math.PI / 180.0;
 
     /// <summary>Label of a point given in the right-knee frame.</summary>
+    // Hot per-voxel code: optimised even in Debug builds, where tests run.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public byte LabelAt(double x, double y, double z)
     {
-        double dFemur = FemurDistance(x, y, z, out int femurPiece);
+        // Cheap bounds first: most of the field of view is far from at least two of the bones.
+        int femurPiece = -1;
+        double dFemur = z < CondyleCenterZMm - CondyleRingRadiusMm - CondyleTubeRadiusMm - 5 ? double.MaxValue : FemurDistance(x, y, z, out femurPiece);
         if (dFemur <= 0)
         {
             return KneeLabels.Femur;
         }
 
-        double dTibia = TibiaDistance(x, y, z, out bool onTop);
+        bool onTop = false;
+        (double xt, double yt, double zt) = ToTibiaFrame(x, y, z);
+        double dTibia = zt > 5 ? double.MaxValue : TibiaDistance(xt, yt, zt, out onTop);
         if (dTibia <= 0)
         {
             return KneeLabels.Tibia;
         }
 
-        double dPatella = PatellaDistance(x, y, z, out bool onBack);
+        bool onBack = false;
+        double xp = 0, zp = 0;
+        double reach = PatellaDiskRadiusMm + PatellaRoundingMm + 5;
+        double dPatella = y < PatellaYMm - reach || Math.Abs(x) > reach || Math.Abs(z - PatellaZMm) > reach
+            ? double.MaxValue
+            : PatellaDistanceRotated(x, y, z, out onBack, out xp, out zp);
         if (dPatella <= 0)
         {
             return KneeLabels.Patella;
@@ -133,7 +153,7 @@ public sealed record PhantomAnatomy
 
         if (onTop && dTibia <= 4.0)
         {
-            double t = TibialThickness(x, y, out byte plate, out _);
+            double t = TibialThickness(xt, yt, out byte plate, out _);
             if (t > 0 && dTibia <= t)
             {
                 return plate;
@@ -142,15 +162,18 @@ public sealed record PhantomAnatomy
 
         if (onBack && dPatella <= 5.0)
         {
-            double t = PatellarThickness(x, z, out _);
+            double t = PatellarThickness(xp, zp, out _);
             if (t > 0 && dPatella <= t)
             {
                 return KneeLabels.PatellarCartilage;
             }
         }
 
-        if (z > 0 && z < MeniscusHeightMm)
+        if (zt > 0 && zt < MeniscusHeightMm)
         {
+            x = xt;
+            y = yt;
+            z = zt;
             double xm = -TibialPlateOffsetXMm, xl = TibialPlateOffsetXMm;
             double rhoM = Math.Sqrt(((x - xm) * (x - xm)) + (y * y));
             double rhoL = Math.Sqrt(((x - xl) * (x - xl)) + (y * y));
@@ -188,25 +211,26 @@ public sealed record PhantomAnatomy
 
             case KneeLabels.Tibia:
             {
-                TibiaDistance(x, y, z, out bool onTop);
+                (double xt, double yt, double zt) = ToTibiaFrame(x, y, z);
+                TibiaDistance(xt, yt, zt, out bool onTop);
                 if (!onTop)
                 {
                     return default;
                 }
 
-                double t = TibialThickness(x, y, out byte plate, out double margin);
+                double t = TibialThickness(xt, yt, out byte plate, out double margin);
                 return t > 0 ? new(plate, t, margin >= 1.0) : default;
             }
 
             case KneeLabels.Patella:
             {
-                PatellaDistance(x, y, z, out bool onBack);
+                PatellaDistanceRotated(x, y, z, out bool onBack, out double xp, out double zp);
                 if (!onBack)
                 {
                     return default;
                 }
 
-                double t = PatellarThickness(x, z, out double margin);
+                double t = PatellarThickness(xp, zp, out double margin);
                 return t > 0 ? new(KneeLabels.PatellarCartilage, t, margin >= 1.0) : default;
             }
 
@@ -219,12 +243,14 @@ public sealed record PhantomAnatomy
     public double BoneDistance(byte boneLabel, double x, double y, double z) => boneLabel switch
     {
         KneeLabels.Femur => FemurDistance(x, y, z, out _),
-        KneeLabels.Tibia => TibiaDistance(x, y, z, out _),
-        KneeLabels.Patella => PatellaDistance(x, y, z, out _),
+        KneeLabels.Tibia => TibiaDistanceRotated(x, y, z),
+        KneeLabels.Patella => PatellaDistanceRotated(x, y, z, out _, out _, out _),
         _ => throw new ArgumentOutOfRangeException(nameof(boneLabel), boneLabel, "Not a bone label."),
     };
 
     // ---- Femur: pieces 0 medial condyle, 1 lateral condyle, 2 trochlea, 3 shaft.
+    // Hot per-voxel code: optimised even in Debug builds, where tests run.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal double FemurDistance(double x, double y, double z, out int piece)
     {
         double d0 = CondyleDistance(-CondyleOffsetXMm, x, y, z);
@@ -239,6 +265,8 @@ public sealed record PhantomAnatomy
         return d;
     }
 
+    // Hot per-voxel code: optimised even in Debug builds, where tests run.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private double CondyleDistance(double cx, double x, double y, double z)
     {
         double wy = y - CondyleCenterYMm, wz = z - CondyleCenterZMm;
@@ -247,6 +275,8 @@ public sealed record PhantomAnatomy
         return Math.Sqrt((qx * qx) + (qr * qr)) - CondyleTubeRadiusMm;
     }
 
+    // Hot per-voxel code: optimised even in Debug builds, where tests run.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private double TrochleaDistance(double x, double y, double z)
     {
         double u = Math.Clamp(x, -TrochleaHalfLengthMm, TrochleaHalfLengthMm);
@@ -254,6 +284,8 @@ public sealed record PhantomAnatomy
         return Math.Sqrt((qx * qx) + (qy * qy) + (qz * qz)) - TrochleaRadiusMm;
     }
 
+    // Hot per-voxel code: optimised even in Debug builds, where tests run.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private double FemoralThickness(int piece, double x, double y, double z, out double marginMm)
     {
         marginMm = 0;
@@ -299,6 +331,8 @@ public sealed record PhantomAnatomy
     }
 
     /// <summary>Distance from a point on piece <paramref name="piece"/> to the nearest other femur piece.</summary>
+    // Hot per-voxel code: optimised even in Debug builds, where tests run.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private double CreaseDistance(int piece, double x, double y, double z)
     {
         double best = double.MaxValue;
@@ -313,7 +347,36 @@ public sealed record PhantomAnatomy
         return best;
     }
 
+    // ---- Tibia (defined level at z = 0, then sloped: points are rotated into its frame).
+    private (double X, double Y, double Z) ToTibiaFrame(double x, double y, double z)
+    {
+        double s = Math.Sin(TibialSlopeDeg * Deg), c = Math.Cos(TibialSlopeDeg * Deg);
+        return (x, (y * c) + (z * s), (z * c) - (y * s));
+    }
+
+    private double TibiaDistanceRotated(double x, double y, double z)
+    {
+        (double xt, double yt, double zt) = ToTibiaFrame(x, y, z);
+        return TibiaDistance(xt, yt, zt, out _);
+    }
+
+    // The patella is defined facing straight back, then tilted about its centre.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private double PatellaDistanceRotated(double x, double y, double z, out bool onBack, out double xp, out double zp)
+    {
+        double dy = y - PatellaYMm, dz = z - PatellaZMm;
+        double st = Math.Sin(PatellaTiltDeg * Deg), ct = Math.Cos(PatellaTiltDeg * Deg);
+        double sf = Math.Sin(PatellaFlexDeg * Deg), cf = Math.Cos(PatellaFlexDeg * Deg);
+        double x1 = (x * ct) + (dy * st), y1 = (dy * ct) - (x * st);
+        double y2 = (y1 * cf) + (dz * sf), z2 = (dz * cf) - (y1 * sf);
+        xp = x1;
+        zp = z2 + PatellaZMm;
+        return PatellaDistance(x1, y2 + PatellaYMm, zp, out onBack);
+    }
+
     // ---- Tibia.
+    // Hot per-voxel code: optimised even in Debug builds, where tests run.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal double TibiaDistance(double x, double y, double z, out bool onTop)
     {
         double hx = Math.Max(0, Math.Abs(x) - PlateauHalfLengthMm);
@@ -332,6 +395,8 @@ public sealed record PhantomAnatomy
         return dPlateau;
     }
 
+    // Hot per-voxel code: optimised even in Debug builds, where tests run.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private double TibialThickness(double x, double y, out byte plate, out double marginMm)
     {
         double xm = -TibialPlateOffsetXMm, xl = TibialPlateOffsetXMm;
@@ -358,6 +423,8 @@ public sealed record PhantomAnatomy
     }
 
     // ---- Patella.
+    // Hot per-voxel code: optimised even in Debug builds, where tests run.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal double PatellaDistance(double x, double y, double z, out bool onBack)
     {
         double dz = z - PatellaZMm;
@@ -367,6 +434,8 @@ public sealed record PhantomAnatomy
         return Math.Sqrt((h * h) + (v * v)) - PatellaRoundingMm;
     }
 
+    // Hot per-voxel code: optimised even in Debug builds, where tests run.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private double PatellarThickness(double x, double z, out double marginMm)
     {
         double dz = z - PatellaZMm;
@@ -382,6 +451,8 @@ public sealed record PhantomAnatomy
         return PatellarThicknessMm + (PatellarDomeMm * (1 - (rho * rho / (a * a))));
     }
 
+    // Hot per-voxel code: optimised even in Debug builds, where tests run.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static double SegmentDistance(double x, double y, double z, double ax, double ay, double az, double bx, double by, double bz)
     {
         double abx = bx - ax, aby = by - ay, abz = bz - az;
@@ -395,6 +466,7 @@ public sealed record PhantomAnatomy
     /// Area-weighted mean, minimum and maximum thickness and area of each plate, by quadrature over the
     /// surfaces' parameters (fine grids; parts of a piece hidden inside another piece are left out).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public IReadOnlyDictionary<byte, PlateTruth> ComputePlateTruths()
     {
         var result = new Dictionary<byte, PlateTruth>();

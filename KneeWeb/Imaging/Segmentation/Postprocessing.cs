@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 namespace KneeWeb.Imaging.Segmentation;
 
 /// <summary>Settings of <see cref="Postprocessing.Run"/>.</summary>
@@ -153,6 +154,7 @@ public static class Postprocessing
         voxel == label || (label == KneeLabels.FemoralCartilage && KneeLabels.IsFemoralCartilage(voxel));
 
     /// <summary>Sets every voxel of <paramref name="label"/> outside its largest 6-connected component to background.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static long KeepLargestComponent(byte[] voxels, Dims3 dims, byte label)
     {
         if (!BoundingBox(voxels, dims, label, out Box box))
@@ -221,6 +223,7 @@ public static class Postprocessing
     /// one voxel, background regions (6-connected, through anything that is not the label) that do not reach
     /// the box's border are holes.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static long FillHoles(byte[] voxels, Dims3 dims, byte label)
     {
         if (!BoundingBox(voxels, dims, label, out Box tight))
@@ -271,6 +274,7 @@ public static class Postprocessing
         return filled;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static long Flood(byte[] voxels, Dims3 dims, Box box, int[] marks, Stack<int> stack, int start, int id, byte label, bool complement)
     {
         int bi = box.I1 - box.I0 + 1, bj = box.J1 - box.J0 + 1, bk = box.K1 - box.K0 + 1;
@@ -315,6 +319,7 @@ public static class Postprocessing
 
     internal readonly record struct Box(int I0, int J0, int K0, int I1, int J1, int K1);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static bool BoundingBox(byte[] voxels, Dims3 dims, byte label, out Box box)
     {
         int i0 = int.MaxValue, j0 = int.MaxValue, k0 = int.MaxValue, i1 = -1, j1 = -1, k1 = -1;
