@@ -35,7 +35,7 @@ public sealed record PhantomAnatomy
     public double LateralCondyleThicknessMm { get; init; } = 2.2;
     public double CondyleThicknessAmplitudeMm { get; init; } = 0.5;
     public double CondyleAlphaMinDeg { get; init; } = -140;
-    public double CondyleAlphaMaxDeg { get; init; } = 80;
+    public double CondyleAlphaMaxDeg { get; init; } = 130;
     public double CondylePhiMaxDeg { get; init; } = 40;
 
     // Trochlea: a capsule along x joining the condyles in front.
@@ -45,7 +45,7 @@ public sealed record PhantomAnatomy
     public double TrochleaAboveCondyleMm { get; init; } = 16.0;
     public double TrochleaThicknessMm { get; init; } = 2.4;
     public double TrochleaThicknessAmplitudeMm { get; init; } = 0.4;
-    public double TrochleaCartilageHalfWidthMm { get; init; } = 14.0;
+    public double TrochleaCartilageHalfWidthMm { get; init; } = 24.0;
     public double TrochleaBetaMinDeg { get; init; } = -40;
     public double TrochleaBetaMaxDeg { get; init; } = 60;
 
