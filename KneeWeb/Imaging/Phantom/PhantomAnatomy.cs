@@ -517,7 +517,7 @@ public sealed record PhantomAnatomy
     {
         var result = new Dictionary<byte, PlateTruth>();
         var femur = new PlateAccumulator();
-        int n = 720;
+        int n = 360;
         for (int piece = 0; piece <= 1; piece++)
         {
             double cx = piece == 0 ? -CondyleOffsetXMm : CondyleOffsetXMm;
