@@ -16,9 +16,10 @@ public static class AnalysisCommands
         var seedOption = new Option<int>("--seed") { Description = "Seed of the noise and bias field.", DefaultValueFactory = _ => 1 };
         var coarseOption = new Option<int>("--coarsening") { Description = "1: 384x384x160 at 0.36x0.36x0.7 mm; 2, 4, 8: the same knee on coarser grids.", DefaultValueFactory = _ => 1 };
         var leftOption = new Option<bool>("--left") { Description = "A left knee (the mirror image) instead of a right one." };
+        var oaOption = new Option<double>("--oa") { Description = "Osteoarthritis severity 0-1 (femoral osteophytes, thinner medial condyle cartilage).", DefaultValueFactory = _ => 0 };
         var command = new Command("phantom", "Write a synthetic DESS-like knee with ground-truth labels and exact cartilage thickness.")
         {
-            outOption, seedOption, coarseOption, leftOption,
+            outOption, seedOption, coarseOption, leftOption, oaOption,
         };
         command.SetAction(parseResult =>
         {
@@ -28,6 +29,7 @@ public static class AnalysisCommands
                 Seed = parseResult.GetValue(seedOption),
                 Coarsening = parseResult.GetValue(coarseOption),
                 Side = parseResult.GetValue(leftOption) ? KneeSide.Left : KneeSide.Right,
+                Anatomy = PhantomAnatomy.Default with { OsteoarthritisSeverity = parseResult.GetValue(oaOption) },
             };
             try
             {
