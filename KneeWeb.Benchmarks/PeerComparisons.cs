@@ -11,6 +11,8 @@ public static class PeerComparisons
         ["nifti"] = Io.NiftiPeer.RunAsync,
         ["onnx"] = Inference.OnnxPeer.RunAsync,
         ["onnx-overhead"] = Inference.OnnxPeer.RunOverheadAsync,
+        ["marching-cubes"] = Analysis.MarchingCubesPeer.RunAsync,
+        ["knee-analysis"] = Analysis.KneeAnalysisTiming.RunAsync,
     };
 
     public static async Task<int> RunAsync(string[] args)

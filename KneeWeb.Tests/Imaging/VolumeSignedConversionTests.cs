@@ -15,4 +15,13 @@ public sealed class VolumeSignedConversionTests
         Assert.Equal([-100000f, 1f], new Volume(geometry, VoxelType.Int32, new[] { -100000, 1 }).ToFloat32());
         Assert.Equal([-5f, 2f], new Volume(geometry, VoxelType.Int64, new long[] { -5, 2 }).ToFloat32());
     }
+
+    [Fact]
+    public void Span_refuses_the_unsigned_view_of_signed_voxels()
+    {
+        var geometry = new VolumeGeometry(new Dims3(2, 1, 1), AffineRas.Identity);
+        var volume = new Volume(geometry, VoxelType.Int16, new short[] { -1, 2 });
+        Assert.Equal(-1, volume.Span<short>()[0]);
+        Assert.Throws<InvalidOperationException>(() => volume.Span<ushort>());
+    }
 }

@@ -1,4 +1,5 @@
 using Xunit;
+using Xunit.Abstractions;
 using System.Diagnostics;
 using System.Net;
 using System.Security.Cryptography;
@@ -8,7 +9,7 @@ using KneeWeb.Tests.TestData;
 namespace KneeWeb.Tests.Web;
 
 /// <summary>The /v1 API against the real host (TestServer) with a real SQLite file and job folders.</summary>
-public sealed class ApiTests : IDisposable
+public sealed class ApiTests(ITestOutputHelper output) : IDisposable
 {
     private readonly KneeWebFactory factory = new();
     private readonly TempFolder inputs = new("kneeweb-inputs");
@@ -200,6 +201,7 @@ public sealed class ApiTests : IDisposable
         HttpClient client = factory.CreateClient();
         string path = TestVolumes.WriteRamp(inputs.Path);
         var ids = new List<Guid>();
+        var clock = Stopwatch.StartNew();
         for (int n = 0; n < 20; n++)
         {
             ids.Add(await ApiClient.SubmitAsync(client, path, new { subject_id = $"S{n:00}" }));
@@ -213,6 +215,7 @@ public sealed class ApiTests : IDisposable
             ends.Add((job.GetProperty("started_utc").GetDateTime(), job.GetProperty("finished_utc").GetDateTime()));
         }
 
+        output.WriteLine($"measured: 20 jobs submitted and completed in order in {clock.Elapsed.TotalSeconds:0.0} s");
         for (int n = 1; n < ends.Count; n++)
         {
             // Concurrency 1: each job starts after the one before it finished.

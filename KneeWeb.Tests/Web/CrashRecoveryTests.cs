@@ -32,15 +32,7 @@ public sealed class CrashRecoveryTests : IDisposable
     [Fact]
     public async Task Kill_9_during_a_job_then_restart_retries_it_to_completion_with_the_database_intact()
     {
-        string input = TestVolumes.WriteRamp(inputs.Path);
-        Guid id;
-        await using (ServerProcess first = await ServerProcess.StartAsync(data.Path, Slow))
-        {
-            using HttpClient client = first.CreateClient();
-            id = await ApiClient.SubmitAsync(client, input);
-            await ApiClient.WaitForStatusAsync(client, id, "Running");
-            await first.KillHardAsync();
-        }
+        Guid id = await SubmitAndInterruptAsync(server => server.KillHardAsync());
 
         Assert.Equal("ok", IntegrityCheck());
         await using ServerProcess second = await ServerProcess.StartAsync(data.Path, Quick);
@@ -58,15 +50,7 @@ public sealed class CrashRecoveryTests : IDisposable
     [Fact]
     public async Task A_job_interrupted_on_its_last_attempt_fails_with_the_reason()
     {
-        string input = TestVolumes.WriteRamp(inputs.Path);
-        Guid id;
-        await using (ServerProcess first = await ServerProcess.StartAsync(data.Path, Slow))
-        {
-            using HttpClient client = first.CreateClient();
-            id = await ApiClient.SubmitAsync(client, input);
-            await ApiClient.WaitForStatusAsync(client, id, "Running");
-            await first.KillHardAsync();
-        }
+        Guid id = await SubmitAndInterruptAsync(server => server.KillHardAsync());
 
         await using (ServerProcess second = await ServerProcess.StartAsync(data.Path, Slow))
         {
@@ -89,15 +73,7 @@ public sealed class CrashRecoveryTests : IDisposable
     [Fact]
     public async Task Sigterm_during_a_job_stops_gracefully_and_the_job_resumes_at_the_next_start()
     {
-        string input = TestVolumes.WriteRamp(inputs.Path);
-        Guid id;
-        await using (ServerProcess first = await ServerProcess.StartAsync(data.Path, Slow))
-        {
-            using HttpClient client = first.CreateClient();
-            id = await ApiClient.SubmitAsync(client, input);
-            await ApiClient.WaitForStatusAsync(client, id, "Running");
-            await first.TerminateAsync(TimeSpan.FromSeconds(20));
-        }
+        Guid id = await SubmitAndInterruptAsync(server => server.TerminateAsync(TimeSpan.FromSeconds(20)));
 
         Assert.Equal("ok", IntegrityCheck());
         Assert.Equal("Queued", ReadStatus(id));
@@ -106,6 +82,17 @@ public sealed class CrashRecoveryTests : IDisposable
         JsonElement job = await ApiClient.WaitForEndAsync(client2, id);
         Assert.Equal("Completed", job.GetProperty("status").GetString());
         AssertNoHalfWrittenFolders();
+    }
+
+    /// <summary>Starts a slow server, submits a job, and stops the server the given way while the job runs.</summary>
+    private async Task<Guid> SubmitAndInterruptAsync(Func<ServerProcess, Task> stop)
+    {
+        await using ServerProcess server = await ServerProcess.StartAsync(data.Path, Slow);
+        using HttpClient client = server.CreateClient();
+        Guid id = await ApiClient.SubmitAsync(client, TestVolumes.WriteRamp(inputs.Path));
+        await ApiClient.WaitForStatusAsync(client, id, "Running");
+        await stop(server);
+        return id;
     }
 
     private void AssertNoHalfWrittenFolders()

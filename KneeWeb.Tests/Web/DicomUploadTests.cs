@@ -2,7 +2,7 @@ using System.IO.Compression;
 using System.Net;
 using System.Text.Json;
 using KneeWeb.Tests.Imaging.Io;
-using TempFolder = KneeWeb.Tests.TestData.TempFolder;
+using KneeWeb.Tests.TestData;
 using Xunit;
 
 namespace KneeWeb.Tests.Web;

@@ -1,4 +1,5 @@
 using Xunit;
+using Xunit.Abstractions;
 using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
@@ -7,7 +8,7 @@ using KneeWeb.Tests.TestData;
 namespace KneeWeb.Tests.Web;
 
 /// <summary>Cancel, time limits and live progress, with a diagnostic step delay so jobs last long enough to act on.</summary>
-public sealed class JobControlTests : IDisposable
+public sealed class JobControlTests(ITestOutputHelper output) : IDisposable
 {
     private readonly TempFolder inputs = new("kneeweb-inputs");
 
@@ -34,6 +35,7 @@ public sealed class JobControlTests : IDisposable
 
         Assert.Equal("Cancelled", job.GetProperty("status").GetString());
         Assert.Equal("CANCELLED", job.GetProperty("error").GetProperty("code").GetString());
+        output.WriteLine($"measured: cancel of a running job took {watch.Elapsed.TotalMilliseconds:0} ms");
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(2), $"Cancel took {watch.Elapsed.TotalSeconds:0.00} s.");
         Assert.False(Directory.Exists(Path.Combine(factory.DataRoot, "jobs", id.ToString())));
         Assert.Empty(Directory.GetDirectories(Path.Combine(factory.DataRoot, "jobs"), "*.tmp-*"));
@@ -106,6 +108,7 @@ public sealed class JobControlTests : IDisposable
         }
 
         Assert.Equal([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10], stepsSeen);
+        output.WriteLine($"measured: hub step-change lag max {lags.Max() * 1000:0.0} ms, mean {lags.Average() * 1000:0.0} ms over {lags.Count} changes");
         Assert.All(lags, lag => Assert.True(lag < 0.5, $"A step change reached the hub client {lag:0.000} s after it happened."));
 
         // Joining one job returns its current state at once.

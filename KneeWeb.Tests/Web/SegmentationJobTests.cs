@@ -82,7 +82,15 @@ public sealed class SegmentationJobTests : IDisposable
         Assert.Equal("demo-knee", stats.RootElement.GetProperty("model").GetProperty("name").GetString());
         Assert.True(stats.RootElement.GetProperty("volumes_mm3").EnumerateObject().Any());
         Assert.True(stats.RootElement.GetProperty("timings_s").GetProperty("Running segmentation").GetDouble() > 0);
-        Assert.Contains("segmentation.nrrd", await client.GetStringAsync($"/v1/jobs/{id}/artifacts"), StringComparison.Ordinal);
+        string artifacts = await client.GetStringAsync($"/v1/jobs/{id}/artifacts");
+        Assert.Contains("segmentation.nrrd", artifacts, StringComparison.Ordinal);
+        Assert.Contains("meshes/femur.vtk", artifacts, StringComparison.Ordinal);
+        Assert.Contains("thickness.csv", artifacts, StringComparison.Ordinal);
+        JsonElement[] steps = [.. stats.RootElement.GetProperty("steps").EnumerateArray()];
+        Assert.Equal("finished", steps.Single(s => s.GetProperty("name").GetString() == "Generating 3D meshes").GetProperty("state").GetString());
+        Assert.Equal("finished", steps.Single(s => s.GetProperty("name").GetString() == "Calculating cartilage thickness").GetProperty("state").GetString());
+        Assert.True(stats.RootElement.GetProperty("meshes").GetProperty("femur").GetProperty("vertices").GetInt32() > 100);
+        Assert.Equal(JsonValueKind.Object, stats.RootElement.GetProperty("thickness_mm").ValueKind);
     }
 
     [Fact]

@@ -44,6 +44,15 @@ public sealed class UploadReceiver(JobService jobs, SegmentationEngine engine, I
             return TooLarge();
         }
 
+        long needed = (request.ContentLength ?? 0) + settings.MinFreeDiskBytes;
+        long free = FreeBytes(settings.FullDataRoot);
+        if (free >= 0 && free < needed)
+        {
+            logger.LogWarning("Upload refused: {Free} bytes free in the data folder, {Needed} needed", free, needed);
+            return ApiErrors.Problem(ErrorCode.CONFIG_ERROR, StatusCodes.Status507InsufficientStorage,
+                $"The server's data folder has {free / 1e9:0.00} GB free and keeps at least {settings.MinFreeDiskBytes / 1e9:0.00} GB spare; this upload does not fit. An administrator must free space.");
+        }
+
         Guid jobId = Guid.NewGuid();
         string uploadFolder = Path.Combine(settings.UploadsPath, jobId.ToString("D"));
         bool keep = false;
@@ -198,6 +207,19 @@ public sealed class UploadReceiver(JobService jobs, SegmentationEngine engine, I
         return ApiErrors.Problem(ErrorCode.DICOM_ERROR, StatusCodes.Status400BadRequest,
             $"'{originalName}' holds {series.Count} series; choose the one to analyse (options.series).",
             new Dictionary<string, object?> { ["series"] = list });
+    }
+
+    private static long FreeBytes(string folder)
+    {
+        try
+        {
+            Directory.CreateDirectory(folder);
+            return new DriveInfo(folder).AvailableFreeSpace;
+        }
+        catch (IOException)
+        {
+            return -1;
+        }
     }
 
     internal static JsonSerializerOptions OptionsJson { get; } = new() { PropertyNameCaseInsensitive = true };

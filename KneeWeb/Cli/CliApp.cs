@@ -52,6 +52,8 @@ public static class CliApp
         root.Subcommands.Add(ImagingCommands.CreateConvert());
         root.Subcommands.Add(InferenceCommands.Create());
         root.Subcommands.Add(ProcessCommand.Create());
+        root.Subcommands.Add(AnalysisCommands.CreatePhantom());
+        root.Subcommands.Add(AnalysisCommands.CreateAnalyze());
         return root;
     }
 }

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using KneeWeb.Imaging.Phantom;
 using KneeWeb.Inference;
 using KneeWeb.Inference.ModelBuilding;
 
@@ -28,7 +29,32 @@ public static class InferenceCommands
             return 0;
         });
         models.Subcommands.Add(build);
+
+        var dataOut = new Option<string>("--out") { Description = "Folder for the raw phantom volumes.", Required = true };
+        var seedsOption = new Option<string>("--seeds") { Description = "Comma-separated phantom seeds.", DefaultValueFactory = _ => "1,2,3,4" };
+        var coarseningOption = new Option<int>("--coarsening") { Description = "Phantom grid coarsening (2: 192x192x80 at 0.72x0.72x1.4 mm).", DefaultValueFactory = _ => 2 };
+        var data = new Command("phantom-data", "Write knee phantoms as raw volumes (int16 image, uint8 labels, C order k-j-i) for training the demo model.") { dataOut, seedsOption, coarseningOption };
+        data.SetAction(parseResult => WritePhantomData(parseResult.GetValue(dataOut)!, parseResult.GetValue(seedsOption)!, parseResult.GetValue(coarseningOption)));
+        models.Subcommands.Add(data);
         return models;
+    }
+
+    private static int WritePhantomData(string folder, string seeds, int coarsening)
+    {
+        Directory.CreateDirectory(folder);
+        foreach (string text in seeds.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            int seed = int.Parse(text, System.Globalization.CultureInfo.InvariantCulture);
+            PhantomResult phantom = KneePhantom.Generate(new PhantomOptions { Seed = seed, Coarsening = coarsening });
+            File.WriteAllBytes(Path.Combine(folder, $"phantom_{seed}_image.i16"), System.Runtime.InteropServices.MemoryMarshal.AsBytes(phantom.Image.Span<short>()).ToArray());
+            File.WriteAllBytes(Path.Combine(folder, $"phantom_{seed}_labels.u8"), phantom.Labels.Span<byte>().ToArray());
+            Imaging.Dims3 d = phantom.Image.Dims;
+            Imaging.Vec3d s = phantom.Image.Geometry.SpacingMm;
+            File.WriteAllText(Path.Combine(folder, "phantom.json"), FormattableString.Invariant($"{{\"dims_ijk\": [{d.I}, {d.J}, {d.K}], \"spacing_mm_ijk\": [{s.X}, {s.Y}, {s.Z}]}}\n"));
+            Console.WriteLine($"phantom seed {seed}: {d} written");
+        }
+
+        return 0;
     }
 
     private static int List(string? folder, string? runtimePath)

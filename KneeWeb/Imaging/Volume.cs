@@ -72,8 +72,10 @@ public sealed class Volume
 
     /// <summary>The raw voxels as a typed span.</summary>
     public Span<T> Span<T>()
-        where T : unmanaged => Voxels is T[] typed
-            ? typed
+        where T : unmanaged =>
+        // Compare element types exactly: `Voxels is T[]` would let a short[] pass as ushort[].
+        Voxels.GetType().GetElementType() == typeof(T)
+            ? (T[])Voxels
             : throw new InvalidOperationException($"Volume holds {VoxelType}, not {typeof(T).Name}.");
 
     /// <summary>A label map: uint8 voxels on the given geometry.</summary>

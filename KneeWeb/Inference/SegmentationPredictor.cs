@@ -12,8 +12,15 @@ namespace KneeWeb.Inference;
 /// soon as no later tile can touch them, so memory holds about one patch depth of class scores,
 /// not the whole volume's.
 /// </summary>
-public sealed class SegmentationPredictor
+public sealed class SegmentationPredictor : IDisposable
 {
+    // Loaded sessions by model file, checksum and session settings: loading an nnU-Net-sized model
+    // (and initialising CUDA) takes seconds, so jobs after the first reuse it. Runs on one
+    // session may overlap; the C API allows that.
+    private readonly Dictionary<(string Path, string? Sha256, OrtSessionSettings Settings), OrtSession> sessions = [];
+    private readonly Lock sessionsLock = new();
+    private bool disposed;
+
     public SegmentationPredictor(OrtRuntime runtime)
     {
         ArgumentNullException.ThrowIfNull(runtime);
@@ -21,6 +28,41 @@ public sealed class SegmentationPredictor
     }
 
     public OrtRuntime Runtime { get; }
+
+    /// <summary>Releases every cached session.</summary>
+    public void Dispose()
+    {
+        lock (sessionsLock)
+        {
+            disposed = true;
+            foreach (OrtSession session in sessions.Values)
+            {
+                session.Dispose();
+            }
+
+            sessions.Clear();
+        }
+    }
+
+    private OrtSession SessionFor(ModelEntry model, OrtSessionSettings settings, out bool loaded)
+    {
+        var key = (model.ModelPath, model.ComputedSha256, settings);
+        lock (sessionsLock)
+        {
+            ObjectDisposedException.ThrowIf(disposed, this);
+            if (sessions.TryGetValue(key, out OrtSession? cached))
+            {
+                loaded = false;
+                return cached;
+            }
+
+            // Loading under the lock: two jobs asking for the same model load it once.
+            OrtSession session = OrtSession.Create(Runtime, model.ModelPath, settings);
+            sessions[key] = session;
+            loaded = true;
+            return session;
+        }
+    }
 
     /// <exception cref="ModelConfigurationException">The model is disabled or does not fit the image (CONFIG_ERROR).</exception>
     /// <exception cref="GpuOutOfMemoryException">Out of GPU memory after every recovery (GPU_OOM).</exception>
@@ -70,6 +112,7 @@ public sealed class SegmentationPredictor
         private readonly byte[] labelLookup;
 
         private OrtSession? session;
+        private bool ownsSession; // the CPU fallback session belongs to this run; cached ones do not
         private Dims3 padded;
         private (int I, int J, int K) padOffset;
         private float[][] channels = [];
@@ -167,7 +210,10 @@ public sealed class SegmentationPredictor
                     buffers.Output.Dispose();
                 }
 
-                session.Dispose();
+                if (ownsSession)
+                {
+                    session.Dispose();
+                }
             }
 
             MaybePreview(1.0, force: true);
@@ -198,16 +244,28 @@ public sealed class SegmentationPredictor
             };
         }
 
-        private OrtSession CreateSession(ExecutionProviderPreference provider)
+        private OrtSession CreateSession(ExecutionProviderPreference provider, bool cached = true)
         {
             try
             {
-                OrtSession created = OrtSession.Create(owner.Runtime, model.ModelPath, new OrtSessionSettings
+                var settings = new OrtSessionSettings
                 {
                     Provider = provider,
                     IntraOpThreads = options.IntraOpThreads,
                     CudaDeviceId = options.CudaDeviceId,
-                });
+                };
+                OrtSession created;
+                if (cached)
+                {
+                    created = owner.SessionFor(model, settings, out _);
+                    ownsSession = false;
+                }
+                else
+                {
+                    created = OrtSession.Create(owner.Runtime, model.ModelPath, settings);
+                    ownsSession = true;
+                }
+
                 if (created.ProviderNote is not null && provider != ExecutionProviderPreference.Cpu)
                 {
                     fallbacks.Add(created.ProviderNote);
@@ -286,8 +344,8 @@ public sealed class SegmentationPredictor
 
             if (provider == "cuda" && options.AllowCpuFallback)
             {
-                session.Dispose();
-                session = CreateSession(ExecutionProviderPreference.Cpu);
+                // The cached CUDA session stays for later jobs; this run finishes on a CPU session of its own.
+                session = CreateSession(ExecutionProviderPreference.Cpu, cached: false);
                 fallbacks.Add("cuda out of memory at batch 1: continuing on cpu");
                 return false;
             }

@@ -24,9 +24,14 @@ public sealed class JobNotifier(ILogger<JobNotifier> logger)
     public void Publish(JobUpdate update)
     {
         ArgumentNullException.ThrowIfNull(update);
-        latestUpdate[update.JobId] = update;
-        if (update.Status is not (Data.JobStatus.Queued or Data.JobStatus.Running))
+        if (update.Status is Data.JobStatus.Queued or Data.JobStatus.Running)
         {
+            latestUpdate[update.JobId] = update;
+        }
+        else
+        {
+            // A finished job's row is final and complete; keep nothing per job in memory for it.
+            latestUpdate.TryRemove(update.JobId, out _);
             latestPreview.TryRemove(update.JobId, out _);
         }
 

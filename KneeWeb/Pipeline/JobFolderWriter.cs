@@ -20,7 +20,8 @@ public static class JobFolderWriter
         string finalFolder,
         IReadOnlyDictionary<string, Func<string, CancellationToken, Task>> files,
         IProgress<double>? progress,
-        CancellationToken ct)
+        CancellationToken ct,
+        IReadOnlyList<Func<string, CancellationToken, Task>>? folderWriters = null)
     {
         ArgumentNullException.ThrowIfNull(finalFolder);
         ArgumentNullException.ThrowIfNull(files);
@@ -37,6 +38,11 @@ public static class JobFolderWriter
                 Directory.CreateDirectory(Path.GetDirectoryName(path)!);
                 await write(path, ct);
                 progress?.Report(0.8 * ++done / Math.Max(files.Count, 1));
+            }
+
+            foreach (Func<string, CancellationToken, Task> writeInto in folderWriters ?? [])
+            {
+                await writeInto(temp, ct);
             }
 
             await WriteArchiveAsync(temp, ct);

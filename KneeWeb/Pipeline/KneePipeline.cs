@@ -2,7 +2,10 @@ using System.Reflection;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using KneeWeb.Imaging;
+using KneeWeb.Imaging.Analysis;
 using KneeWeb.Imaging.Io;
+using KneeWeb.Imaging.Meshing;
+using KneeWeb.Imaging.Thickness;
 using KneeWeb.Imaging.Rendering;
 using KneeWeb.Imaging.Segmentation;
 using KneeWeb.Inference;
@@ -61,14 +64,34 @@ public sealed class KneePipeline(SegmentationEngine engine)
             await run.RunStepAsync(KneeSteps.Postprocess, (r, c) => Postprocess(context, r, c), ct);
         }
 
-        const string NoAnalysis = "Meshes, thickness and the shape model are not part of this version of KneeWeb yet.";
-        run.Skip(KneeSteps.Meshes, context.Labels is null ? "Meshes are built from a segmentation, and there is none." : NoAnalysis);
-        run.Skip(KneeSteps.Thickness, !context.Options.Thickness
-            ? "Thickness was turned off in the job options."
-            : context.Labels is null ? "Cartilage thickness needs a segmentation, and there is none." : NoAnalysis);
+        if (context.Labels is null)
+        {
+            run.Skip(KneeSteps.Meshes, "Meshes are built from a segmentation, and there is none.");
+            run.Skip(KneeSteps.Thickness, context.Options.Thickness
+                ? "Cartilage thickness needs a segmentation, and there is none."
+                : "Thickness was turned off in the job options.");
+        }
+        else
+        {
+            IReadOnlyDictionary<byte, StructureMesh> meshes = new Dictionary<byte, StructureMesh>();
+            await run.RunStepAsync(KneeSteps.Meshes, (r, c) => meshes = BuildMeshes(context, r, c), ct);
+            if (context.Options.Thickness)
+            {
+                await run.RunStepAsync(KneeSteps.Thickness, (r, c) => MeasureThickness(context, meshes, r, c), ct);
+            }
+            else
+            {
+                run.Skip(KneeSteps.Thickness, "Thickness was turned off in the job options.");
+            }
+
+            RecordAnalysis(context, meshes);
+        }
+
         run.Skip(KneeSteps.Nsm, context.Options.Nsm == "off"
             ? "The neural shape model was turned off in the job options."
-            : context.Labels is null ? "The neural shape model needs a segmentation, and there is none." : NoAnalysis);
+            : context.Labels is null
+                ? "The neural shape model needs a segmentation, and there is none."
+                : "The neural shape model is not part of this version of KneeWeb yet.");
         run.Skip(KneeSteps.BScore, "BScore comes from the neural shape model, which did not run.");
 
         IReadOnlyList<ArtifactInfo> artifacts = [];
@@ -134,6 +157,69 @@ public sealed class KneePipeline(SegmentationEngine engine)
         };
     }
 
+    private static IReadOnlyDictionary<byte, StructureMesh> BuildMeshes(PipelineContext context, StepReporter reporter, CancellationToken ct)
+    {
+        IReadOnlyDictionary<byte, StructureMesh> meshes = KneeAnalysis.BuildMeshes(context.Labels!, new MeshOptions(), reporter, ct);
+        foreach (StructureMesh mesh in meshes.Values)
+        {
+            if (!mesh.Watertight)
+            {
+                context.QcFlags.Add(new QcFlag("MESH_NOT_WATERTIGHT", QcSeverity.Warning, KneeLabels.Name(mesh.Label), mesh.WatertightProblem));
+            }
+        }
+
+        return meshes;
+    }
+
+    private static void MeasureThickness(PipelineContext context, IReadOnlyDictionary<byte, StructureMesh> meshes, StepReporter reporter, CancellationToken ct)
+    {
+        (FemoralSubregionRule? rule, IReadOnlyList<RegionThickness> stats) = KneeAnalysis.MeasureThickness(context.Labels!, meshes, new AnalysisOptions(), context.QcFlags, ct);
+        context.Thickness = stats;
+        context.Subregions = rule;
+        reporter.Report(1);
+    }
+
+    /// <summary>Gathers the analysis into one result, its stats.json sections and its files.</summary>
+    private static void RecordAnalysis(PipelineContext context, IReadOnlyDictionary<byte, StructureMesh> meshes)
+    {
+        Volume labels = context.Labels!;
+        KneeSide? side = FemoralSubregions.DetectSide(labels);
+        if (side is null)
+        {
+            context.QcFlags.Add(new QcFlag("SIDE_UNKNOWN", QcSeverity.Warning, "knee", "The knee side could not be told: one or both tibial cartilage plates are missing."));
+        }
+
+        Volume? withSubregions = context.Subregions is null ? null : FemoralSubregions.Apply(labels, context.Subregions);
+        var analysis = new AnalysisResult
+        {
+            Labels = labels,
+            LabelsWithSubregions = withSubregions,
+            VolumesMm3 = withSubregions is null
+                ? context.Postprocessed!.VolumesMm3
+                : Postprocessing.ComputeVolumesMm3((byte[])withSubregions.Voxels, Math.Abs(labels.Geometry.IndexToRas.Determinant)),
+            Qc = context.QcFlags,
+            Meshes = meshes,
+            Thickness = context.Thickness ?? [],
+            Subregions = context.Subregions,
+            Side = side,
+            NsmSkippedReason = null,
+            TimingsMs = new Dictionary<string, double>(),
+        };
+        context.Analysis = analysis;
+        JsonObject sections = analysis.ToStatsJson();
+        foreach (string key in new[] { "volumes_mm3", "thickness_mm", "meshes", "side", "femoral_subregions" })
+        {
+            context.Stats[key] = sections[key]?.DeepClone();
+        }
+
+        if (withSubregions is not null)
+        {
+            context.OutputFiles["segmentation_subregions.nii.gz"] = (path, c) => Task.Run(() => VolumeIo.Write(withSubregions, path), c);
+        }
+
+        context.OutputFolderWriters.Add((folder, c) => Task.Run(() => analysis.WriteOutputs(folder), c));
+    }
+
     private static PipelinePreview RenderPreview(SegmentationPreview preview)
     {
         PreviewPlane plane = preview.AcrossK;
@@ -143,9 +229,10 @@ public sealed class KneePipeline(SegmentationEngine engine)
 
     private static void Postprocess(PipelineContext context, StepReporter reporter, CancellationToken ct)
     {
-        PostprocessResult result = Postprocessing.Run(context.Labels!, new PostprocessOptions(), ct);
+        PostprocessResult result = KneeAnalysis.Postprocess(context.Labels!, new PostprocessOptions(), ct);
         context.Labels = result.Labels;
         context.QcFlags.AddRange(result.Qc);
+        context.Postprocessed = result;
         var volumes = new JsonObject();
         foreach ((string structure, double mm3) in result.VolumesMm3)
         {
@@ -278,7 +365,7 @@ public sealed class KneePipeline(SegmentationEngine engine)
                 await File.WriteAllTextAsync(path, stats.ToJsonString(StatsJson.Options), c);
             },
         };
-        return await JobFolderWriter.WriteAsync(context.OutputFolder, files, reporter, ct);
+        return await JobFolderWriter.WriteAsync(context.OutputFolder, files, reporter, ct, context.OutputFolderWriters);
     }
 }
 

@@ -43,6 +43,18 @@ public sealed class PipelineContext
     /// <summary>The stats.json document, filled in by the steps.</summary>
     public JsonObject Stats { get; } = [];
 
+    /// <summary>Writers that fill the (temporary) job folder themselves, e.g. a set of meshes.</summary>
+    public List<Func<string, CancellationToken, Task>> OutputFolderWriters { get; } = [];
+
+    public Imaging.Segmentation.PostprocessResult? Postprocessed { get; set; }
+
+    public IReadOnlyList<Imaging.Thickness.RegionThickness>? Thickness { get; set; }
+
+    public Imaging.Segmentation.FemoralSubregionRule? Subregions { get; set; }
+
+    /// <summary>Postprocessed labels, meshes and thickness, when the analysis steps ran.</summary>
+    public Imaging.Analysis.AnalysisResult? Analysis { get; set; }
+
     /// <summary>Files for the job folder, by relative name, written by the save step.</summary>
     public Dictionary<string, Func<string, CancellationToken, Task>> OutputFiles { get; } = new(StringComparer.Ordinal);
 }

@@ -17,7 +17,12 @@ public sealed class KneeWebOptions
     /// <summary>Largest upload accepted, in bytes (streamed to disk, never held in memory).</summary>
     public long MaxUploadBytes { get; set; } = 2L * 1024 * 1024 * 1024;
 
+    /// <summary>Uploads are refused while the data folder would have less than this free afterwards.</summary>
+    public long MinFreeDiskBytes { get; set; } = 1L * 1024 * 1024 * 1024;
+
     public JobOptions Jobs { get; set; } = new();
+
+    public RetentionOptions Retention { get; set; } = new();
 
     public string DatabasePath => Path.Combine(FullDataRoot, "kneeweb.db");
 
@@ -50,4 +55,16 @@ public sealed class JobOptions
     /// exercised on inputs that otherwise finish in a blink. Zero in production.
     /// </summary>
     public TimeSpan DiagnosticStepDelay { get; set; } = TimeSpan.Zero;
+}
+
+/// <summary>How long results and originals are kept.</summary>
+public sealed class RetentionOptions
+{
+    /// <summary>Days a finished job (row, results, upload) is kept; null keeps them forever.</summary>
+    public int? ResultsDays { get; set; }
+
+    /// <summary>Delete a job's uploaded original once the job has completed (results stay).</summary>
+    public bool DeleteOriginalsAfterProcessing { get; set; }
+
+    public TimeSpan SweepInterval { get; set; } = TimeSpan.FromHours(1);
 }

@@ -57,6 +57,8 @@ public static class KneeWebSetup
         services.AddSingleton<JobRecovery>();
         services.AddSingleton<JobService>();
         services.AddHostedService<JobWorker>();
+        services.AddSingleton<RetentionService>();
+        services.AddHostedService(sp => sp.GetRequiredService<RetentionService>());
         return builder;
     }
 

@@ -2,6 +2,7 @@ using System.IO.Compression;
 using KneeWeb.Imaging;
 using KneeWeb.Imaging.Io;
 using Xunit;
+using KneeWeb.Tests.TestData;
 
 namespace KneeWeb.Tests.Imaging.Io;
 

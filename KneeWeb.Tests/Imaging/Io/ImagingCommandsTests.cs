@@ -4,6 +4,7 @@ using KneeWeb.Cli;
 using KneeWeb.Imaging;
 using KneeWeb.Imaging.Io;
 using Xunit;
+using KneeWeb.Tests.TestData;
 
 namespace KneeWeb.Tests.Imaging.Io;
 

@@ -6,31 +6,6 @@ using KneeWeb.Imaging;
 
 namespace KneeWeb.Tests.Imaging.Io;
 
-/// <summary>A fresh folder under the temp folder, removed afterwards.</summary>
-public sealed class TempFolder : IDisposable
-{
-    public TempFolder()
-    {
-        Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "kneeweb-io-" + Guid.NewGuid().ToString("N")[..12]);
-        Directory.CreateDirectory(Path);
-    }
-
-    public string Path { get; }
-
-    public string File(string name) => System.IO.Path.Combine(Path, name);
-
-    public void Dispose()
-    {
-        try
-        {
-            Directory.Delete(Path, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-    }
-}
-
 /// <summary>
 /// NIfTI fields for fixtures, written by the tests' own encoder (independent of KneeWeb's
 /// writer) so that reader bugs cannot hide behind a matching writer bug.

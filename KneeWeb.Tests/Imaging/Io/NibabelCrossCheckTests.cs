@@ -3,6 +3,7 @@ using System.Text.Json;
 using KneeWeb.Imaging;
 using KneeWeb.Imaging.Io;
 using Xunit;
+using KneeWeb.Tests.TestData;
 
 namespace KneeWeb.Tests.Imaging.Io;
 

@@ -1,6 +1,7 @@
 using Xunit;
 using KneeWeb.Imaging;
 using KneeWeb.Imaging.Io;
+using KneeWeb.Tests.TestData;
 
 namespace KneeWeb.Tests.Imaging.Io;
 

@@ -119,4 +119,35 @@ public class KneePhantomTests
         Assert.True(t.Interior);
         Assert.Contains("\"medial_tibial_cartilage\"", truth.ToJson(), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Osteoarthritis_grows_osteophytes_on_the_femur_and_thins_medial_cartilage()
+    {
+        long Count(PhantomResult p, byte label)
+        {
+            long n = 0;
+            foreach (byte v in p.Labels.Span<byte>())
+            {
+                n += v == label ? 1 : 0;
+            }
+
+            return n;
+        }
+
+        var previous = (Femur: 0L, Truth: double.MaxValue);
+        foreach (double oa in new[] { 0.0, 0.5, 1.0 })
+        {
+            PhantomResult p = KneePhantom.Generate(new PhantomOptions
+            {
+                Coarsening = 4,
+                IncludeImage = false,
+                Anatomy = PhantomAnatomy.Default with { OsteoarthritisSeverity = oa },
+            });
+            long femur = Count(p, KneeLabels.Femur);
+            double femoral = p.Truth.Plates[KneeLabels.FemoralCartilage].MeanMm;
+            Assert.True(femur > previous.Femur, $"OA {oa}: femur {femur} voxels");
+            Assert.True(femoral < previous.Truth, $"OA {oa}: femoral cartilage {femoral} mm");
+            previous = (femur, femoral);
+        }
+    }
 }

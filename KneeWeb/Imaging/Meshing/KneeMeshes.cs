@@ -12,7 +12,7 @@ public sealed record MeshOptions
 {
     public StructureMeshSettings Bone { get; init; } = new(0.45, 8);
 
-    public StructureMeshSettings Cartilage { get; init; } = new(0.3, 4);
+    public StructureMeshSettings Cartilage { get; init; } = new(0.4, 10);
 
     /// <summary>Vertex count each mesh is resampled to (structures not listed keep the marching-cubes resolution).</summary>
     public IReadOnlyDictionary<byte, int> TargetVertices { get; init; } = new Dictionary<byte, int>

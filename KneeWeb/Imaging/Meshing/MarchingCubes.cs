@@ -1,4 +1,6 @@
+using System.Numerics;
 using System.Runtime.CompilerServices;
+
 namespace KneeWeb.Imaging.Meshing;
 
 /// <summary>A box of grid points (inclusive bounds) to restrict work to.</summary>
@@ -40,9 +42,13 @@ public static class MarchingCubes
         }
 
         int layers = b.K1 - b.K0 + 1;
+        // Pass 0: where each grid row has inside points. Crossings and non-trivial cubes only occur next to
+        // inside points, so every later pass visits only those stretches of rows (empty space costs one scan).
+        var rows = new RowRanges(b);
+        Parallel.For(0, layers, l => rows.Scan(field, dims, level, b.K0 + l));
         // Pass 1: crossings per layer (x and y edges in the layer, z edges up to the next one).
         var counts = new int[layers];
-        Parallel.For(0, layers, l => counts[l] = CountLayer(field, dims, level, b, b.K0 + l));
+        Parallel.For(0, layers, l => counts[l] = CountLayer(field, dims, level, b, rows, b.K0 + l));
         var bases = new long[layers + 1];
         for (int l = 0; l < layers; l++)
         {
@@ -57,7 +63,7 @@ public static class MarchingCubes
         Parallel.For(0, slabs, s =>
         {
             int l0 = cubeLayers * s / slabs, l1 = cubeLayers * (s + 1) / slabs;
-            slabTriangles[s] = MeshSlab(field, dims, level, b, l0, l1, bases, positions, indexToRas, lastSlab: s == slabs - 1);
+            slabTriangles[s] = MeshSlab(field, dims, level, b, rows, l0, l1, bases, positions, indexToRas, lastSlab: s == slabs - 1);
         });
 
         int total = 0;
@@ -84,16 +90,22 @@ public static class MarchingCubes
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static int CountLayer(float[] field, Dims3 dims, float level, GridBox b, int k)
+    private static int CountLayer(float[] field, Dims3 dims, float level, GridBox b, RowRanges rows, int k)
     {
         int count = 0;
         bool hasUpper = k < b.K1;
         for (int j = b.J0; j <= b.J1; j++)
         {
+            (int lo, int hi) = rows.EdgeRange(j, k);
+            if (lo > hi)
+            {
+                continue;
+            }
+
             int row = (int)dims.Index(0, j, k);
             int rowUp = j < b.J1 ? row + dims.I : -1;
             int rowZ = hasUpper ? row + (int)dims.SliceSize : -1;
-            for (int i = b.I0; i <= b.I1; i++)
+            for (int i = lo; i <= hi; i++)
             {
                 bool inside = field[row + i] > level;
                 if (i < b.I1 && (field[row + i + 1] > level) != inside)
@@ -119,7 +131,7 @@ public static class MarchingCubes
     // Numbers the crossings of one layer in the canonical order of CountLayer, writing the ids of x, y and
     // z edges to the given arrays (indexed i + j * I inside the box) and, when owned, their positions.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void NumberLayer(float[] field, Dims3 dims, float level, GridBox b, int k, long baseId,
+    private static void NumberLayer(float[] field, Dims3 dims, float level, GridBox b, RowRanges rows, int k, long baseId,
         int[] xIds, int[] yIds, int[]? zIds, double[] positions, AffineRas affine, bool owned)
     {
         int bi = b.I1 - b.I0 + 1;
@@ -127,11 +139,17 @@ public static class MarchingCubes
         bool hasUpper = k < b.K1;
         for (int j = b.J0; j <= b.J1; j++)
         {
+            (int lo, int hi) = rows.EdgeRange(j, k);
+            if (lo > hi)
+            {
+                continue;
+            }
+
             int row = (int)dims.Index(0, j, k);
             int rowUp = j < b.J1 ? row + dims.I : -1;
             int rowZ = hasUpper ? row + (int)dims.SliceSize : -1;
-            int local = (j - b.J0) * bi;
-            for (int i = b.I0; i <= b.I1; i++, local++)
+            int local = ((j - b.J0) * bi) + (lo - b.I0);
+            for (int i = lo; i <= hi; i++, local++)
             {
                 float v0 = field[row + i];
                 bool inside = v0 > level;
@@ -195,7 +213,7 @@ public static class MarchingCubes
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static List<int> MeshSlab(float[] field, Dims3 dims, float level, GridBox b, int l0, int l1, long[] bases,
+    private static List<int> MeshSlab(float[] field, Dims3 dims, float level, GridBox b, RowRanges rows, int l0, int l1, long[] bases,
         double[] positions, AffineRas affine, bool lastSlab)
     {
         int bi = b.I1 - b.I0 + 1, bj = b.J1 - b.J0 + 1;
@@ -205,22 +223,31 @@ public static class MarchingCubes
         var zLow = new int[layerSize];
         var xHigh = new int[layerSize];
         var yHigh = new int[layerSize];
+        var zHigh = new int[layerSize];
         var triangles = new List<int>();
         int slice = (int)dims.SliceSize;
         Span<int> edgeIds = stackalloc int[12];
 
-        NumberLayer(field, dims, level, b, b.K0 + l0, bases[l0], xLow, yLow, zLow, positions, affine, owned: true);
+        NumberLayer(field, dims, level, b, rows, b.K0 + l0, bases[l0], xLow, yLow, zLow, positions, affine, owned: true);
         for (int l = l0; l < l1; l++)
         {
             int k = b.K0 + l;
-            // The top layer's x and y edge ids; its positions are stored when it is renumbered as the next
-            // bottom layer, by this slab or the next one, except for the grid's last layer.
-            NumberLayer(field, dims, level, b, k + 1, bases[l + 1], xHigh, yHigh, null, positions, affine, owned: lastSlab && l + 1 == l1);
+            // The top layer, numbered once: its x, y (and, inside the slab, z) edge ids for this cube layer and
+            // the next. Its positions belong to this slab unless it is the next slab's first layer.
+            bool inside = l + 1 < l1;
+            NumberLayer(field, dims, level, b, rows, k + 1, bases[l + 1], xHigh, yHigh, inside ? zHigh : null, positions, affine,
+                owned: inside || lastSlab);
             for (int j = b.J0; j < b.J1; j++)
             {
+                (int lo, int hi) = rows.CubeRange(j, k);
+                if (lo > hi)
+                {
+                    continue;
+                }
+
                 int row = (int)dims.Index(0, j, k);
-                int local = (j - b.J0) * bi;
-                for (int i = b.I0; i < b.I1; i++, local++)
+                int local = ((j - b.J0) * bi) + (lo - b.I0);
+                for (int i = lo; i <= hi; i++, local++)
                 {
                     int v = row + i;
                     int cube = (field[v] > level ? 1 : 0)
@@ -259,16 +286,111 @@ public static class MarchingCubes
                 }
             }
 
-            // Slide up: the top layer becomes the bottom one; its z edges are numbered (and stored) now.
+            // Slide up: the top layer becomes the bottom one.
             (xLow, xHigh) = (xHigh, xLow);
             (yLow, yHigh) = (yHigh, yLow);
-            if (l + 1 < l1)
-            {
-                NumberLayer(field, dims, level, b, k + 1, bases[l + 1], xLow, yLow, zLow, positions, affine, owned: true);
-            }
+            (zLow, zHigh) = (zHigh, zLow);
         }
 
         return triangles;
+    }
+
+    /// <summary>Per grid row (j, k) of the box: the first and last i with an inside point (empty: first &gt; last).</summary>
+    private sealed class RowRanges
+    {
+        private readonly GridBox b;
+        private readonly int rowsPerLayer;
+        private readonly int[] first;
+        private readonly int[] last;
+
+        public RowRanges(GridBox box)
+        {
+            b = box;
+            rowsPerLayer = b.J1 - b.J0 + 1;
+            int count = rowsPerLayer * (b.K1 - b.K0 + 1);
+            first = new int[count];
+            last = new int[count];
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void Scan(float[] field, Dims3 dims, float level, int k)
+        {
+            for (int j = b.J0; j <= b.J1; j++)
+            {
+                ReadOnlySpan<float> line = field.AsSpan((int)dims.Index(b.I0, j, k), b.I1 - b.I0 + 1);
+                int f = int.MaxValue, l = -1;
+                // Empty space dominates: skip it a vector at a time.
+                int start = 0;
+                var levels = new Vector<float>(level);
+                while (start + Vector<float>.Count <= line.Length && !Vector.GreaterThanAny(new Vector<float>(line[start..]), levels))
+                {
+                    start += Vector<float>.Count;
+                }
+
+                for (int i = start; i < line.Length; i++)
+                {
+                    if (line[i] > level)
+                    {
+                        f = i;
+                        break;
+                    }
+                }
+
+                if (f != int.MaxValue)
+                {
+                    int end = line.Length;
+                    while (end - Vector<float>.Count > f && !Vector.GreaterThanAny(new Vector<float>(line[(end - Vector<float>.Count)..]), levels))
+                    {
+                        end -= Vector<float>.Count;
+                    }
+
+                    for (int i = end - 1; i >= f; i--)
+                    {
+                        if (line[i] > level)
+                        {
+                            l = i;
+                            break;
+                        }
+                    }
+
+                    f += b.I0;
+                    l += b.I0;
+                }
+
+                int r = (j - b.J0) + (rowsPerLayer * (k - b.K0));
+                first[r] = f;
+                last[r] = l;
+            }
+        }
+
+        // Union of the stretches of rows (j, k), (j + 1, k) and (j, k + 1), one step earlier for x edges.
+        public (int Lo, int Hi) EdgeRange(int j, int k)
+        {
+            int r = (j - b.J0) + (rowsPerLayer * (k - b.K0));
+            int lo = first[r], hi = last[r];
+            if (j < b.J1)
+            {
+                lo = Math.Min(lo, first[r + 1]);
+                hi = Math.Max(hi, last[r + 1]);
+            }
+
+            if (k < b.K1)
+            {
+                lo = Math.Min(lo, first[r + rowsPerLayer]);
+                hi = Math.Max(hi, last[r + rowsPerLayer]);
+            }
+
+            return hi < 0 ? (1, 0) : (Math.Max(b.I0, lo - 1), Math.Min(b.I1, hi));
+        }
+
+        // Cubes of row (j, k) touch rows (j, k), (j + 1, k), (j, k + 1) and (j + 1, k + 1).
+        public (int Lo, int Hi) CubeRange(int j, int k)
+        {
+            int r = (j - b.J0) + (rowsPerLayer * (k - b.K0));
+            int lo = Math.Min(Math.Min(first[r], first[r + 1]), Math.Min(first[r + rowsPerLayer], first[r + rowsPerLayer + 1]));
+            int hi = Math.Max(Math.Max(last[r], last[r + 1]), Math.Max(last[r + rowsPerLayer], last[r + rowsPerLayer + 1]));
+            return hi < 0 ? (1, 0) : (Math.Max(b.I0, lo - 1), Math.Min(b.I1 - 1, hi));
+        }
     }
 
     /// <summary>Triangles of each of the 256 cube cases, as edge numbers, derived from the cube's faces.</summary>

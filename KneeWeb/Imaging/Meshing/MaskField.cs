@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+
 namespace KneeWeb.Imaging.Meshing;
 
 /// <summary>A float field on a crop of a label map: the grid, its values and where it sits in RAS.</summary>

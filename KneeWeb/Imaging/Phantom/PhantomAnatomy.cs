@@ -35,7 +35,7 @@ public sealed record PhantomAnatomy
     public double LateralCondyleThicknessMm { get; init; } = 2.2;
     public double CondyleThicknessAmplitudeMm { get; init; } = 0.5;
     public double CondyleAlphaMinDeg { get; init; } = -140;
-    public double CondyleAlphaMaxDeg { get; init; } = 80;
+    public double CondyleAlphaMaxDeg { get; init; } = 130;
     public double CondylePhiMaxDeg { get; init; } = 40;
 
     // Trochlea: a capsule along x joining the condyles in front.
@@ -45,11 +45,20 @@ public sealed record PhantomAnatomy
     public double TrochleaAboveCondyleMm { get; init; } = 16.0;
     public double TrochleaThicknessMm { get; init; } = 2.4;
     public double TrochleaThicknessAmplitudeMm { get; init; } = 0.4;
-    public double TrochleaCartilageHalfWidthMm { get; init; } = 14.0;
+    public double TrochleaCartilageHalfWidthMm { get; init; } = 24.0;
     public double TrochleaBetaMinDeg { get; init; } = -40;
     public double TrochleaBetaMaxDeg { get; init; } = 60;
 
     public double FemoralShaftRadiusMm { get; init; } = 14.0;
+
+    /// <summary>
+    /// Osteoarthritis of the femur, 0 (healthy) to 1: marginal osteophytes (balls on the bone at the medial
+    /// and lateral margins of both condyles, radius 3.5 mm x severity) and medial condyle cartilage thinned
+    /// by up to half. The known "OA" parameter of the shape family the demo shape model is meant to learn.
+    /// </summary>
+    public double OsteoarthritisSeverity { get; init; }
+
+    public double OsteophyteRadiusMm => 3.5 * Math.Clamp(OsteoarthritisSeverity, 0, 1);
 
     // Tibia: a stadium-shaped disk (segment along x, radius) swept by a ball; flat top at z = 0.
     public double PlateauHalfLengthMm { get; init; } = 12.0;
@@ -262,7 +271,39 @@ public sealed record PhantomAnatomy
         if (d1 < d) { d = d1; piece = 1; }
         if (d2 < d) { d = d2; piece = 2; }
         if (d3 < d) { d = d3; piece = 3; }
+        if (OsteophyteRadiusMm > 0)
+        {
+            double d4 = OsteophyteDistance(x, y, z);
+            if (d4 < d) { d = d4; piece = 4; }
+        }
+
         return d;
+    }
+
+    // Osteophytes: balls centred on the condyles' surface just outside the cartilage margins (phi beyond the
+    // plate), at six positions along each margin.
+    private double OsteophyteDistance(double x, double y, double z)
+    {
+        double best = double.MaxValue;
+        double phi = (CondylePhiMaxDeg + 12) * Deg;
+        for (int condyle = 0; condyle < 2; condyle++)
+        {
+            double cx = condyle == 0 ? -CondyleOffsetXMm : CondyleOffsetXMm;
+            for (int side = -1; side <= 1; side += 2)
+            {
+                double ox = cx + (side * CondyleTubeRadiusMm * Math.Sin(phi));
+                double arm = CondyleRingRadiusMm + (CondyleTubeRadiusMm * Math.Cos(phi));
+                for (int n = 0; n < 6; n++)
+                {
+                    double alpha = (-100 + (40 * n)) * Deg;
+                    double oy = CondyleCenterYMm + (arm * Math.Sin(alpha)), oz = CondyleCenterZMm - (arm * Math.Cos(alpha));
+                    double dx = x - ox, dy = y - oy, dz = z - oz;
+                    best = Math.Min(best, Math.Sqrt((dx * dx) + (dy * dy) + (dz * dz)) - OsteophyteRadiusMm);
+                }
+            }
+        }
+
+        return best;
     }
 
     // Hot per-voxel code: optimised even in Debug builds, where tests run.
@@ -304,7 +345,7 @@ public sealed record PhantomAnatomy
 
             double arm = CondyleRingRadiusMm + (CondyleTubeRadiusMm * Math.Cos(phi));
             marginMm = Math.Min(Math.Min(alpha - aMin, aMax - alpha) * arm, (pMax - Math.Abs(phi)) * CondyleTubeRadiusMm);
-            double t0 = piece == 0 ? MedialCondyleThicknessMm : LateralCondyleThicknessMm;
+            double t0 = piece == 0 ? MedialCondyleThicknessMm * (1 - (0.5 * Math.Clamp(OsteoarthritisSeverity, 0, 1))) : LateralCondyleThicknessMm;
             return t0 + (CondyleThicknessAmplitudeMm * Math.Cos(alpha));
         }
 
@@ -342,6 +383,11 @@ public sealed record PhantomAnatomy
         if (piece != 3)
         {
             best = Math.Min(best, SegmentDistance(x, y, z, 0, CondyleCenterYMm, CondyleCenterZMm + 6, 0, CondyleCenterYMm - 4, CondyleCenterZMm + 200) - FemoralShaftRadiusMm);
+        }
+
+        if (piece != 4 && OsteophyteRadiusMm > 0)
+        {
+            best = Math.Min(best, OsteophyteDistance(x, y, z));
         }
 
         return best;
@@ -471,7 +517,7 @@ public sealed record PhantomAnatomy
     {
         var result = new Dictionary<byte, PlateTruth>();
         var femur = new PlateAccumulator();
-        int n = 720;
+        int n = 360;
         for (int piece = 0; piece <= 1; piece++)
         {
             double cx = piece == 0 ? -CondyleOffsetXMm : CondyleOffsetXMm;

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+
 namespace KneeWeb.Imaging.Segmentation;
 
 /// <summary>Settings of <see cref="Postprocessing.Run"/>.</summary>

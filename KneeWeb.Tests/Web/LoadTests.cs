@@ -1,0 +1,128 @@
+using System.Diagnostics;
+using System.Net.WebSockets;
+using System.Text.Json;
+using KneeWeb.Tests.TestData;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace KneeWeb.Tests.Web;
+
+/// <summary>
+/// A bounded load on loopback against a real server process: 50 hub clients watching every job
+/// while 10 uploads arrive at once. Fixed counts, a time limit, 127.0.0.1 only.
+/// </summary>
+public sealed class LoadTests(ITestOutputHelper output) : IDisposable
+{
+    private const int Watchers = 50;
+    private const int Uploads = 10;
+    private readonly TempFolder data = new("kneeweb-load");
+    private readonly TempFolder inputs = new("kneeweb-inputs");
+
+    public void Dispose()
+    {
+        data.Dispose();
+        inputs.Dispose();
+    }
+
+    [Fact]
+    public async Task Fifty_watchers_and_ten_simultaneous_uploads_all_finish_with_the_site_responsive()
+    {
+        await using ServerProcess server = await ServerProcess.StartAsync(data.Path, new Dictionary<string, string>
+        {
+            ["KneeWeb__Jobs__DiagnosticStepDelay"] = "00:00:00.100",
+            ["Logging__LogLevel__Default"] = "Warning",
+        });
+        using var overall = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+        var hubUri = new Uri($"ws://{server.BaseAddress.Authority}/hubs/jobs");
+        var watchers = new List<HubTestClient>();
+        for (int n = 0; n < Watchers; n++)
+        {
+            HubTestClient hub = await HubTestClient.ConnectAsync(async (uri, ct) =>
+            {
+                var socket = new ClientWebSocket();
+                await socket.ConnectAsync(uri, ct);
+                return socket;
+            }, hubUri);
+            await hub.InvokeAsync("JoinAll");
+            watchers.Add(hub);
+        }
+
+        // A 192x192x64 int16 volume (~4.7 MB uncompressed) per upload.
+        string input = inputs.File("load.nii");
+        KneeWeb.Imaging.Io.VolumeIo.Write(TestVolumes.Ramp(192, 192, 64), input);
+
+        using HttpClient client = server.CreateClient();
+        var healthLatencies = new List<double>();
+        using var probing = CancellationTokenSource.CreateLinkedTokenSource(overall.Token);
+        Task probe = Task.Run(async () =>
+        {
+            using HttpClient probeClient = server.CreateClient();
+            while (!probing.IsCancellationRequested)
+            {
+                var watch = Stopwatch.StartNew();
+                using HttpResponseMessage r = await probeClient.GetAsync("/jobs", CancellationToken.None);
+                r.EnsureSuccessStatusCode();
+                lock (healthLatencies)
+                {
+                    healthLatencies.Add(watch.Elapsed.TotalMilliseconds);
+                }
+
+                await Task.Delay(100, CancellationToken.None);
+            }
+        }, CancellationToken.None);
+
+        var clock = Stopwatch.StartNew();
+        Guid[] ids = await Task.WhenAll(Enumerable.Range(0, Uploads).Select(_ => ApiClient.SubmitAsync(client, input)));
+        foreach (Guid id in ids)
+        {
+            JsonElement job = await ApiClient.WaitForEndAsync(client, id, TimeSpan.FromMinutes(2));
+            Assert.Equal("Completed", job.GetProperty("status").GetString());
+        }
+
+        double allDone = clock.Elapsed.TotalSeconds;
+        await probing.CancelAsync();
+        await probe;
+
+        // Every watcher saw every job complete.
+        foreach (HubTestClient hub in watchers)
+        {
+            var completed = new HashSet<Guid>();
+            while (completed.Count < Uploads)
+            {
+                HubMessage message = await hub.NextEventAsync(TimeSpan.FromSeconds(30), m => m.Target == "completed");
+                completed.Add(message.Arguments[0].GetProperty("job_id").GetGuid());
+            }
+
+            Assert.Subset(completed, ids.ToHashSet());
+        }
+
+        long peakKb = PeakResidentKb(server.Pid);
+        double[] sorted = [.. healthLatencies.Order()];
+        double p95 = sorted[(int)(0.95 * (sorted.Length - 1))];
+        output.WriteLine($"measured: {Watchers} hub watchers, {Uploads} simultaneous uploads of {new FileInfo(input).Length / 1e6:0.0} MB: all completed in {allDone:0.0} s; " +
+                         $"page latency during load p50 {sorted[sorted.Length / 2]:0} ms, p95 {p95:0} ms, max {sorted[^1]:0} ms over {sorted.Length} requests; server peak RSS {peakKb / 1024} MB");
+        Assert.True(p95 < 2000, $"The jobs page took {p95:0} ms at the 95th percentile under load.");
+        Assert.True(peakKb < 2L * 1024 * 1024, $"Server peak resident memory {peakKb / 1024} MB.");
+        string log = server.Log;
+        Assert.DoesNotContain("database is locked", log, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("SQLITE_BUSY", log, StringComparison.Ordinal);
+
+        foreach (HubTestClient hub in watchers)
+        {
+            await hub.DisposeAsync();
+        }
+    }
+
+    private static long PeakResidentKb(int pid)
+    {
+        foreach (string line in File.ReadLines($"/proc/{pid}/status"))
+        {
+            if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+            {
+                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture);
+            }
+        }
+
+        return -1;
+    }
+}

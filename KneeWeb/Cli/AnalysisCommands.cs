@@ -1,0 +1,151 @@
+using System.CommandLine;
+using System.Diagnostics;
+using KneeWeb.Imaging;
+using KneeWeb.Imaging.Analysis;
+using KneeWeb.Imaging.Io;
+using KneeWeb.Imaging.Phantom;
+
+namespace KneeWeb.Cli;
+
+/// <summary>`KneeWeb phantom` (synthetic knee with ground truth) and `KneeWeb analyze` (analysis of an existing segmentation).</summary>
+public static class AnalysisCommands
+{
+    public static Command CreatePhantom()
+    {
+        var outOption = new Option<string>("--out") { Description = "Folder for image.nii.gz, labels.nii.gz and truth.json.", Required = true };
+        var seedOption = new Option<int>("--seed") { Description = "Seed of the noise and bias field.", DefaultValueFactory = _ => 1 };
+        var coarseOption = new Option<int>("--coarsening") { Description = "1: 384x384x160 at 0.36x0.36x0.7 mm; 2, 4, 8: the same knee on coarser grids.", DefaultValueFactory = _ => 1 };
+        var leftOption = new Option<bool>("--left") { Description = "A left knee (the mirror image) instead of a right one." };
+        var oaOption = new Option<double>("--oa") { Description = "Osteoarthritis severity 0-1 (femoral osteophytes, thinner medial condyle cartilage).", DefaultValueFactory = _ => 0 };
+        var command = new Command("phantom", "Write a synthetic DESS-like knee with ground-truth labels and exact cartilage thickness.")
+        {
+            outOption, seedOption, coarseOption, leftOption, oaOption,
+        };
+        command.SetAction(parseResult =>
+        {
+            string folder = parseResult.GetValue(outOption)!;
+            var options = new PhantomOptions
+            {
+                Seed = parseResult.GetValue(seedOption),
+                Coarsening = parseResult.GetValue(coarseOption),
+                Side = parseResult.GetValue(leftOption) ? KneeSide.Left : KneeSide.Right,
+                Anatomy = PhantomAnatomy.Default with { OsteoarthritisSeverity = parseResult.GetValue(oaOption) },
+            };
+            try
+            {
+                PhantomResult phantom = KneePhantom.Generate(options);
+                Directory.CreateDirectory(folder);
+                VolumeIo.Write(phantom.Image, Path.Combine(folder, "image.nii.gz"));
+                VolumeIo.Write(phantom.Labels, Path.Combine(folder, "labels.nii.gz"));
+                File.WriteAllText(Path.Combine(folder, "truth.json"), phantom.Truth.ToJson());
+                Console.WriteLine($"phantom {phantom.Labels.Dims} written to {folder}");
+                return 0;
+            }
+            catch (ArgumentOutOfRangeException e)
+            {
+                return CliErrors.Report("CONFIG_ERROR", e.Message, "Use --coarsening 1, 2, 4 or 8.");
+            }
+            catch (IOException e)
+            {
+                return CliErrors.Report("PIPELINE_ERROR", $"Could not write the phantom: {e.Message}");
+            }
+        });
+        return command;
+    }
+
+    public static Command CreateAnalyze()
+    {
+        var labelsOption = new Option<string>("--labels") { Description = "Segmentation (label map in the knee schema: .nii.gz, .nrrd, ...).", Required = true };
+        var imageOption = new Option<string?>("--image") { Description = "The image the segmentation belongs to (optional; checked for matching geometry)." };
+        var outOption = new Option<string>("--out") { Description = "Output folder.", Required = true };
+        var noThicknessOption = new Option<bool>("--no-thickness") { Description = "Skip cartilage thickness." };
+        var command = new Command("analyze", "Postprocess a segmentation, build meshes and measure cartilage thickness.")
+        {
+            labelsOption, imageOption, outOption, noThicknessOption,
+        };
+        command.SetAction(parseResult => Analyze(
+            parseResult.GetValue(labelsOption)!, parseResult.GetValue(imageOption), parseResult.GetValue(outOption)!, !parseResult.GetValue(noThicknessOption)));
+        return command;
+    }
+
+    private static int Analyze(string labelsPath, string? imagePath, string folder, bool thickness)
+    {
+        Volume labels, raw;
+        Volume? image = null;
+        try
+        {
+            raw = VolumeIo.Read(labelsPath);
+            labels = ToLabelMap(raw);
+            if (imagePath is not null)
+            {
+                image = VolumeIo.Read(imagePath);
+                if (image.Dims != labels.Dims || !image.Geometry.IndexToRas.ApproximatelyEquals(labels.Geometry.IndexToRas, 1e-3))
+                {
+                    return CliErrors.Report("INVALID_FORMAT", $"The image ({image.Dims}) and the segmentation ({labels.Dims}) do not share one grid.",
+                        "Pass the image the segmentation was made from.");
+                }
+            }
+        }
+        catch (FileNotFoundException e)
+        {
+            return CliErrors.Report("FILE_NOT_FOUND", e.Message, "Check the path.");
+        }
+        catch (InvalidImageException e)
+        {
+            return CliErrors.Report("INVALID_FORMAT", e.Message, "The segmentation must be an integer label map in the knee schema (labels 0-9, 11-15).");
+        }
+
+        var watch = Stopwatch.StartNew();
+        AnalysisResult result;
+        try
+        {
+            result = KneeAnalysis.Run(labels, image, new AnalysisOptions { Thickness = thickness },
+                new Progress<(string Step, double Fraction)>(p =>
+                {
+                    if (p.Fraction == 0)
+                    {
+                        Console.WriteLine($"{p.Step}...");
+                    }
+                }), CancellationToken.None);
+        }
+        catch (ArgumentException e)
+        {
+            return CliErrors.Report("PIPELINE_ERROR", e.Message);
+        }
+
+        Directory.CreateDirectory(folder);
+        IReadOnlyList<string> files = result.WriteOutputs(folder);
+        VolumeIo.Write(result.LabelsWithSubregions ?? result.Labels, Path.Combine(folder, "labels_postprocessed.nii.gz"));
+        Console.WriteLine($"analysis done in {watch.Elapsed.TotalSeconds:F1} s; {files.Count + 1} files in {folder}");
+        foreach (Imaging.Segmentation.QcFlag flag in result.Qc)
+        {
+            Console.WriteLine($"QC {flag.Severity.ToString().ToUpperInvariant()} {flag.Code} {flag.Structure}: {flag.Message}");
+        }
+
+        return 0;
+    }
+
+    // Label maps arrive as uint8, int16, float... whatever the writer chose; the analysis works on uint8.
+    private static Volume ToLabelMap(Volume volume)
+    {
+        if (volume.VoxelType == VoxelType.UInt8 && !volume.IsScaled && volume.Frames == 1)
+        {
+            return volume;
+        }
+
+        float[] values = volume.ToFloat32();
+        var labels = new byte[values.Length];
+        for (int v = 0; v < values.Length; v++)
+        {
+            float x = values[v];
+            if (x < 0 || x > 255 || x != MathF.Round(x))
+            {
+                throw new InvalidImageException("label map", "voxel value", x.ToString(System.Globalization.CultureInfo.InvariantCulture), "a segmentation holds whole label numbers 0-255");
+            }
+
+            labels[v] = (byte)x;
+        }
+
+        return Volume.CreateLabelMap(volume.Geometry, labels);
+    }
+}
