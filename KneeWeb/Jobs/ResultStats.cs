@@ -58,6 +58,9 @@ public sealed class ResultStats
     /// <summary>BScore per bone (or "overall" when stats.json holds one number).</summary>
     public IReadOnlyList<KeyValuePair<string, double>>? BScore { get; private init; }
 
+    /// <summary>Why the shape model (and so BScore) did not run, when the pipeline said.</summary>
+    public string? NsmSkipped { get; private init; }
+
     public static ResultStats Parse(string json)
     {
         JsonObject root = JsonNode.Parse(json) as JsonObject ?? throw new JsonException("stats.json is not a JSON object.");
@@ -68,7 +71,8 @@ public sealed class ResultStats
         {
             Root = root,
             SubjectId = Text(options?["subject_id"]),
-            KneeSide = Text(options?["knee_side"]) is { } side && side != "auto" ? side : null,
+            // The side asked for in the options, else the side the analysis detected.
+            KneeSide = Text(options?["knee_side"]) is { } side && side != "auto" ? side : Text(root["side"]),
             ModelName = Text(model?["name"]) ?? Text(segmentation?["model"]) ?? Text(root["model"]),
             ModelVersion = Text(model?["version"]) ?? Text(segmentation?["model_version"]),
             ExecutionProvider = Text(segmentation?["execution_provider"]),
@@ -82,6 +86,7 @@ public sealed class ResultStats
             Thickness = ParseThickness(root["thickness_mm"] as JsonObject),
             Nsm = ParseNsm(root["nsm"] as JsonObject),
             BScore = ParseBScore(root["bscore"]),
+            NsmSkipped = Text(root["nsm_skipped"]),
         };
     }
 

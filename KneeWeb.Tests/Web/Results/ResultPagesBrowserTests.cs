@@ -103,9 +103,31 @@ public sealed class ResultPagesBrowserTests(ResultBrowserFixture fixture) : IAsy
             await Assertions.Expect(page.Locator($"[data-testid=volumes] tr[data-structure='{volume.Name}']")).ToBeVisibleAsync();
         }
 
-        await Assertions.Expect(page.Locator("[data-what='Cartilage thickness']")).ToContainTextAsync("not computed in this job");
+        if (stats.RootElement.TryGetProperty("thickness_mm", out JsonElement thickness) && thickness.ValueKind == JsonValueKind.Object)
+        {
+            foreach (JsonProperty region in thickness.EnumerateObject())
+            {
+                ILocator row = page.Locator($"[data-testid=thickness] tr[data-region='{region.Name}']");
+                await Assertions.Expect(row).ToBeVisibleAsync();
+                if (region.Value.GetProperty("mean").ValueKind == JsonValueKind.Number)
+                {
+                    string mean = region.Value.GetProperty("mean").GetDouble().ToString("0.00", System.Globalization.CultureInfo.InvariantCulture);
+                    await Assertions.Expect(row.Locator("td").Nth(1)).ToHaveTextAsync(mean);
+                }
+            }
+        }
+        else
+        {
+            await Assertions.Expect(page.Locator("[data-what='Cartilage thickness']")).ToContainTextAsync("not computed in this job");
+        }
+
+        await Assertions.Expect(page.Locator("[data-what='BScore']")).ToContainTextAsync("not computed in this job");
         await Assertions.Expect(page.Locator("[data-artifact='segmentation.nii.gz']")).ToBeVisibleAsync();
-        await Assertions.Expect(page.GetByTestId("no-meshes")).ToHaveTextAsync("No meshes in this job.");
+        bool hasMeshes = stats.RootElement.TryGetProperty("meshes", out JsonElement meshes) && meshes.ValueKind == JsonValueKind.Object && meshes.EnumerateObject().Any();
+        if (!hasMeshes)
+        {
+            await Assertions.Expect(page.GetByTestId("no-meshes")).ToHaveTextAsync("No meshes in this job.");
+        }
 
         // The viewer loads the MRI and the segmentation through the API and draws them.
         try
@@ -145,6 +167,17 @@ public sealed class ResultPagesBrowserTests(ResultBrowserFixture fixture) : IAsy
         string labelText = await under.InnerTextAsync();
         string expected = labelValue == "0" ? "background" : KneeWeb.Components.Shared.LabelLegend.All.First(l => l.Value.ToString(System.Globalization.CultureInfo.InvariantCulture) == labelValue).DisplayName;
         Assert.Equal(expected, labelText);
+
+        if (hasMeshes)
+        {
+            // The mesh viewer draws the structures' meshes on its white background.
+            await Assertions.Expect(page.Locator("[data-testid=mesh-viewer][data-state=ready]")).ToBeVisibleAsync(new() { Timeout = 60_000 });
+            ILocator meshCanvas = page.GetByTestId("mesh-canvas");
+            await meshCanvas.ScrollIntoViewIfNeededAsync();
+            Pixels drawn = await WaitForPixelsAsync(meshCanvas, p => p.NonWhite > p.Total / 50);
+            Assert.True(drawn.NonWhite > drawn.Total / 50, $"The mesh canvas is (nearly) blank: {drawn}.");
+            await page.GetByTestId("mesh-reset").ClickAsync();
+        }
 
         Assert.True(consoleErrors.Count == 0, "Browser errors:\n" + string.Join("\n", consoleErrors));
     }
@@ -227,16 +260,17 @@ public sealed class ResultPagesBrowserTests(ResultBrowserFixture fixture) : IAsy
             const ctx = c.getContext('2d');
             ctx.drawImage(img, 0, 0);
             const d = ctx.getImageData(0, 0, c.width, c.height).data;
-            let colored = 0, nonBlack = 0;
+            let colored = 0, nonBlack = 0, nonWhite = 0;
             for (let i = 0; i < d.length; i += 4) {
                 const r = d[i], g = d[i + 1], b = d[i + 2];
                 if (r + g + b > 30) nonBlack++;
+                if (r + g + b < 720) nonWhite++;
                 if (Math.max(r, g, b) - Math.min(r, g, b) > 40) colored++;
             }
-            return { colored, nonBlack, total: d.length / 4 };
+            return { colored, nonBlack, nonWhite, total: d.length / 4 };
         }", Convert.ToBase64String(png));
-        return new Pixels(r.GetProperty("colored").GetInt32(), r.GetProperty("nonBlack").GetInt32(), r.GetProperty("total").GetInt32());
+        return new Pixels(r.GetProperty("colored").GetInt32(), r.GetProperty("nonBlack").GetInt32(), r.GetProperty("nonWhite").GetInt32(), r.GetProperty("total").GetInt32());
     }
 
-    private readonly record struct Pixels(int Colored, int NonBlack, int Total);
+    private readonly record struct Pixels(int Colored, int NonBlack, int NonWhite, int Total);
 }
