@@ -1,7 +1,24 @@
 // Bone and cartilage meshes of a job in NiiVue's 3D view: drag to rotate, wheel to zoom.
-import { Niivue, SLICE_TYPE } from '/lib/niivue/index.js'; // index.min.js in 0.69 only exports a URL-encoded copy of the module (`esm`), not the API
+// Bone meshes carry a thickness_mm point-data array (legacy binary VTK); it becomes a colour layer.
+import { Niivue, SLICE_TYPE, NVMeshLayerDefaults } from '/lib/niivue/index.js'; // index.min.js in 0.69 only exports a URL-encoded copy of the module
 
-export async function create(canvas, dotnet, meshes) {
+const marker = 'SCALARS thickness_mm float 1\nLOOKUP_TABLE default\n';
+
+// The thickness_mm values of a binary legacy VTK file, or null when it has none.
+async function readThickness(url) {
+    const buffer = await (await fetch(url)).arrayBuffer();
+    const text = new TextDecoder('latin1').decode(buffer);
+    const header = /POINT_DATA (\d+)\n/.exec(text);
+    const at = text.indexOf(marker);
+    if (!header || at < 0) return null;
+    const n = parseInt(header[1], 10);
+    const view = new DataView(buffer, at + marker.length, n * 4);
+    const values = new Float32Array(n);
+    for (let i = 0; i < n; i++) values[i] = view.getFloat32(i * 4, false);
+    return values;
+}
+
+export async function create(canvas, dotnet, meshes, thicknessMaxMm) {
     const nv = new Niivue({ backColor: [1, 1, 1, 1], show3Dcrosshair: false, isResizeCanvas: true, logLevel: 'error' });
     const viewer = {
         reset() {
@@ -14,6 +31,13 @@ export async function create(canvas, dotnet, meshes) {
                 nv.setMeshProperty(nv.meshes[index].id, 'visible', visible);
             }
         },
+        setThicknessVisible(visible) {
+            for (const mesh of nv.meshes) {
+                for (const layer of mesh.layers) layer.opacity = visible ? 1 : 0;
+                mesh.updateMesh(nv.gl);
+            }
+            nv.drawScene();
+        },
         dispose() {
             nv.gl?.getExtension('WEBGL_lose_context')?.loseContext();
         },
@@ -22,10 +46,31 @@ export async function create(canvas, dotnet, meshes) {
         await nv.attachToCanvas(canvas);
         nv.setSliceType(SLICE_TYPE.RENDER);
         await nv.loadMeshes(meshes.map(m => ({ url: m.url, name: m.name, rgba255: m.rgba255 })));
-        viewer.reset();
-        await dotnet.invokeMethodAsync('OnMeshesReady');
     } catch (e) {
         await dotnet.invokeMethodAsync('OnMeshesError', `The meshes could not be shown (${e.message}).`);
+        return viewer;
     }
+
+    let coloured = 0;
+    for (let i = 0; i < meshes.length && i < nv.meshes.length; i++) {
+        if (!meshes[i].isBone || !meshes[i].url.endsWith('.vtk')) continue;
+        try {
+            const values = await readThickness(meshes[i].url);
+            if (!values || values.length !== nv.meshes[i].pts.length / 3) continue;
+            // Vertices without cartilage (0 mm) keep the bone's own colour.
+            nv.meshes[i].layers.push({
+                ...NVMeshLayerDefaults, name: 'thickness_mm', values, colormap: 'warm', opacity: 1,
+                cal_min: 0.05, cal_max: thicknessMaxMm, global_min: 0, global_max: thicknessMaxMm,
+                isTransparentBelowCalMin: true, colorbarVisible: false,
+            });
+            nv.meshes[i].updateMesh(nv.gl);
+            coloured++;
+        } catch (e) {
+            console.warn(`thickness colouring of ${meshes[i].name} failed: ${e.message}`);
+        }
+    }
+
+    viewer.reset();
+    await dotnet.invokeMethodAsync('OnMeshesReady', coloured);
     return viewer;
 }

@@ -177,6 +177,12 @@ public sealed class ResultPagesBrowserTests(ResultBrowserFixture fixture) : IAsy
             Pixels drawn = await WaitForPixelsAsync(meshCanvas, p => p.NonWhite > p.Total / 50);
             Assert.True(drawn.NonWhite > drawn.Total / 50, $"The mesh canvas is (nearly) blank: {drawn}.");
             await page.GetByTestId("mesh-reset").ClickAsync();
+
+            // Bone coloured by thickness: hiding the thickness layer changes the picture.
+            await Assertions.Expect(page.GetByTestId("thickness-legend")).ToBeVisibleAsync();
+            await page.GetByTestId("thickness-toggle").UncheckAsync();
+            Pixels plain = await WaitForPixelsAsync(meshCanvas, p => p.Colored != drawn.Colored);
+            Assert.NotEqual(drawn.Colored, plain.Colored);
         }
 
         Assert.True(consoleErrors.Count == 0, "Browser errors:\n" + string.Join("\n", consoleErrors));
