@@ -61,7 +61,7 @@ export async function create(canvas, dotnet, meshes, thicknessMaxMm) {
             nv.meshes[i].layers.push({
                 ...NVMeshLayerDefaults, name: 'thickness_mm', values, colormap: 'warm', opacity: 1,
                 cal_min: 0.05, cal_max: thicknessMaxMm, global_min: 0, global_max: thicknessMaxMm,
-                isTransparentBelowCalMin: true, colorbarVisible: false,
+                isTransparentBelowCalMin: true, colorbarVisible: false, nFrame4D: 1, frame4D: 0, outlineBorder: 0,
             });
             nv.meshes[i].updateMesh(nv.gl);
             coloured++;
