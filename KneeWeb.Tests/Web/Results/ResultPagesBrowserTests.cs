@@ -230,6 +230,12 @@ public sealed class ResultPagesBrowserTests(ResultBrowserFixture fixture) : IAsy
         await page.Locator("button[data-sort=notes]").FocusAsync();
         await page.Keyboard.PressAsync("Enter");
         await Assertions.Expect(page.Locator("[data-testid=cohort-table] tbody tr").First).ToHaveAttributeAsync("data-job", c.ToString());
+
+        // Two visits of DELTA-2 side by side.
+        await page.GetByTestId("compare-a").SelectOptionAsync(c.ToString());
+        await page.GetByTestId("compare-b").SelectOptionAsync(b.ToString());
+        await Assertions.Expect(page.GetByTestId("compare")).ToContainTextAsync("DELTA-2");
+        await Assertions.Expect(page.Locator("[data-testid=compare-table] tr[data-metric]").First).ToBeVisibleAsync();
         Assert.True(consoleErrors.Count == 0, "Browser errors:\n" + string.Join("\n", consoleErrors));
     }
 
