@@ -157,6 +157,20 @@ public sealed class ResultPagesBrowserTests(ResultBrowserFixture fixture) : IAsy
         Pixels femurOnly = await WaitForPixelsAsync(canvas, p => p.Colored > hidden.Colored + 50);
         Assert.True(femurOnly.Colored > hidden.Colored, $"Showing the femur again did not change the image: {hidden} then {femurOnly}.");
 
+        // Window/level: a narrow window brightens the MRI.
+        ILocator windowMax = page.GetByTestId("window-max");
+        await windowMax.FillAsync("100");
+        await windowMax.PressAsync("Tab");
+        Pixels bright = await WaitForPixelsAsync(canvas, p => p.NonBlack > femurOnly.NonBlack * 1.1);
+        Assert.True(bright.NonBlack > femurOnly.NonBlack, $"Narrowing the window did not brighten the image: {femurOnly} then {bright}.");
+
+        // The 3D view and back, from the keyboard.
+        await page.GetByTestId("view-render").FocusAsync();
+        await page.Keyboard.PressAsync("Enter");
+        await Assertions.Expect(page.GetByTestId("view-render")).ToHaveAttributeAsync("aria-pressed", "true");
+        await page.GetByTestId("view-multiplanar").ClickAsync();
+        await Assertions.Expect(page.GetByTestId("view-multiplanar")).ToHaveAttributeAsync("aria-pressed", "true");
+
         // The crosshair names the label under it.
         LocatorBoundingBoxResult box = (await canvas.BoundingBoxAsync())!;
         // Multiplanar tiles sit in a row at 1280 px: the first is the axial slice.
