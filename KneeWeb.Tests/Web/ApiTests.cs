@@ -154,6 +154,22 @@ public sealed class ApiTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public async Task A_truncated_multipart_body_is_refused_and_leaves_nothing_behind()
+    {
+        HttpClient client = factory.CreateClient();
+        const string Boundary = "kneeweb-boundary";
+        string body = $"--{Boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"cut.nii.gz\"\r\nContent-Type: application/octet-stream\r\n\r\n" + new string('x', 5000);
+        using var content = new StringContent(body);
+        content.Headers.ContentType = System.Net.Http.Headers.MediaTypeHeaderValue.Parse($"multipart/form-data; boundary={Boundary}");
+        using HttpResponseMessage response = await client.PostAsync("/v1/jobs", content);
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        string problem = await response.Content.ReadAsStringAsync();
+        Assert.Contains("\"code\":\"INVALID_FORMAT\"", problem, StringComparison.Ordinal);
+        Assert.Contains("ended before it was complete", problem, StringComparison.Ordinal);
+        Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(factory.DataRoot, "uploads")));
+    }
+
+    [Fact]
     public async Task An_upload_over_the_limit_is_refused_while_streaming()
     {
         using var small = new KneeWebFactory(new Dictionary<string, string?> { ["KneeWeb:MaxUploadBytes"] = "4096" });

@@ -154,10 +154,15 @@ public sealed class UploadReceiver(JobService jobs, SegmentationEngine engine, I
             // Malformed multipart framing (a broken boundary, headers too long).
             return ApiErrors.Problem(ErrorCode.CONFIG_ERROR, StatusCodes.Status400BadRequest, $"The upload is not well-formed multipart data: {ex.Message}");
         }
-        catch (IOException ex) when (http.RequestAborted.IsCancellationRequested)
+        catch (Exception ex) when ((ex is IOException or OperationCanceledException) && http.RequestAborted.IsCancellationRequested)
         {
             logger.LogInformation(ex, "Upload aborted by the client");
             return Results.StatusCode(StatusCodes.Status499ClientClosedRequest);
+        }
+        catch (IOException ex)
+        {
+            // The body ended before the multipart data did (a truncated or cut-off upload).
+            return ApiErrors.Problem(ErrorCode.INVALID_FORMAT, StatusCodes.Status400BadRequest, $"The upload ended before it was complete: {ex.Message}");
         }
         finally
         {
