@@ -131,7 +131,7 @@ public static class KneeWebSetup
 
     /// <summary>
     /// Serves the front-end packages that come from npm (package.json at the repository root) under
-    /// /lib: the NiiVue viewer at /lib/niivue/index.min.js. They are found by walking up from the app.
+    /// /lib: the NiiVue viewer at /lib/niivue/index.js (the ES module; index.min.js in 0.69 does not export the API). They are found by walking up from the app.
     /// </summary>
     private static void MapNpmAssets(WebApplication app)
     {
