@@ -45,5 +45,9 @@ public sealed class DicomUploadTests : IDisposable
         // T2 SAG: 10 columns x 8 rows x 6 slices.
         Assert.Equal([10, 8, 6], stats.RootElement.GetProperty("input").GetProperty("dims").EnumerateArray().Select(d => d.GetInt32()));
         Assert.DoesNotContain("Secret", stats.RootElement.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("ID12345", stats.RootElement.ToString(), StringComparison.Ordinal);
+        JsonElement metadata = stats.RootElement.GetProperty("input").GetProperty("metadata");
+        Assert.Equal("T2 SAG", metadata.GetProperty("SeriesDescription").GetString());
+        Assert.True(metadata.TryGetProperty("MagneticFieldStrength", out JsonElement tesla) && tesla.GetString() == "3", metadata.ToString());
     }
 }

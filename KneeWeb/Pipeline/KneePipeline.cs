@@ -301,6 +301,8 @@ public sealed class KneePipeline(SegmentationEngine engine)
             ["spacing_mm"] = new JsonArray(g.SpacingMm.X, g.SpacingMm.Y, g.SpacingMm.Z),
             ["origin_ras_mm"] = new JsonArray(g.OriginRas.X, g.OriginRas.Y, g.OriginRas.Z),
             ["affine_ras"] = JsonSerializer.SerializeToNode(g.IndexToRas.ToRows()),
+            // Acquisition details the reader kept (for DICOM: an allow-list without identifying tags).
+            ["metadata"] = MetadataJson(image.Metadata),
         };
         context.Stats["image_stats"] = new JsonObject
         {
@@ -318,6 +320,22 @@ public sealed class KneePipeline(SegmentationEngine engine)
         }
 
         reporter.Report(1);
+    }
+
+    private static JsonObject? MetadataJson(ImageMetadata? metadata)
+    {
+        if (metadata is null || metadata.Properties.Count == 0)
+        {
+            return null;
+        }
+
+        var json = new JsonObject();
+        foreach ((string key, string value) in metadata.Properties)
+        {
+            json[key] = value;
+        }
+
+        return json;
     }
 
     private static async Task<IReadOnlyList<ArtifactInfo>> SaveAsync(PipelineContext context, PipelineRun run, StepReporter reporter, CancellationToken ct)
