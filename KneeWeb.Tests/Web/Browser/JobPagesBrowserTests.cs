@@ -145,6 +145,33 @@ public sealed class JobPagesBrowserTests(BrowserFixture fixture, ITestOutputHelp
     }
 
     [Fact]
+    public async Task A_DICOM_zip_with_two_series_offers_the_choice_and_the_chosen_series_is_analysed()
+    {
+        string folder = inputs.File("dicom");
+        KneeWeb.Tests.Imaging.Io.PythonTools.Run($"OUT = r'{folder}'\nTWO = True\n" + KneeWeb.Tests.Imaging.Io.DicomTests.Generator);
+        string zip = inputs.File("visit.zip");
+        System.IO.Compression.ZipFile.CreateFromDirectory(folder, zip);
+
+        await page.GotoAsync("/");
+        await WaitForInteractiveAsync();
+        await page.GetByTestId("file-input").SetInputFilesAsync(zip);
+        await Assertions.Expect(page.GetByTestId("chosen-file")).ToContainTextAsync("visit.zip");
+        await page.GetByTestId("start").ClickAsync();
+
+        await Assertions.Expect(page.GetByTestId("error-code")).ToHaveTextAsync("DICOM_ERROR", new() { Timeout = 30_000 });
+        await Assertions.Expect(page.GetByTestId("error-detail")).ToContainTextAsync("2 series");
+        await page.GetByTestId("series-choice").ClickAsync();
+        await page.Locator(".rz-dropdown-item", new() { HasTextString = "T2 SAG" }).ClickAsync();
+        await page.GetByTestId("start").ClickAsync();
+
+        await page.WaitForURLAsync(new System.Text.RegularExpressions.Regex("/jobs/[0-9a-f-]{36}$"), new() { Timeout = 30_000 });
+        await Assertions.Expect(page.GetByTestId("status").First).ToHaveTextAsync("Completed", new() { Timeout = 60_000 });
+        using HttpClient api = server.CreateClient();
+        using JsonDocument stats = JsonDocument.Parse(await api.GetStringAsync($"/v1/jobs/{page.Url[^36..]}/artifacts/stats.json"));
+        Assert.Equal("T2 SAG", stats.RootElement.GetProperty("input").GetProperty("metadata").GetProperty("SeriesDescription").GetString());
+    }
+
+    [Fact]
     public async Task The_jobs_page_lists_jobs_live_and_filters_by_subject()
     {
         using HttpClient api = server.CreateClient();
