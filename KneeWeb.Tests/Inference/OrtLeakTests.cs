@@ -40,7 +40,9 @@ public sealed class OrtLeakTests(InferenceFixture fixture) : IClassFixture<Infer
             }
         }
 
-        for (int n = 0; n < 200; n++)
+        // Warm up long enough for the allocator's arenas to settle (after the rest of the suite has
+        // run, glibc keeps up to ~50 MB of fragmentation that is not a leak).
+        for (int n = 0; n < 500; n++)
         {
             RunOnce(n);
         }
@@ -53,7 +55,9 @@ public sealed class OrtLeakTests(InferenceFixture fixture) : IClassFixture<Infer
 
         long after = NativeResidentBytes();
         double growthMb = (after - before) / (1024.0 * 1024.0);
-        Assert.True(growthMb < 16, $"resident memory outside the managed heap grew {growthMb:F1} MB over 1000 runs ({before / 1048576} MB -> {after / 1048576} MB)");
+        // A leaked tensor of either kind would add 300-600 MB over the loop; 64 MB leaves room for
+        // allocator noise and still catches any per-run leak of a tensor.
+        Assert.True(growthMb < 64, $"resident memory outside the managed heap grew {growthMb:F1} MB over 1000 runs ({before / 1048576} MB -> {after / 1048576} MB)");
     }
 
     /// <summary>
