@@ -6,6 +6,9 @@ namespace KneeWeb.Tests.Web.Browser;
 /// <summary>
 /// One Playwright driver and one headless Debian Chromium for the browser tests. Playwright's own
 /// browser download cannot work here, so it launches /usr/bin/chromium (apt-get install chromium).
+/// NiiVue needs WebGL2: with --disable-gpu, Chromium 156 renders it on ANGLE's SwiftShader backend
+/// when asked with --use-angle=swiftshader and --enable-unsafe-swiftshader (--use-gl=swiftshader
+/// leaves no WebGL2 context at all).
 /// </summary>
 public sealed class BrowserFixture : IAsyncLifetime
 {
@@ -23,8 +26,49 @@ public sealed class BrowserFixture : IAsyncLifetime
         {
             ExecutablePath = ChromiumPath,
             Headless = true,
-            Args = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
+            Args =
+            [
+                "--no-sandbox", "--disable-gpu", "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--ignore-gpu-blocklist",
+                "--disable-dev-shm-usage", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+            ],
         });
+    }
+
+    /// <summary>
+    /// A fresh context and page at 1280 px on <paramref name="baseAddress"/>. Console errors, page
+    /// errors and responses of 400 or more go to <paramref name="errors"/>; other console lines to <paramref name="log"/>.
+    /// </summary>
+    public async Task<(IBrowserContext Context, IPage Page)> OpenPageAsync(Uri baseAddress, List<string> errors, List<string>? log = null)
+    {
+        ArgumentNullException.ThrowIfNull(baseAddress);
+        ArgumentNullException.ThrowIfNull(errors);
+        IBrowserContext context = await Browser.NewContextAsync(new BrowserNewContextOptions
+        {
+            BaseURL = baseAddress.ToString(),
+            AcceptDownloads = true,
+            ViewportSize = new ViewportSize { Width = 1280, Height = 900 },
+        });
+        IPage page = await context.NewPageAsync();
+        page.Console += (_, message) =>
+        {
+            if (message.Type == "error")
+            {
+                errors.Add($"{message.Text} ({message.Location})");
+            }
+            else
+            {
+                log?.Add($"{message.Type}: {message.Text}");
+            }
+        };
+        page.PageError += (_, error) => errors.Add($"page error: {error}");
+        page.Response += (_, response) =>
+        {
+            if (response.Status >= 400)
+            {
+                errors.Add($"{response.Status} {response.Url}");
+            }
+        };
+        return (context, page);
     }
 
     public async Task DisposeAsync()

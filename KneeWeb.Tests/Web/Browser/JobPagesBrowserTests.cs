@@ -24,27 +24,7 @@ public sealed class JobPagesBrowserTests(BrowserFixture fixture, ITestOutputHelp
             // Long enough to watch steps change in the page, short enough for CI.
             ["KneeWeb__Jobs__DiagnosticStepDelay"] = "00:00:00.700",
         });
-        context = await fixture.Browser.NewContextAsync(new BrowserNewContextOptions
-        {
-            BaseURL = server.BaseAddress.ToString(),
-            AcceptDownloads = true,
-            ViewportSize = new ViewportSize { Width = 1280, Height = 900 },
-        });
-        page = await context.NewPageAsync();
-        page.Console += (_, message) =>
-        {
-            if (message.Type == "error")
-            {
-                consoleErrors.Add($"{message.Text} ({message.Location})");
-            }
-        };
-        page.Response += (_, response) =>
-        {
-            if (response.Status >= 400)
-            {
-                consoleErrors.Add($"{response.Status} {response.Url}");
-            }
-        };
+        (context, page) = await fixture.OpenPageAsync(server.BaseAddress, consoleErrors);
     }
 
     public async Task DisposeAsync()

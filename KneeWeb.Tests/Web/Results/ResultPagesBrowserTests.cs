@@ -4,13 +4,14 @@ using KneeWeb.Imaging.Io;
 using KneeWeb.Tests.Inference;
 using KneeWeb.Tests.TestData;
 using Microsoft.Playwright;
+using KneeWeb.Tests.Web.Browser;
 using Xunit;
 
 namespace KneeWeb.Tests.Web.Results;
 
 /// <summary>Result, viewer and cohort pages in real Chromium (WebGL2 on SwiftShader) against a real server process with the demo model.</summary>
-[Collection(ResultBrowserCollection.Name)]
-public sealed class ResultPagesBrowserTests(ResultBrowserFixture fixture) : IAsyncLifetime
+[Collection(BrowserCollection.Name)]
+public sealed class ResultPagesBrowserTests(BrowserFixture fixture) : IAsyncLifetime
 {
     private readonly TempFolder data = new("kneeweb-results-browser");
     private readonly TempFolder inputs = new("kneeweb-inputs");
@@ -35,32 +36,7 @@ public sealed class ResultPagesBrowserTests(ResultBrowserFixture fixture) : IAsy
             // Slow enough to open the job page before inference starts and to watch its preview.
             ["KneeWeb__Jobs__DiagnosticStepDelay"] = "00:00:00.800",
         });
-        context = await fixture.Browser.NewContextAsync(new BrowserNewContextOptions
-        {
-            BaseURL = server.BaseAddress.ToString(),
-            AcceptDownloads = true,
-            ViewportSize = new ViewportSize { Width = 1280, Height = 900 },
-        });
-        page = await context.NewPageAsync();
-        page.Console += (_, message) =>
-        {
-            if (message.Type == "error")
-            {
-                consoleErrors.Add($"{message.Text} ({message.Location})");
-            }
-            else
-            {
-                consoleLog.Add($"{message.Type}: {message.Text}");
-            }
-        };
-        page.PageError += (_, error) => consoleErrors.Add($"page error: {error}");
-        page.Response += (_, response) =>
-        {
-            if (response.Status >= 400)
-            {
-                consoleErrors.Add($"{response.Status} {response.Url}");
-            }
-        };
+        (context, page) = await fixture.OpenPageAsync(server.BaseAddress, consoleErrors, consoleLog);
     }
 
     public async Task DisposeAsync()
