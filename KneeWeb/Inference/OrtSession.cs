@@ -246,6 +246,10 @@ public sealed unsafe class OrtSession : IDisposable
 
             OrtNative.Check(status);
         }
+
+        // A cancel that arrived after the runtime's last terminate check still cancels: the caller
+        // asked to stop, so the result is not handed out as if nothing happened.
+        cancellationToken.ThrowIfCancellationRequested();
     }
 
     private static void Terminate(OrtRunOptionsHandle runOptions)
