@@ -4,6 +4,8 @@ using KneeWeb.Imaging;
 using KneeWeb.Imaging.Analysis;
 using KneeWeb.Imaging.Io;
 using KneeWeb.Imaging.Phantom;
+using KneeWeb.Imaging.ShapeModel;
+using KneeWeb.Inference;
 
 namespace KneeWeb.Cli;
 
@@ -59,16 +61,18 @@ public static class AnalysisCommands
         var imageOption = new Option<string?>("--image") { Description = "The image the segmentation belongs to (optional; checked for matching geometry)." };
         var outOption = new Option<string>("--out") { Description = "Output folder.", Required = true };
         var noThicknessOption = new Option<bool>("--no-thickness") { Description = "Skip cartilage thickness." };
-        var command = new Command("analyze", "Postprocess a segmentation, build meshes and measure cartilage thickness.")
+        ShapeModelOptions nsm = ShapeModelOptions.Create();
+        var command = new Command("analyze", "Postprocess a segmentation, build meshes, measure cartilage thickness and (with --nsm) fit the shape model and compute the BScore.")
         {
             labelsOption, imageOption, outOption, noThicknessOption,
         };
+        nsm.AddTo(command);
         command.SetAction(parseResult => Analyze(
-            parseResult.GetValue(labelsOption)!, parseResult.GetValue(imageOption), parseResult.GetValue(outOption)!, !parseResult.GetValue(noThicknessOption)));
+            parseResult.GetValue(labelsOption)!, parseResult.GetValue(imageOption), parseResult.GetValue(outOption)!, !parseResult.GetValue(noThicknessOption), nsm.Read(parseResult)));
         return command;
     }
 
-    private static int Analyze(string labelsPath, string? imagePath, string folder, bool thickness)
+    private static int Analyze(string labelsPath, string? imagePath, string folder, bool thickness, ShapeModelChoice nsm)
     {
         Volume labels, raw;
         Volume? image = null;
@@ -95,11 +99,23 @@ public static class AnalysisCommands
             return CliErrors.Report("INVALID_FORMAT", e.Message, "The segmentation must be an integer label map in the knee schema (labels 0-9, 11-15).");
         }
 
+        if (nsm.Problem is not null)
+        {
+            return CliErrors.Report("CONFIG_ERROR", nsm.Problem, "Use --nsm off, bone or bone-cartilage.");
+        }
+
         var watch = Stopwatch.StartNew();
         AnalysisResult result;
+        IDisposable? shapeModelOwner = null;
         try
         {
-            result = KneeAnalysis.Run(labels, image, new AnalysisOptions { Thickness = thickness },
+            NsmModel? shapeModel = null;
+            if (nsm.Mode != NsmMode.Off)
+            {
+                (shapeModel, shapeModelOwner) = nsm.Load();
+            }
+
+            result = KneeAnalysis.Run(labels, image, new AnalysisOptions { Thickness = thickness, Nsm = nsm.Mode, ShapeModel = shapeModel, NsmSettings = nsm.Settings },
                 new Progress<(string Step, double Fraction)>(p =>
                 {
                     if (p.Fraction == 0)
@@ -108,9 +124,21 @@ public static class AnalysisCommands
                     }
                 }), CancellationToken.None);
         }
+        catch (NsmFailedException e)
+        {
+            return CliErrors.Report("NSM_FAILED", e.Message, "Run again with --nsm off to get meshes and thickness, or check the shape model in models/nsm/.");
+        }
+        catch (ModelConfigurationException e)
+        {
+            return CliErrors.Report("CONFIG_ERROR", e.Message, "Point --onnxruntime at libonnxruntime, or set KNEEWEB_ONNXRUNTIME.");
+        }
         catch (ArgumentException e)
         {
             return CliErrors.Report("PIPELINE_ERROR", e.Message);
+        }
+        finally
+        {
+            shapeModelOwner?.Dispose();
         }
 
         Directory.CreateDirectory(folder);
@@ -120,6 +148,12 @@ public static class AnalysisCommands
         foreach (Imaging.Segmentation.QcFlag flag in result.Qc)
         {
             Console.WriteLine($"QC {flag.Severity.ToString().ToUpperInvariant()} {flag.Code} {flag.Structure}: {flag.Message}");
+        }
+
+        if (result.Nsm is { } fit)
+        {
+            Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"NSM {fit.ModelName} {fit.ModelVersion}: {fit.Iterations} iterations in {fit.FitTimeSeconds:F2} s (converged {fit.Converged}), best L1 {fit.BestLoss:F4} mm, ASSD {fit.AssdMm:F3} mm, BScore {fit.BScore:F3}"));
         }
 
         return 0;

@@ -54,6 +54,7 @@ public static class CliApp
         root.Subcommands.Add(ProcessCommand.Create());
         root.Subcommands.Add(AnalysisCommands.CreatePhantom());
         root.Subcommands.Add(AnalysisCommands.CreateAnalyze());
+        ShapeModelCommands.AttachTo(root);
         return root;
     }
 }
