@@ -144,6 +144,10 @@ public static class AnalysisCommands
         Directory.CreateDirectory(folder);
         IReadOnlyList<string> files = result.WriteOutputs(folder);
         VolumeIo.Write(result.LabelsWithSubregions ?? result.Labels, Path.Combine(folder, "labels_postprocessed.nii.gz"));
+        // stats.json as a job folder has it (the analysis sections: volumes, thickness, nsm, bscore, qc, timings).
+        System.Text.Json.Nodes.JsonObject stats = result.ToStatsJson();
+        stats["input_labels"] = Path.GetFileName(labelsPath);
+        File.WriteAllText(Path.Combine(folder, "stats.json"), stats.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
         Console.WriteLine($"analysis done in {watch.Elapsed.TotalSeconds:F1} s; {files.Count + 1} files in {folder}");
         foreach (Imaging.Segmentation.QcFlag flag in result.Qc)
         {

@@ -61,11 +61,11 @@ public sealed record PhantomAnatomy
     public double OsteophyteRadiusMm => 3.5 * Math.Clamp(OsteoarthritisSeverity, 0, 1);
 
     /// <summary>
-    /// Distal flattening of both condyles with OA: the weight-bearing pole is cut by a plane this far (mm)
-    /// above the healthy condyles' lowest point, 2 mm x severity (0 for a healthy knee, so healthy phantoms
-    /// are unchanged).
+    /// Distal flattening of both condyles (mm): the weight-bearing pole is cut by a plane this far above the
+    /// round condyles' lowest point. 0 (the default) leaves the condyles round; <see cref="FemurShapeFamily"/>
+    /// sets it with its OA parameter.
     /// </summary>
-    public double CondyleFlatteningMm => 2.0 * Math.Clamp(OsteoarthritisSeverity, 0, 1);
+    public double CondyleFlatteningMm { get; init; }
 
     // Tibia: a stadium-shaped disk (segment along x, radius) swept by a ball; flat top at z = 0.
     public double PlateauHalfLengthMm { get; init; } = 12.0;

@@ -44,6 +44,9 @@ public sealed record NsmFitOptions
     /// <summary>ASSD leaves out this band (subject mm) below the clip plane, where the reconstruction is capped.</summary>
     public double AssdClipMarginMm { get; init; } = 2.0;
 
+    /// <summary>False skips the reconstruction and ASSD (latent and BScore only: the model build's calibration fits).</summary>
+    public bool Reconstruct { get; init; } = true;
+
     /// <summary>The knee side when it is known (otherwise found from the tibial cartilage; right when it cannot be told).</summary>
     public KneeSide? Side { get; init; }
 }
@@ -107,6 +110,14 @@ public sealed class NsmModel
 
         Sidecar = sidecar;
         Decoder = decoder;
+    }
+
+    /// <summary>A model whose mean surface is already known (another decoder of the same model computed it).</summary>
+    public NsmModel(NsmSidecar sidecar, ISdfDecoder decoder, IReadOnlyList<Vec3d> meanSurface)
+        : this(sidecar, decoder)
+    {
+        ArgumentNullException.ThrowIfNull(meanSurface);
+        this.meanSurface = [.. meanSurface];
     }
 
     public NsmSidecar Sidecar { get; }
@@ -314,6 +325,11 @@ public static class NsmFitter
         }
 
         progress?.Report(0.85);
+        if (!options.Reconstruct)
+        {
+            return Result(TriangleMesh.Empty, double.NaN);
+        }
+
         // Back to subject RAS: model -> right-knee frame (inverse similarity) -> unmirror.
         double clipModelScale = toModel.Scale;
         TriangleMesh mesh = Reconstruct(model, best, options.ReconstructionSpacingMm, (toModel, frame.ClipZMm, clipModelScale), ct);
@@ -339,7 +355,9 @@ public static class NsmFitter
         progress?.Report(0.95);
         double assd = Assd(surface, mesh, frame.ClipZMm - options.AssdClipMarginMm);
         progress?.Report(1);
-        return new NsmFitResult
+        return Result(mesh, assd);
+
+        NsmFitResult Result(TriangleMesh mesh, double assd) => new()
         {
             Mode = options.Mode,
             ModelName = sidecar.Name,

@@ -8,8 +8,8 @@ namespace KneeWeb.Imaging.ShapeModel;
 /// The DeepSDF-style decoder in plain C#: an MLP from [latent, xyz] to a signed distance (model mm), with
 /// ReLU hidden layers. Parameters sit in one flat array (Adam works on it as a whole), per layer: weights
 /// row-major [inputs x outputs] then biases; the first layer's rows are the latent entries, then x, y, z.
-/// Points enter scaled by <see cref="InputScale"/> and the output is multiplied by <see cref="OutputScale"/>,
-/// so the network works in numbers near 1. The ONNX export (Inference/ModelBuilding/NsmModelBuilder) writes
+/// Points enter scaled by <see cref="InputScale"/>, the latent by <see cref="LatentScale"/>, and the output is
+/// multiplied by <see cref="OutputScale"/>, so the network works in numbers near 1. The ONNX export (Inference/ModelBuilding/NsmModelBuilder) writes
 /// exactly this function.
 /// Arithmetic is fixed-width (Vector256, multiply then add, never fused) and sequential, so the same inputs
 /// give the same bits on every x64 machine, whatever its vector width.
@@ -18,6 +18,12 @@ public sealed class SdfNetwork
 {
     public const float InputScale = 1f / 50f;
     public const float OutputScale = 10f;
+
+    /// <summary>
+    /// The latent enters the first layer multiplied by this: latent codes then spread over about +-1, so the
+    /// fit's fixed Adam step (0.005 per iteration) is fine compared with the differences between shapes.
+    /// </summary>
+    public const float LatentScale = 0.1f;
 
     public SdfNetwork(int latentSize, int hidden, int depth, float[] parameters)
     {
@@ -226,10 +232,10 @@ public sealed class SdfNetwork
         {
             if (withParameters)
             {
-                Axpy(latent[l], latentSum, parameterGradient.Slice(l * h, h));
+                Axpy(latent[l] * LatentScale, latentSum, parameterGradient.Slice(l * h, h));
             }
 
-            latentGradient[l] += Dot(p.Slice(l * h, h), latentSum);
+            latentGradient[l] += LatentScale * Dot(p.Slice(l * h, h), latentSum);
         }
 
         return lossSum;
@@ -245,7 +251,7 @@ public sealed class SdfNetwork
         p.Slice(BiasOffset(0), h).CopyTo(c);
         for (int l = 0; l < LatentSize; l++)
         {
-            Axpy(latent[l], p.Slice(l * h, h), c);
+            Axpy(latent[l] * LatentScale, p.Slice(l * h, h), c);
         }
 
         ReadOnlySpan<float> wx = p.Slice(LatentSize * h, h), wy = p.Slice((LatentSize + 1) * h, h), wz = p.Slice((LatentSize + 2) * h, h);

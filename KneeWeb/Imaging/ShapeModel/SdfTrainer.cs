@@ -17,7 +17,7 @@ public sealed record TrainingSettings
     /// <summary>Seeds of training femurs start here (held-out test femurs use seeds from 1000 on).</summary>
     public int FirstSeed { get; init; } = 1;
 
-    public int Epochs { get; init; } = 220;
+    public int Epochs { get; init; } = 300;
 
     /// <summary>Shapes per optimiser step and samples drawn per shape per step.</summary>
     public int ShapesPerBatch { get; init; } = 4;
@@ -26,7 +26,8 @@ public sealed record TrainingSettings
 
     public double NetworkLearningRate { get; init; } = 1e-3;
 
-    public double LatentLearningRate { get; init; } = 2e-3;
+    /// <summary>Adam rate of the training codes (latent units: the network scales them by <see cref="SdfNetwork.LatentScale"/>).</summary>
+    public double LatentLearningRate { get; init; } = 0.2;
 
     /// <summary>The learning rates halve this many times, evenly over the epochs.</summary>
     public int Halvings { get; init; } = 3;
@@ -35,13 +36,16 @@ public sealed record TrainingSettings
     public float ClampMm { get; init; } = 8f;
 
     /// <summary>Weight of the latent prior ||z||^2 per shape (keeps codes near the origin, as DeepSDF's Gaussian prior).</summary>
-    public float LatentPrior { get; init; } = 1e-3f;
+    public float LatentPrior { get; init; } = 1e-4f;
 
     public int Seed { get; init; } = 20261121;
 
     public FemurFrameRule Frame { get; init; } = new();
 
     public SampleSettings Samples { get; init; } = new();
+
+    /// <summary>How the BScore calibration fits each training femur (the run-time fit, without reconstruction).</summary>
+    public NsmFitOptions Calibration { get; init; } = new() { Reconstruct = false };
 
     /// <summary>The OA parameter of training shape <paramref name="index"/>.</summary>
     public static double OaOf(int index) => (index % 8) < 3 ? 0.0 : ((index % 8) - 2) / 5.0;
@@ -75,7 +79,7 @@ public static class SdfTrainer
             latents[i] = new float[l];
             for (int k = 0; k < l; k++)
             {
-                latents[i][k] = (float)(0.01 * ((2 * random.NextDouble()) - 1));
+                latents[i][k] = (float)(0.1 * ((2 * random.NextDouble()) - 1));
             }
         }
 

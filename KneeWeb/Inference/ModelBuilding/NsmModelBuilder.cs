@@ -1,4 +1,5 @@
 using System.Text.Json;
+using KneeWeb.Imaging.Phantom;
 using KneeWeb.Imaging.ShapeModel;
 
 namespace KneeWeb.Inference.ModelBuilding;
@@ -16,7 +17,7 @@ public static class NsmModelBuilder
     public const string Version = "1.0.0";
 
     public const string Interface =
-        "inputs: latent [1,L], points [N,3] (model-frame mm), target_sdf [N] (model mm); " +
+        "inputs: latent [1,L] (enters scaled by 0.1), points [N,3] (model-frame mm), target_sdf [N] (model mm); " +
         "outputs: sdf [N] (model mm), loss [] = mean |sdf - target_sdf|, latent_grad [1,L] = d(loss)/d(latent).";
 
     /// <summary>The decoder as ONNX: forward pass, L1 loss and the loss's gradient with respect to the latent.</summary>
@@ -38,9 +39,10 @@ public static class NsmModelBuilder
         string b0n = g.AddInitializer("b0", b0, h);
         string inScale = g.AddInitializer("input_scale", [SdfNetwork.InputScale], 1);
         string outScale = g.AddInitializer("output_scale", [SdfNetwork.OutputScale], 1);
+        string latentScale = g.AddInitializer("latent_scale", [SdfNetwork.LatentScale], 1);
 
         // Forward: h1 = relu(points*s W0x + (latent W0z + b0)), h(k+1) = relu(hk Wk + bk), sdf = (h Wout + bout) * 10.
-        string latentPart = g.AddTensors(g.MatMul("latent", w0z), b0n);
+        string latentPart = g.AddTensors(g.MatMul(g.Mul("latent", latentScale), w0z), b0n);
         string x = g.Mul("points", inScale);
         var activations = new List<string> { g.Relu(g.AddTensors(g.MatMul(x, w0x), latentPart)) };
         var weights = new List<string> { w0z };
@@ -66,7 +68,7 @@ public static class NsmModelBuilder
 
         // Backward, per point (the 1/N of the mean is applied by the final ReduceMean over points):
         // d|d|/dsdf = sign(d); dsdf/draw = 10; draw/dh = Wout^T; through ReLU: * sign(h) (h >= 0);
-        // dh(k+1)/dhk = Wk^T; the latent enters layer 0 as latent W0z, so d/dlatent = (dL/da1) W0z^T.
+        // dh(k+1)/dhk = Wk^T; the latent enters layer 0 as (latent * 0.1) W0z, so d/dlatent = 0.1 (dL/da1) W0z^T.
         string gRaw = g.Mul(g.AddNode("Unsqueeze", [g.Sign(diff), axis1], [g.NewName("unsqueeze")]), outScale); // [N, 1]
         string gradH = g.MatMul(gRaw, g.Transpose(wOut)); // [N, H]
         for (int layer = network.Depth - 1; layer >= 1; layer--)
@@ -77,7 +79,8 @@ public static class NsmModelBuilder
 
         string gradA0 = g.Mul(gradH, g.Sign(activations[0]));
         string perPoint = g.MatMul(gradA0, g.Transpose(w0z)); // [N, L]
-        g.AddNode("ReduceMean", [perPoint], ["latent_grad"], OnnxAttr.Ints("axes", 0), OnnxAttr.Int("keepdims", 1));
+        string meanGrad = g.ReduceMean(perPoint, true, 0);
+        g.AddNode("Mul", [meanGrad, latentScale], ["latent_grad"]);
         g.ProducerVersion = Version;
         g.DocString = "KneeWeb demo neural shape model (DeepSDF-style femur decoder) with its L1 loss gradient. " + Interface;
         return g;
@@ -88,10 +91,10 @@ public static class NsmModelBuilder
     {
         settings ??= new TrainingSettings();
         TrainedShapeModel trained = SdfTrainer.Train(settings, progress, ct);
-        return Write(folder, trained);
+        return Write(folder, trained, ct);
     }
 
-    public static NsmSidecar Write(string folder, TrainedShapeModel trained)
+    public static NsmSidecar Write(string folder, TrainedShapeModel trained, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(trained);
         Directory.CreateDirectory(folder);
@@ -107,7 +110,6 @@ public static class NsmModelBuilder
         }
 
         float[] mean = BScoreAxis.MeanLatent(trained.Latents);
-        BScoreReference reference = BScoreAxis.Fit(trained.Latents, oa);
         TrainingSettings s = trained.Settings;
         FemurFrameRule rule = s.Frame;
         double topZ = double.MinValue;
@@ -132,9 +134,11 @@ public static class NsmModelBuilder
             ["latent_prior"] = Json(s.LatentPrior),
             ["seed"] = Json(s.Seed),
             ["final_loss_mm"] = Json(Math.Round(trained.FinalLoss, 5)),
+            ["calibration_fit"] = Json(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"run-time fit (Adam lr {s.Calibration.LearningRate}, up to {s.Calibration.MaxIterations} iterations, patience {s.Calibration.Patience}, {s.Calibration.SurfacePoints} surface points) on each training femur's analytic surface")),
+            ["training_latent_oa_r2"] = Json(Math.Round(BScoreAxis.Fit(trained.Latents, oa).RegressionR2, 4)),
             ["duration_s"] = Json(Math.Round(trained.Duration.TotalSeconds, 1)),
         };
-        var sidecar = new NsmSidecar
+        var provisional = new NsmSidecar
         {
             Name = Name,
             Version = Version,
@@ -144,7 +148,7 @@ public static class NsmModelBuilder
             Hidden = trained.Network.Hidden,
             Depth = trained.Network.Depth,
             MeanLatent = mean,
-            Bscore = reference,
+            Bscore = new BScoreReference { Axis = new float[l], HealthyMean = 0, HealthySd = 1, AxisModel = "provisional" },
             Normalisation = new NsmNormalisation
             {
                 Frame = "right-knee RAS axes (left knees mirrored in x); shaft clipped clip_height_per_width x the condyles' " +
@@ -165,10 +169,38 @@ public static class NsmModelBuilder
                 ["data"] = "KneeWeb.Imaging.Phantom.FemurShapeFamily: analytic phantom femurs (healthy variation per seed, known OA parameter)",
                 ["license"] = "generated from this repository's code; no external data",
             },
-            Sha256 = ModelRegistry.Sha256Of(onnxPath),
+            Sha256 = "",
         };
+
+        // The BScore axis from latents fitted exactly as at run time (not the training codes, which were
+        // optimised together with the weights and sit on a different scale of noise).
+        float[][] fitted = CalibrationLatents(provisional, trained, ct);
+        var reference = BScoreAxis.Fit(fitted, oa);
+        reference = reference with
+        {
+            AxisModel = $"linear regression of the phantom OA parameter on latents fitted (as at run time, from the mean latent) to the {fitted.Length} training femurs' surfaces; " +
+                $"unit coefficient vector; healthy mean and SD over the {reference.HealthyCount} OA-0 femurs",
+        };
+        NsmSidecar sidecar = provisional with { Bscore = reference, Sha256 = ModelRegistry.Sha256Of(onnxPath) };
         File.WriteAllText(Path.Combine(folder, Name + ".json"), sidecar.ToJson());
         return sidecar;
+    }
+
+    /// <summary>Fits every training femur's surface with the C# decoder (same function as the ONNX graph); parallel over shapes, each fit sequential.</summary>
+    private static float[][] CalibrationLatents(NsmSidecar sidecar, TrainedShapeModel trained, CancellationToken ct)
+    {
+        var latents = new float[trained.Shapes.Count][];
+        NsmFitOptions options = trained.Settings.Calibration with { Reconstruct = false };
+        var shared = new NsmModel(sidecar, new MlpSdfDecoder(trained.Network));
+        IReadOnlyList<KneeWeb.Imaging.Vec3d> meanSurface = shared.MeanSurface(ct);
+        Parallel.For(0, latents.Length, new ParallelOptions { CancellationToken = ct }, i =>
+        {
+            ShapeSamples shape = trained.Shapes[i];
+            var model = new NsmModel(sidecar, new MlpSdfDecoder(trained.Network), meanSurface);
+            var surface = FemurSamples.AnalyticSurface(FemurShapeFamily.Sample(shape.Seed, shape.Oa), trained.Settings.Samples.SurfaceGridMm);
+            latents[i] = NsmFitter.FitSurface(surface, false, "training", model, options, null, null, ct).Latent;
+        });
+        return latents;
     }
 
     private static JsonElement Json<T>(T value) => JsonSerializer.SerializeToElement(value);

@@ -71,6 +71,14 @@ public sealed class OnnxSdfDecoder : ISdfDecoder, IDisposable
         return (sidecar, new OnnxSdfDecoder(runtime, session, sidecar.LatentSize));
     }
 
+    /// <summary>Opens a decoder graph without a sidecar (tests and builds: the caller vouches for the file).</summary>
+    public static OnnxSdfDecoder FromFile(OrtRuntime runtime, string onnxPath, int latentSize)
+    {
+        ArgumentNullException.ThrowIfNull(runtime);
+        OrtSession session = OrtSession.Create(runtime, onnxPath, new OrtSessionSettings { Provider = ExecutionProviderPreference.Cpu, IntraOpThreads = 1, InterOpThreads = 1 });
+        return new OnnxSdfDecoder(runtime, session, latentSize);
+    }
+
     public void Evaluate(ReadOnlySpan<float> latent, ReadOnlySpan<float> pointsXyz, Span<float> sdf, CancellationToken ct = default)
     {
         int n = pointsXyz.Length / 3;
