@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using KneeWeb.Imaging.Meshing;
 
 namespace KneeWeb.Imaging.ShapeModel;
@@ -84,6 +85,7 @@ public sealed record FemurFrame(double DistalZMm, double WidthMm, double ClipZMm
 {
     /// <summary>Measures the frame of a femur surface given with right-knee RAS axes (left knees already mirrored).</summary>
     /// <exception cref="ArgumentException">The surface is empty or degenerate.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static FemurFrame Measure(TriangleMesh surface, FemurFrameRule rule)
     {
         ArgumentNullException.ThrowIfNull(surface);

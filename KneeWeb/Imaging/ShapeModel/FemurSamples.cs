@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using KneeWeb.Imaging.Meshing;
 using KneeWeb.Imaging.Phantom;
 
@@ -39,6 +40,7 @@ public sealed record SampleSettings
 public static class FemurSamples
 {
     /// <summary>The analytic femur surface of one family member (knee frame, right knee, mm).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static TriangleMesh AnalyticSurface(PhantomAnatomy anatomy, double gridMm, double topAboveDistalMm = 110)
     {
         ArgumentNullException.ThrowIfNull(anatomy);
@@ -63,6 +65,7 @@ public static class FemurSamples
     }
 
     /// <summary>Samples one femur: surface points with Gaussian offsets and uniform box points, with exact-outside analytic SDF targets.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static ShapeSamples Sample(int seed, double oa, FemurFrameRule rule, SampleSettings settings)
     {
         ArgumentNullException.ThrowIfNull(rule);

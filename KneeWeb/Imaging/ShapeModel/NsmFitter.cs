@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using KneeWeb.Imaging.Meshing;
 using KneeWeb.Imaging.Segmentation;
 
@@ -96,6 +97,9 @@ public sealed record NsmFitResult
 /// <summary>A loaded shape model: its sidecar and a decoder (ONNX in the product).</summary>
 public sealed class NsmModel
 {
+    /// <summary>Most points the ICP target keeps.</summary>
+    public const int MaxMeanSurfacePoints = 4000;
+
     private readonly Lock meanLock = new();
     private Vec3d[]? meanSurface;
 
@@ -143,7 +147,15 @@ public sealed class NsmModel
                     }
                 }
 
-                meanSurface = [.. points];
+                // An evenly strided subset bounds the ICP's brute-force search (a few thousand points cover the femur).
+                double stride = Math.Max(1.0, points.Count / (double)MaxMeanSurfacePoints);
+                var kept = new List<Vec3d>();
+                for (double i = 0; i < points.Count; i += stride)
+                {
+                    kept.Add(points[(int)i]);
+                }
+
+                meanSurface = [.. kept];
             }
 
             return meanSurface;
@@ -198,6 +210,7 @@ public static class NsmFitter
     }
 
     /// <summary>Fits a femur surface given in RAS mm (<paramref name="mirrored"/>: a left knee, mirrored in x first).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static NsmFitResult FitSurface(TriangleMesh surface, bool mirrored, string sideSource, NsmModel model, NsmFitOptions options,
         IProgress<double>? progress = null, Stopwatch? watch = null, CancellationToken ct = default)
     {
@@ -385,6 +398,8 @@ public static class NsmFitter
     /// Marching cubes on the decoder's distances over the model box (model frame, <paramref name="spacingMm"/>).
     /// With a clip (transform to the model frame, clip height in the right-knee frame), the surface is capped at the clip plane.
     /// </summary>
+    // Per grid point work: optimised even in Debug builds, where tests run.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static TriangleMesh Reconstruct(NsmModel model, float[] latent, double spacingMm, (Similarity ToModel, double ClipZMm, double Scale)? clip, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -432,6 +447,7 @@ public static class NsmFitter
     }
 
     /// <summary>Average symmetric surface distance (mm) over the parts of both surfaces below <paramref name="clipZMm"/> (RAS z; mirroring leaves z alone).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static double Assd(TriangleMesh input, TriangleMesh reconstruction, double clipZMm)
     {
         ArgumentNullException.ThrowIfNull(input);
@@ -463,6 +479,7 @@ public static class NsmFitter
         return na == 0 || nb == 0 ? double.NaN : 0.5 * ((sumA / na) + (sumB / nb));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void CloseBorder(float[] field, Dims3 dims)
     {
         for (int k = 0; k < dims.K; k++)

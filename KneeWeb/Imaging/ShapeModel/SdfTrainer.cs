@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 
 namespace KneeWeb.Imaging.ShapeModel;
 
@@ -61,6 +62,7 @@ public sealed record TrainedShapeModel(SdfNetwork Network, float[][] Latents, IR
 /// </summary>
 public static class SdfTrainer
 {
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static TrainedShapeModel Train(TrainingSettings settings, IProgress<(int Epoch, double Loss)>? progress = null, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(settings);
@@ -186,6 +188,7 @@ public sealed class Adam
 
     public int Steps { get; private set; }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Step(Span<float> parameters, ReadOnlySpan<float> gradient, float learningRate)
     {
         Steps++;

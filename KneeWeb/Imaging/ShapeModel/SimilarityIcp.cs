@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace KneeWeb.Imaging.ShapeModel;
 
 /// <summary>
@@ -15,6 +17,14 @@ public static class SimilarityIcp
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(target);
         Similarity total = Similarity.Identity;
+        var targetXyz = new double[3 * target.Count];
+        for (int j = 0; j < target.Count; j++)
+        {
+            targetXyz[3 * j] = target[j].X;
+            targetXyz[(3 * j) + 1] = target[j].Y;
+            targetXyz[(3 * j) + 2] = target[j].Z;
+        }
+
         var moved = new Vec3d[source.Count];
         var pairs = new Vec3d[source.Count];
         var distances = new double[source.Count];
@@ -27,25 +37,7 @@ public static class SimilarityIcp
                 moved[i] = total.Apply(source[i]);
             }
 
-            Parallel.For(0, moved.Length, i =>
-            {
-                Vec3d p = moved[i];
-                double best = double.MaxValue;
-                Vec3d nearest = default;
-                for (int j = 0; j < target.Count; j++)
-                {
-                    Vec3d d = target[j] - p;
-                    double d2 = d.Dot(d);
-                    if (d2 < best)
-                    {
-                        best = d2;
-                        nearest = target[j];
-                    }
-                }
-
-                pairs[i] = nearest;
-                distances[i] = Math.Sqrt(best);
-            });
+            Nearest(moved, targetXyz, pairs, distances);
             Array.Copy(distances, sorted, distances.Length);
             Array.Sort(sorted);
             double limit = TrimFactor * Math.Max(sorted[sorted.Length / 2], 1e-6);
@@ -59,6 +51,30 @@ public static class SimilarityIcp
         }
 
         return total;
+    }
+
+    // Brute force over the target (a few thousand points): each source point independently, so parallel is deterministic.
+    private static void Nearest(Vec3d[] points, double[] targetXyz, Vec3d[] pairs, double[] distances) =>
+        Parallel.For(0, points.Length, i => (pairs[i], distances[i]) = NearestOne(points[i], targetXyz));
+
+    // Hot loop: optimised even in Debug builds, where tests run.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static (Vec3d Nearest, double Distance) NearestOne(Vec3d p, double[] t)
+    {
+        double best = double.MaxValue;
+        int bestIndex = 0;
+        for (int j = 0; j < t.Length; j += 3)
+        {
+            double dx = t[j] - p.X, dy = t[j + 1] - p.Y, dz = t[j + 2] - p.Z;
+            double d2 = (dx * dx) + (dy * dy) + (dz * dz);
+            if (d2 < best)
+            {
+                best = d2;
+                bestIndex = j;
+            }
+        }
+
+        return (new Vec3d(t[bestIndex], t[bestIndex + 1], t[bestIndex + 2]), Math.Sqrt(best));
     }
 
     /// <summary>The similarity that best maps a onto b (pairs with distance above the limit left out).</summary>

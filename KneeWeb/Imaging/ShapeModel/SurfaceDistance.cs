@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using KneeWeb.Imaging.Meshing;
 
 namespace KneeWeb.Imaging.ShapeModel;
@@ -53,6 +54,8 @@ public sealed class SurfaceDistance
     }
 
     /// <summary>Distance (mm) from a point to the surface.</summary>
+    // Hot per-vertex code: optimised even in Debug builds, where tests run.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public double Distance(Vec3d p)
     {
         int nearest = NearestVertex(p);
@@ -71,6 +74,7 @@ public sealed class SurfaceDistance
         return best;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private int NearestVertex(Vec3d p)
     {
         var (ci, cj, ck) = Cell(p.X, p.Y, p.Z);
@@ -119,6 +123,7 @@ public sealed class SurfaceDistance
     private Vec3d V(int v) => new(positions[3 * v], positions[(3 * v) + 1], positions[(3 * v) + 2]);
 
     /// <summary>Distance from p to triangle abc (Ericson, Real-Time Collision Detection, 5.1.5).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static double PointTriangle(Vec3d p, Vec3d a, Vec3d b, Vec3d c)
     {
         Vec3d ab = b - a, ac = c - a, ap = p - a;
