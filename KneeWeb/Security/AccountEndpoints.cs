@@ -2,7 +2,6 @@ using System.Globalization;
 using KneeWeb.Data;
 using Microsoft.AspNetCore.Antiforgery;
 using Microsoft.AspNetCore.Identity;
-using Microsoft.AspNetCore.Mvc;
 
 namespace KneeWeb.Security;
 
@@ -25,10 +24,10 @@ public static class AccountEndpoints
     public static IEndpointRouteBuilder MapKneeWebAccount(this IEndpointRouteBuilder app)
     {
         ArgumentNullException.ThrowIfNull(app);
-        app.MapPost("/account/signin", SignInAsync).AllowAnonymous().ExcludeFromDescription();
-        app.MapPost("/account/signout", SignOutAsync)
-            .WithMetadata(new RequireAntiforgeryTokenAttribute())
-            .ExcludeFromDescription();
+        // Both forms validate their antiforgery field themselves (a clear 400 in every environment).
+        // Ordered before the sign-in page's own endpoint, which also answers POST (Blazor form handling).
+        app.MapPost("/account/signin", SignInAsync).AllowAnonymous().DisableAntiforgery().WithOrder(-1).ExcludeFromDescription();
+        app.MapPost("/account/signout", SignOutAsync).DisableAntiforgery().ExcludeFromDescription();
 
         RouteGroupBuilder audit = app.MapGroup("/v1").WithTags("KneeWeb audit").RequireAuthorization(Roles.Admin);
         audit.MapGet("/audit", AuditJsonAsync).WithName("AuditLog")
@@ -44,8 +43,15 @@ public static class AccountEndpoints
             ? returnUrl
             : "/";
 
-    private static async Task<IResult> SignInAsync([FromForm] SignInForm form, SignInManager<IdentityUser> signIn, AuditLog audit, HttpContext http)
+    private static async Task<IResult> SignInAsync(SignInManager<IdentityUser> signIn, AuditLog audit, IAntiforgery antiforgery, HttpContext http)
     {
+        if (!await IsValidFormAsync(antiforgery, http))
+        {
+            return AntiforgeryRefused();
+        }
+
+        IFormCollection fields = await http.Request.ReadFormAsync(http.RequestAborted);
+        var form = new SignInForm { UserName = fields["UserName"], Password = fields["Password"], ReturnUrl = fields["ReturnUrl"] };
         string userName = (form.UserName ?? "").Trim();
         string returnUrl = LocalOrHome(form.ReturnUrl);
         Microsoft.AspNetCore.Identity.SignInResult result = userName.Length == 0 || string.IsNullOrEmpty(form.Password)
@@ -77,12 +83,39 @@ public static class AccountEndpoints
         return Results.Redirect($"/account/signin?error={error}&returnUrl={Uri.EscapeDataString(returnUrl)}");
     }
 
-    private static async Task<IResult> SignOutAsync(SignInManager<IdentityUser> signIn, AuditLog audit, HttpContext http)
+    private static async Task<IResult> SignOutAsync(SignInManager<IdentityUser> signIn, AuditLog audit, IAntiforgery antiforgery, HttpContext http)
     {
+        if (!await IsValidFormAsync(antiforgery, http))
+        {
+            return AntiforgeryRefused();
+        }
+
         await audit.RecordAsync(http, AuditActions.SignOut);
         await signIn.SignOutAsync();
         return Results.Redirect("/account/signin");
     }
+
+    private static async Task<bool> IsValidFormAsync(IAntiforgery antiforgery, HttpContext http)
+    {
+        if (!http.Request.HasFormContentType)
+        {
+            return false;
+        }
+
+        try
+        {
+            await antiforgery.ValidateRequestAsync(http);
+            return true;
+        }
+        catch (AntiforgeryValidationException)
+        {
+            return false;
+        }
+    }
+
+    private static IResult AntiforgeryRefused() =>
+        Results.Problem(statusCode: StatusCodes.Status400BadRequest, title: "The form's antiforgery token is missing or invalid.",
+            detail: "Reload the page and send the form again.", extensions: new Dictionary<string, object?> { ["code"] = "ANTIFORGERY" });
 
     private static async Task<IResult> AuditJsonAsync(HttpContext http, AuditLog audit, CancellationToken ct)
     {
