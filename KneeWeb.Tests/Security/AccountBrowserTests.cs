@@ -1,3 +1,4 @@
+using KneeWeb.Security;
 using KneeWeb.Tests.TestData;
 using KneeWeb.Tests.Web;
 using KneeWeb.Tests.Web.Browser;
@@ -68,5 +69,41 @@ public sealed class AccountBrowserTests(BrowserFixture fixture) : IAsyncLifetime
         }
 
         Assert.Empty(errors);
+    }
+
+    [Fact]
+    public async Task Pages_show_another_groups_job_as_not_found_and_live_lists_never_reveal_one()
+    {
+        await using (AccountsHost host = await AccountsHost.OpenAsync(data.Path))
+        {
+            await host.Accounts.AddGroupAsync("lab-b");
+            await host.Accounts.AddUserAsync("bea", Roles.Member, "bea-password-2026", ["lab-b"]);
+        }
+
+        string input = TestVolumes.WriteRamp(data.Path, "ramp.nii.gz");
+        using HttpClient admin = server.CreateClient();
+        Guid foreign = await ApiClient.SubmitAsync(admin, input);
+        await ApiClient.WaitForEndAsync(admin, foreign);
+
+        var errors = new List<string>();
+        (IBrowserContext context, IPage page) = await fixture.OpenPageAsync(server.BaseAddress, errors, userName: "bea", password: "bea-password-2026");
+        await using (context)
+        {
+            await page.GotoAsync($"/jobs/{foreign}");
+            await Assertions.Expect(page.Locator("h1")).ToHaveTextAsync("Job not found");
+
+            // The job list reloads itself when a job appears; a job of another group must not slip in then.
+            await page.GotoAsync("/jobs");
+            await page.Locator("main[data-interactive='true']").WaitForAsync(new() { Timeout = 30_000 });
+            Guid later = await ApiClient.SubmitAsync(admin, input);
+            await ApiClient.WaitForEndAsync(admin, later);
+            await page.WaitForTimeoutAsync(1000);
+            Assert.Equal(0, await page.Locator("tr[data-job]").CountAsync());
+            await Assertions.Expect(page.GetByText("No jobs match")).ToBeVisibleAsync();
+        }
+
+        using HttpClient audit = server.CreateClient();
+        string csv = await audit.GetStringAsync($"/v1/audit.csv?action=access-denied&user=bea");
+        Assert.Contains($"bea,access-denied,{foreign:D},view page", csv, StringComparison.Ordinal);
     }
 }

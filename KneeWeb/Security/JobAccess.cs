@@ -128,9 +128,15 @@ public sealed class JobAccess(JobStore store, AuditLog audit)
     public async Task<List<T>> VisibleAsync<T>(HttpContext http, List<T> rows, Func<T, Guid> idOf, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(http);
+        return await VisibleAsync(await SubjectAsync(http, ct), rows, idOf, ct);
+    }
+
+    /// <summary>The same filter for a given subject (pages, hub).</summary>
+    public async Task<List<T>> VisibleAsync<T>(AccessSubject subject, List<T> rows, Func<T, Guid> idOf, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(subject);
         ArgumentNullException.ThrowIfNull(rows);
         ArgumentNullException.ThrowIfNull(idOf);
-        AccessSubject subject = await SubjectAsync(http, ct);
         if (subject.IsAdmin || rows.Count == 0)
         {
             return rows;

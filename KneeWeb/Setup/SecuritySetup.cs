@@ -94,6 +94,9 @@ public static class SecuritySetup
             .SetFallbackPolicy(new AuthorizationPolicyBuilder().RequireAuthenticatedUser().Build())
             .AddPolicy(Roles.Admin, p => p.RequireRole(Roles.Admin));
         services.AddCascadingAuthenticationState();
+        services.AddHttpContextAccessor();
+        services.AddScoped<PageAccess>();
+        services.AddScoped<Microsoft.AspNetCore.Components.Server.Circuits.CircuitHandler, JobVisibilityCircuitHandler>();
         return builder;
     }
 
