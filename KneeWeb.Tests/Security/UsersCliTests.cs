@@ -50,8 +50,17 @@ public sealed class UsersCliTests : IDisposable
         Assert.Contains("knee-oa (lead)", pat, StringComparison.Ordinal);
         Assert.Contains(" 1 ", pat, StringComparison.Ordinal);
 
+        (code, stdout, stderr) = ProcessCommandTests.Run("users", "set-password", "pat", "--data-root", root);
+        Assert.True(code == 0, stderr);
+        string newPassword = stdout.Split('\n').Single(l => l.StartsWith("password: ", StringComparison.Ordinal))["password: ".Length..].Trim();
+
         await using (AccountsHost host = await AccountsHost.OpenAsync(root))
         {
+            Microsoft.AspNetCore.Identity.IdentityUser patUser = await host.Accounts.FindAsync("pat");
+            var hasher = new Microsoft.AspNetCore.Identity.PasswordHasher<Microsoft.AspNetCore.Identity.IdentityUser>();
+            Assert.NotEqual(Microsoft.AspNetCore.Identity.PasswordVerificationResult.Failed, hasher.VerifyHashedPassword(patUser, patUser.PasswordHash!, newPassword));
+            Assert.Equal(Microsoft.AspNetCore.Identity.PasswordVerificationResult.Failed, hasher.VerifyHashedPassword(patUser, patUser.PasswordHash!, "pat-password-2026"));
+
             string? userId = await host.Tokens.ValidateAsync(token);
             Assert.Equal((await host.Accounts.FindAsync("pat")).Id, userId);
             ApiTokenInfo info = Assert.Single(await host.Tokens.ListAsync(userId!));

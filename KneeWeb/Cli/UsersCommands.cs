@@ -16,6 +16,7 @@ public static class UsersCommands
         var users = new Command("users", "Accounts: add, list, API tokens.");
         users.Subcommands.Add(CreateAdd());
         users.Subcommands.Add(CreateList());
+        users.Subcommands.Add(CreateSetPassword());
         var token = new Command("token", "Personal API tokens (Authorization: Bearer <token>).");
         token.Subcommands.Add(CreateTokenCreate());
         token.Subcommands.Add(CreateTokenRevoke());
@@ -67,6 +68,27 @@ public static class UsersCommands
             string? given = parse.GetValue(password);
             (IdentityUser user, string actual) = await host.Accounts.AddUserAsync(parse.GetValue(name)!, parse.GetValue(role)!, given, parse.GetValue(group));
             Console.WriteLine($"Added '{user.UserName}' as {Roles.Parse(parse.GetValue(role))}.");
+            if (given is null)
+            {
+                Console.WriteLine($"password: {actual}");
+            }
+
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command CreateSetPassword()
+    {
+        var name = new Argument<string>("name") { Description = "Account name." };
+        var password = new Option<string?>("--password") { Description = "New password (at least 12 characters); generated and printed when left out." };
+        var dataRoot = DataRootOption();
+        var command = new Command("set-password", "Set an account's password (and lift a lock-out).") { name, password, dataRoot };
+        command.SetAction((parse, _) => RunAsync(parse.GetValue(dataRoot), async host =>
+        {
+            string? given = parse.GetValue(password);
+            string actual = await host.Accounts.SetPasswordAsync(parse.GetValue(name)!, given);
+            Console.WriteLine($"Set the password of '{parse.GetValue(name)}'.");
             if (given is null)
             {
                 Console.WriteLine($"password: {actual}");

@@ -95,6 +95,28 @@ public sealed class AccountAdmin(UserManager<IdentityUser> users, RoleManager<Id
         return list;
     }
 
+    /// <summary>Sets a new password (generated when none is given); existing sign-ins end at their next check.</summary>
+    public async Task<string> SetPasswordAsync(string userName, string? password = null)
+    {
+        IdentityUser user = await FindAsync(userName);
+        password ??= GeneratePassword();
+        IdentityResult valid = IdentityResult.Success;
+        foreach (IPasswordValidator<IdentityUser> validator in users.PasswordValidators)
+        {
+            valid = await validator.ValidateAsync(users, user, password);
+            if (!valid.Succeeded)
+            {
+                break;
+            }
+        }
+
+        Check(valid, $"set the password of {userName}");
+        Check(await users.RemovePasswordAsync(user), $"clear the password of {userName}");
+        Check(await users.AddPasswordAsync(user, password), $"set the password of {userName}");
+        Check(await users.SetLockoutEndDateAsync(user, null), $"unlock {userName}");
+        return password;
+    }
+
     public async Task<bool> AnyUserAsync() => await users.Users.AnyAsync();
 
     /// <summary>Adds a group (a lab project), optionally with a lead (who gets a lead membership).</summary>
