@@ -200,6 +200,11 @@ public sealed class SignInTests : IClassFixture<SignInTests.Site>
         using HttpClient member = site.Factory.CreateClientWithToken(token);
         Assert.Equal(HttpStatusCode.Forbidden, (await member.GetAsync("/v1/audit")).StatusCode);
         Assert.Equal(HttpStatusCode.Forbidden, (await member.GetAsync("/v1/audit.csv")).StatusCode);
+        using HttpClient memberBrowser = await SecuritySite.SignInWithCookieAsync(site.Factory, "plain-member", "plain-member-password-2026");
+        using HttpResponseMessage auditPage = await memberBrowser.GetAsync("/admin/audit");
+        Assert.Equal(HttpStatusCode.Redirect, auditPage.StatusCode);
+        Assert.Contains("/account/denied", auditPage.Headers.Location!.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("Audit log", await memberBrowser.GetStringAsync("/jobs"), StringComparison.Ordinal);
 
         using HttpClient admin = site.Factory.CreateClient();
         using HttpResponseMessage csv = await admin.GetAsync("/v1/audit.csv");

@@ -163,10 +163,11 @@ public static class SecuritySetup
         return ProxyHeaderAuthenticationHandler.Applies(http.Request, proxy) ? Schemes.ProxyHeader : IdentityConstants.ApplicationScheme;
     }
 
-    // Pages are sent to the sign-in form; API, hub and circuit calls get a bare status a script can act on.
+    // Pages are sent to the sign-in form (or the "not allowed" page); API, hub and circuit calls get a
+    // bare status a script can act on.
     private static Task Refuse(Microsoft.AspNetCore.Authentication.RedirectContext<CookieAuthenticationOptions> ctx, int status)
     {
-        if (IsApiPath(ctx.Request.Path) || status == StatusCodes.Status403Forbidden)
+        if (IsApiPath(ctx.Request.Path))
         {
             ctx.Response.StatusCode = status;
             return Task.CompletedTask;
