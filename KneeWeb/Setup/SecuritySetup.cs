@@ -94,6 +94,9 @@ public static class SecuritySetup
             .SetFallbackPolicy(new AuthorizationPolicyBuilder().RequireAuthenticatedUser().Build())
             .AddPolicy(Roles.Admin, p => p.RequireRole(Roles.Admin));
         services.AddCascadingAuthenticationState();
+        services.AddScoped<Microsoft.AspNetCore.Components.Authorization.AuthenticationStateProvider, RevalidatingAuthenticationState>();
+        // A changed password or lock-out ends cookie sessions within a minute (Identity's default: 30).
+        services.Configure<SecurityStampValidatorOptions>(o => o.ValidationInterval = TimeSpan.FromMinutes(1));
         services.AddHttpContextAccessor();
         services.AddScoped<PageAccess>();
         services.AddScoped<Microsoft.AspNetCore.Components.Server.Circuits.CircuitHandler, JobVisibilityCircuitHandler>();
