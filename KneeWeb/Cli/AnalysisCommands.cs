@@ -19,22 +19,28 @@ public static class AnalysisCommands
         var coarseOption = new Option<int>("--coarsening") { Description = "1: 384x384x160 at 0.36x0.36x0.7 mm; 2, 4, 8: the same knee on coarser grids.", DefaultValueFactory = _ => 1 };
         var leftOption = new Option<bool>("--left") { Description = "A left knee (the mirror image) instead of a right one." };
         var oaOption = new Option<double>("--oa") { Description = "Osteoarthritis severity 0-1 (femoral osteophytes, thinner medial condyle cartilage).", DefaultValueFactory = _ => 0 };
+        var familyOption = new Option<bool>("--femur-family")
+        {
+            Description = "Draw the femur from the shape model's phantom family: healthy variation from --seed (0: the default femur) and OA that also flattens and spreads the condyles.",
+        };
         var command = new Command("phantom", "Write a synthetic DESS-like knee with ground-truth labels and exact cartilage thickness.")
         {
-            outOption, seedOption, coarseOption, leftOption, oaOption,
+            outOption, seedOption, coarseOption, leftOption, oaOption, familyOption,
         };
         command.SetAction(parseResult =>
         {
             string folder = parseResult.GetValue(outOption)!;
-            var options = new PhantomOptions
-            {
-                Seed = parseResult.GetValue(seedOption),
-                Coarsening = parseResult.GetValue(coarseOption),
-                Side = parseResult.GetValue(leftOption) ? KneeSide.Left : KneeSide.Right,
-                Anatomy = PhantomAnatomy.Default with { OsteoarthritisSeverity = parseResult.GetValue(oaOption) },
-            };
             try
             {
+                var options = new PhantomOptions
+                {
+                    Seed = parseResult.GetValue(seedOption),
+                    Coarsening = parseResult.GetValue(coarseOption),
+                    Side = parseResult.GetValue(leftOption) ? KneeSide.Left : KneeSide.Right,
+                    Anatomy = parseResult.GetValue(familyOption)
+                        ? FemurShapeFamily.Sample(parseResult.GetValue(seedOption), parseResult.GetValue(oaOption))
+                        : PhantomAnatomy.Default with { OsteoarthritisSeverity = parseResult.GetValue(oaOption) },
+                };
                 PhantomResult phantom = KneePhantom.Generate(options);
                 Directory.CreateDirectory(folder);
                 VolumeIo.Write(phantom.Image, Path.Combine(folder, "image.nii.gz"));
@@ -45,7 +51,7 @@ public static class AnalysisCommands
             }
             catch (ArgumentOutOfRangeException e)
             {
-                return CliErrors.Report("CONFIG_ERROR", e.Message, "Use --coarsening 1, 2, 4 or 8.");
+                return CliErrors.Report("CONFIG_ERROR", e.Message, "Use --coarsening 1, 2, 4 or 8, and --oa in [0, 1].");
             }
             catch (IOException e)
             {
