@@ -121,6 +121,7 @@ public sealed class SegmentationPredictor : IDisposable
         private byte[] paddedLabels = [];
         private PreprocessedImage? preprocessed;
         private int finalizedBelowK;
+        private bool direct;
 
         public Run(SegmentationPredictor owner, Volume image, ModelEntry model, SegmentationOptions options, IProgress<double>? progress, Action<SegmentationPreview>? preview, CancellationToken cancellationToken)
         {
@@ -161,7 +162,10 @@ public sealed class SegmentationPredictor : IDisposable
                 batch = 1; // a model exported with a fixed batch of one
             }
 
-            importance = SlidingWindow.ImportanceMap(pI, pJ, pK, sidecar.SlidingWindow.Gaussian);
+            // One tile without mirroring (a model whose patch is the whole grid): its scores are final as they
+            // come, so the argmax reads the output tensor directly; no weighted copies of every class score.
+            direct = tiles.Count == 1 && mirrors.Length == 1;
+            importance = direct ? [] : SlidingWindow.ImportanceMap(pI, pJ, pK, sidecar.SlidingWindow.Gaussian);
             accumulator = new float[padded.K][];
             paddedLabels = new byte[padded.VoxelCount];
             var tensors = new Dictionary<int, (OrtFloatTensor Input, OrtFloatTensor Output, float[] Sum)>();
@@ -179,7 +183,7 @@ public sealed class SegmentationPredictor : IDisposable
                         buffers = (
                             new OrtFloatTensor(owner.Runtime, take, sidecar.InputChannels, pK, pJ, pI),
                             new OrtFloatTensor(owner.Runtime, take, classes, pK, pJ, pI),
-                            new float[(long)take * classes * pK * pJ * pI]);
+                            direct ? [] : new float[(long)take * classes * pK * pJ * pI]);
                         tensors[take] = buffers;
                     }
 
@@ -189,9 +193,16 @@ public sealed class SegmentationPredictor : IDisposable
                     }
 
                     tilingClock.Start();
-                    for (int b = 0; b < take; b++)
+                    if (direct)
                     {
-                        Accumulate(buffers.Sum, b, tiles[done + b]);
+                        ArgmaxWholeGrid(buffers.Output.Data);
+                    }
+                    else
+                    {
+                        for (int b = 0; b < take; b++)
+                        {
+                            Accumulate(buffers.Sum, b, tiles[done + b]);
+                        }
                     }
 
                     tilingClock.Stop();
@@ -283,6 +294,11 @@ public sealed class SegmentationPredictor : IDisposable
         private bool TryRunBatch(List<(int I, int J, int K)> tiles, int first, int take, int[][] mirrors, (OrtFloatTensor Input, OrtFloatTensor Output, float[] Sum) buffers, ref int batch)
         {
             Array.Clear(buffers.Sum);
+            if (direct)
+            {
+                return TryRunDirect(tiles[first], buffers);
+            }
+
             try
             {
                 foreach (int[] axes in mirrors)
@@ -330,6 +346,81 @@ public sealed class SegmentationPredictor : IDisposable
             {
                 throw new InferenceFailedException($"Model '{model.Name}' failed on {session!.ExecutionProvider}: {e.NativeMessage}", e);
             }
+        }
+
+        /// <summary>The one tile of a whole-grid model, run into its output tensor (no sum buffer: nothing to add up).</summary>
+        private bool TryRunDirect((int I, int J, int K) tile, (OrtFloatTensor Input, OrtFloatTensor Output, float[] Sum) buffers)
+        {
+            tilingClock.Start();
+            FillTile(buffers.Input.Data, 0, tile, default);
+            tilingClock.Stop();
+            int batch = 1;
+            runClock.Start();
+            try
+            {
+                if (options.SimulateOutOfMemory?.Invoke(session!.ExecutionProvider, 1) == true)
+                {
+                    throw new OrtException(Native.OrtErrorCode.RuntimeException, "simulated: CUDA failure 2: out of memory");
+                }
+
+                session!.Run([buffers.Input], [buffers.Output], cancellationToken);
+                return true;
+            }
+            catch (OrtException e) when (e.IsOutOfMemory)
+            {
+                return Recover(e, 1, ref batch);
+            }
+            catch (OrtException e)
+            {
+                throw new InferenceFailedException($"Model '{model.Name}' failed on {session!.ExecutionProvider}: {e.NativeMessage}", e);
+            }
+            finally
+            {
+                runClock.Stop();
+            }
+        }
+
+        /// <summary>Argmax of the single tile's scores (the tile is the whole padded grid), straight into the labels.</summary>
+        private void ArgmaxWholeGrid(float[] output)
+        {
+            int slice = padded.I * padded.J;
+            long classStride = padded.VoxelCount;
+            Parallel.For(0, padded.K, z =>
+            {
+                // Class by class over the slice: each class's scores are read as one contiguous stream.
+                float[] bestScores = System.Buffers.ArrayPool<float>.Shared.Rent(slice);
+                byte[] bestClasses = System.Buffers.ArrayPool<byte>.Shared.Rent(slice);
+                try
+                {
+                    long sliceStart = (long)z * slice;
+                    output.AsSpan((int)sliceStart, slice).CopyTo(bestScores);
+                    Array.Clear(bestClasses, 0, slice);
+                    for (int c = 1; c < classes; c++)
+                    {
+                        ReadOnlySpan<float> scores = output.AsSpan(checked((int)((c * classStride) + sliceStart)), slice);
+                        for (int v = 0; v < slice; v++)
+                        {
+                            if (scores[v] > bestScores[v])
+                            {
+                                bestScores[v] = scores[v];
+                                bestClasses[v] = (byte)c;
+                            }
+                        }
+                    }
+
+                    Span<byte> labels = paddedLabels.AsSpan((int)sliceStart, slice);
+                    for (int v = 0; v < slice; v++)
+                    {
+                        labels[v] = labelLookup[bestClasses[v]];
+                    }
+                }
+                finally
+                {
+                    System.Buffers.ArrayPool<float>.Shared.Return(bestScores);
+                    System.Buffers.ArrayPool<byte>.Shared.Return(bestClasses);
+                }
+            });
+            finalizedBelowK = padded.K;
         }
 
         private bool Recover(OrtException error, int take, ref int batch)

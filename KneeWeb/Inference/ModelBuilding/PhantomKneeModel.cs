@@ -120,6 +120,7 @@ public static class PhantomKneeModel
             DocString = "KneeWeb phantom-knee: full-resolution tissue likelihoods (+ marrow context) + coarse whole-field-of-view spatial prior, linearly upsampled.",
         };
         g.AddInput("image", "N", 1L, "K", "J", "I");
+        string spatial = RuntimeZero(g);
         string square = g.Add("Mul", ["image", "image"]);
         string features = g.Add("Concat", ["image", square], OnnxAttr.Int("axis", 1));
 
@@ -131,7 +132,7 @@ public static class PhantomKneeModel
         }
 
         string bgLikelihood = GaussianLogLikelihood(g, "bg", features, bgLaws, context: null);
-        string bgPrior = UpsampledPrior(g, "bg_tissue_prior", backgroundPrior, BackgroundTissues.Length, coarse);
+        string bgPrior = UpsampledPrior(g, spatial, "bg_tissue_prior", backgroundPrior, BackgroundTissues.Length, coarse);
         string background = g.Add("ReduceMax", [g.Add("Add", [bgLikelihood, bgPrior])], OnnxAttr.Ints("axes", 1), OnnxAttr.Int("keepdims", 1));
 
         // Marrow context: marrow indicator, max-pooled over about 1 mm (separable: along j, then i).
@@ -152,10 +153,10 @@ public static class PhantomKneeModel
         // Structures: tissue score + coarse structure prior, in schema label order 0..9.
         string[] groups =
         [
-            g.Add("Add", [background, UpsampledPrior(g, "prior_background", Channels(structurePrior, coarse, 0, 1), 1, coarse)]),
-            g.Add("Add", [bone, UpsampledPrior(g, "prior_bones", Channels(structurePrior, coarse, 1, 3), 3, coarse)]),
-            g.Add("Add", [cartilage, UpsampledPrior(g, "prior_cartilage", Channels(structurePrior, coarse, 4, 4), 4, coarse)]),
-            g.Add("Add", [meniscus, UpsampledPrior(g, "prior_menisci", Channels(structurePrior, coarse, 8, 2), 2, coarse)]),
+            g.Add("Add", [background, UpsampledPrior(g, spatial, "prior_background", Channels(structurePrior, coarse, 0, 1), 1, coarse)]),
+            g.Add("Add", [bone, UpsampledPrior(g, spatial, "prior_bones", Channels(structurePrior, coarse, 1, 3), 3, coarse)]),
+            g.Add("Add", [cartilage, UpsampledPrior(g, spatial, "prior_cartilage", Channels(structurePrior, coarse, 4, 4), 4, coarse)]),
+            g.Add("Add", [meniscus, UpsampledPrior(g, spatial, "prior_menisci", Channels(structurePrior, coarse, 8, 2), 2, coarse)]),
         ];
         g.AddNode("Concat", groups, ["logits"], OnnxAttr.Int("axis", 1));
         g.AddOutput("logits", "N", 10L, "K", "J", "I");
@@ -199,11 +200,26 @@ public static class PhantomKneeModel
     }
 
     /// <summary>A coarse prior [1, C, k, j, i] resized linearly (half-pixel centres) by the pooling factor to the full grid.</summary>
-    private static string UpsampledPrior(OnnxGraphBuilder g, string name, float[] values, int channels, Dims3 coarse)
+    /// <remarks>
+    /// The prior gets a zero that depends on the input's shape added before the Resize: on a constant,
+    /// ONNX Runtime would fold the Resize at load and keep every full-size prior in memory.
+    /// </remarks>
+    private static string UpsampledPrior(OnnxGraphBuilder g, string runtimeZero, string name, float[] values, int channels, Dims3 coarse)
     {
-        string prior = g.AddInitializer(name, values, 1, channels, coarse.K, coarse.J, coarse.I);
+        string prior = g.Add("Add", [g.AddInitializer(name, values, 1, channels, coarse.K, coarse.J, coarse.I), runtimeZero]);
         string scales = g.AddInitializer(name + "_scales", [1f, 1f, PriorPooling, PriorPooling, PriorPooling], 5);
         return g.Add("Resize", [prior, string.Empty, scales], OnnxAttr.String("mode", "linear"), OnnxAttr.String("coordinate_transformation_mode", "half_pixel"));
+    }
+
+    // ONNX TensorProto.FLOAT.
+    private const long FloatTypeCode = 1;
+
+    /// <summary>0 * min(shape of the input): a zero that is not a constant of the graph.</summary>
+    private static string RuntimeZero(OnnxGraphBuilder g)
+    {
+        string shape = g.Add("Cast", [g.Add("Shape", ["image"])], OnnxAttr.Int("to", FloatTypeCode));
+        string smallest = g.Add("ReduceMin", [shape], OnnxAttr.Ints("axes", 0), OnnxAttr.Int("keepdims", 1));
+        return g.Add("Mul", [smallest, g.AddInitializer("zero", [0f], 1)]);
     }
 
     private static float[] Channels(float[] all, Dims3 coarse, int first, int count)
