@@ -1,0 +1,88 @@
+using System.Diagnostics;
+using System.Text.Json;
+using KneeWeb.Imaging;
+using KneeWeb.Imaging.Io;
+using KneeWeb.Imaging.Phantom;
+using KneeWeb.Imaging.Segmentation;
+using KneeWeb.Inference;
+using KneeWeb.Inference.ModelBuilding;
+using KneeWeb.Tests.Cli;
+using KneeWeb.Tests.TestData;
+using KneeWeb.Tests.Web;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace KneeWeb.Tests.Inference;
+
+/// <summary>The committed phantom-knee model: its files, its rebuild, and `KneeWeb process` on a full-size phantom.</summary>
+public sealed class PhantomKneeModelTests(InferenceFixture fixture, ITestOutputHelper output) : IClassFixture<InferenceFixture>, IDisposable
+{
+    // Not used to build the model (the build uses the noise-free phantom) nor elsewhere in its card.
+    private const int HeldOutSeed = 4711;
+
+    private readonly TempFolder work = new("kneeweb-phantom-knee");
+
+    public void Dispose() => work.Dispose();
+
+    private static string RepoModels()
+    {
+        string? folder = ModelRegistry.FindDefaultFolder();
+        Assert.True(folder is not null, "models/ not found above the test folder");
+        return folder;
+    }
+
+    [Fact]
+    public void The_committed_phantom_knee_model_matches_its_sidecar_and_rebuilds_byte_for_byte()
+    {
+        ModelEntry? entry = new ModelRegistry(RepoModels(), fixture.Runtime).Find(PhantomKneeModel.Name);
+        Assert.NotNull(entry);
+        Assert.True(entry.Enabled, entry.DisabledReason);
+        Assert.Equal(entry.Sidecar!.Sha256, ModelRegistry.Sha256Of(entry.ModelPath));
+
+        string rebuilt = work.File("rebuilt");
+        Directory.CreateDirectory(rebuilt);
+        PhantomKneeModel.Write(rebuilt);
+        Assert.Equal(File.ReadAllBytes(entry.ModelPath), File.ReadAllBytes(Path.Combine(rebuilt, PhantomKneeModel.Name + ".onnx")));
+        Assert.Equal(File.ReadAllText(entry.SidecarPath), File.ReadAllText(Path.Combine(rebuilt, PhantomKneeModel.Name + ".json")));
+    }
+
+    [Fact]
+    public void Process_segments_a_full_size_phantom_with_dice_of_at_least_0_9_on_every_structure()
+    {
+        PhantomResult phantom = KneePhantom.Generate(new PhantomOptions { Seed = HeldOutSeed });
+        Assert.Equal(new Dims3(KneePhantom.FullI, KneePhantom.FullJ, KneePhantom.FullK), phantom.Image.Dims);
+        string input = work.File("phantom.nii.gz");
+        VolumeIo.Write(phantom.Image, input);
+        string jobFolder = work.File("out");
+
+        var clock = Stopwatch.StartNew();
+        (int code, string stdout, string stderr) = ProcessCommandTests.Run(
+            "process", input, "--out", jobFolder, "--model", PhantomKneeModel.Name, "--device", "cpu", "--models", RepoModels(), "--no-thickness", "--quiet");
+        clock.Stop();
+        Assert.True(code == 0, $"exit {code}\n{stdout}\n{stderr}");
+
+        using JsonDocument stats = JsonDocument.Parse(File.ReadAllText(Path.Combine(jobFolder, "stats.json")));
+        JsonElement segmentation = stats.RootElement.GetProperty("segmentation");
+        Assert.Equal(PhantomKneeModel.Name, segmentation.GetProperty("model").GetString());
+        Assert.Equal(1, segmentation.GetProperty("tiles").GetInt32());
+        double segmentSeconds = segmentation.GetProperty("timings_s").GetProperty("total").GetDouble();
+
+        Volume result = VolumeIo.Read(Path.Combine(jobFolder, "segmentation.nii.gz"));
+        Assert.Equal(phantom.Labels.Dims, result.Dims);
+        byte[] predicted = result.Span<byte>().ToArray();
+        byte[] truth = phantom.Labels.Span<byte>().ToArray();
+        var failures = new List<string>();
+        foreach (byte label in KneeLabels.Structures)
+        {
+            double dice = SyntheticKnee.Dice(predicted, truth, label);
+            output.WriteLine($"measured: phantom-knee Dice {KneeLabels.Name(label)} {dice:0.0000} (seed {HeldOutSeed}, full size)");
+            if (dice < 0.9)
+            {
+                failures.Add($"{KneeLabels.Name(label)} {dice:0.0000}");
+            }
+        }
+
+        output.WriteLine($"measured: phantom-knee segmentation {segmentSeconds:0.0} s, whole `process` {clock.Elapsed.TotalSeconds:0.0} s");
+        Assert.True(failures.Count == 0, "Dice below 0.9: " + string.Join(", ", failures));
+    }
+}
