@@ -121,6 +121,10 @@ public sealed class SegmentationPredictor : IDisposable
         private byte[] paddedLabels = [];
         private PreprocessedImage? preprocessed;
         private int finalizedBelowK;
+        private LinearScoreRestore? restore;
+        private byte[] restored = [];
+        private float[]?[] weightSums = [];
+        private int restoredBelowKOut; // output slices (of the crop box) already restored
         private bool direct;
 
         public Run(SegmentationPredictor owner, Volume image, ModelEntry model, SegmentationOptions options, IProgress<double>? progress, Action<SegmentationPreview>? preview, CancellationToken cancellationToken)
@@ -150,6 +154,9 @@ public sealed class SegmentationPredictor : IDisposable
             stage.Restart();
             preprocessed = NnUnetPreprocessing.Preprocess(image, PreprocessingFor(sidecar));
             Pad(preprocessed);
+            // Resampled to the model's grid: scores go back linearly and the argmax is taken on the input's grid.
+            restore = LinearScoreRestore.IsIdentity(preprocessed) ? null : new LinearScoreRestore(preprocessed, classes);
+            restored = restore is null ? [] : new byte[image.Dims.VoxelCount];
             TimeSpan preprocess = stage.Elapsed;
             cancellationToken.ThrowIfCancellationRequested();
 
@@ -167,6 +174,7 @@ public sealed class SegmentationPredictor : IDisposable
             direct = tiles.Count == 1 && mirrors.Length == 1;
             importance = direct ? [] : SlidingWindow.ImportanceMap(pI, pJ, pK, sidecar.SlidingWindow.Gaussian);
             accumulator = new float[padded.K][];
+            weightSums = new float[padded.K][];
             paddedLabels = new byte[padded.VoxelCount];
             var tensors = new Dictionary<int, (OrtFloatTensor Input, OrtFloatTensor Output, float[] Sum)>();
             try
@@ -196,6 +204,7 @@ public sealed class SegmentationPredictor : IDisposable
                     if (direct)
                     {
                         ArgmaxWholeGrid(buffers.Output.Data);
+                        RestoreFromWholeGrid(buffers.Output.Data);
                     }
                     else
                     {
@@ -229,8 +238,7 @@ public sealed class SegmentationPredictor : IDisposable
 
             MaybePreview(1.0, force: true);
             stage.Restart();
-            byte[] modelGridLabels = Unpad();
-            byte[] labels = NnUnetPreprocessing.RestoreLabels(modelGridLabels, preprocessed);
+            byte[] labels = restore is null ? NnUnetPreprocessing.RestoreLabels(Unpad(), preprocessed) : restored;
             TimeSpan postprocess = stage.Elapsed;
             return new SegmentationResult
             {
@@ -615,6 +623,10 @@ public sealed class SegmentationPredictor : IDisposable
             for (int z = 0; z < pK; z++)
             {
                 accumulator[tile.K + z] ??= new float[(long)classes * slice];
+                if (restore is not null)
+                {
+                    weightSums[tile.K + z] ??= new float[slice];
+                }
             }
 
             Parallel.For(0, pK, z =>
@@ -629,6 +641,16 @@ public sealed class SegmentationPredictor : IDisposable
                         ReadOnlySpan<float> values = sum.AsSpan(sourceBase + (y * pI), pI);
                         Span<float> destination = target.AsSpan((c * slice) + ((tile.J + y) * padded.I) + tile.I, pI);
                         TensorPrimitives.MultiplyAdd(values, weights, destination, destination);
+                    }
+                }
+
+                if (weightSums[tile.K + z] is float[] sums)
+                {
+                    // Scores are weighted sums; interpolating between voxels needs them as weighted means.
+                    for (int y = 0; y < pJ; y++)
+                    {
+                        Span<float> destination = sums.AsSpan(((tile.J + y) * padded.I) + tile.I, pI);
+                        TensorPrimitives.Add(destination, importance.AsSpan(((z * pJ) + y) * pI, pI), destination);
                     }
                 }
             });
@@ -655,6 +677,20 @@ public sealed class SegmentationPredictor : IDisposable
                     return;
                 }
 
+                if (weightSums[z] is float[] sums)
+                {
+                    for (int c = 0; c < classes; c++)
+                    {
+                        Span<float> classScores = scores.AsSpan(c * slice, slice);
+                        TensorPrimitives.Divide(classScores, sums, classScores);
+                    }
+
+                    if (sidecar.Output == OutputKind.Logits)
+                    {
+                        LinearScoreRestore.SoftmaxAcrossClasses(scores, 0, slice, classes, slice);
+                    }
+                }
+
                 for (int v = 0; v < slice; v++)
                 {
                     int best = 0;
@@ -672,10 +708,91 @@ public sealed class SegmentationPredictor : IDisposable
                     labels[v] = labelLookup[best];
                 }
 
-                accumulator[z] = null;
+                if (restore is null)
+                {
+                    accumulator[z] = null; // kept for the linear restore otherwise, which frees it
+                }
             });
             finalizedBelowK = k;
+            if (restore is not null)
+            {
+                RestoreReady();
+            }
+
             tilingClock.Stop();
+        }
+
+        /// <summary>Restores every output slice whose model slabs are final, then frees the slabs no later slice reads.</summary>
+        private void RestoreReady()
+        {
+            LinearScoreRestore r = restore!;
+            int boxK = r.Box.Size.K;
+            int ready = restoredBelowKOut;
+            while (ready < boxK && r.SourceSlabs(ready).Upper + padOffset.K < finalizedBelowK)
+            {
+                ready++;
+            }
+
+            int from = restoredBelowKOut;
+            Parallel.For(from, ready, kOut =>
+            {
+                (int lower, int upper) = r.SourceSlabs(kOut);
+                RestoreSlice(kOut, SlabOf(accumulator[lower + padOffset.K]!, 0, padded.I * padded.J), SlabOf(accumulator[upper + padOffset.K]!, 0, padded.I * padded.J));
+            });
+            restoredBelowKOut = ready;
+
+            int keepFrom = ready < boxK ? r.SourceSlabs(ready).Lower + padOffset.K : padded.K;
+            for (int z = 0; z < Math.Min(keepFrom, finalizedBelowK); z++)
+            {
+                accumulator[z] = null;
+                weightSums[z] = null;
+            }
+        }
+
+        /// <summary>The single tile's output is the whole padded grid: every output slice reads it directly.</summary>
+        private void RestoreFromWholeGrid(float[] output)
+        {
+            if (restore is null)
+            {
+                return;
+            }
+
+            long slice = (long)padded.I * padded.J;
+            if (sidecar.Output == OutputKind.Logits)
+            {
+                Parallel.For(0, padded.K, z => LinearScoreRestore.SoftmaxAcrossClasses(output, z * slice, padded.VoxelCount, classes, (int)slice));
+            }
+
+            Parallel.For(0, restore.Box.Size.K, kOut =>
+            {
+                (int lower, int upper) = restore.SourceSlabs(kOut);
+                RestoreSlice(kOut, SlabOf(output, (lower + padOffset.K) * slice, padded.VoxelCount), SlabOf(output, (upper + padOffset.K) * slice, padded.VoxelCount));
+            });
+            restoredBelowKOut = restore.Box.Size.K;
+        }
+
+        // The unpadded model region of a padded-grid slab starting at slabStart.
+        private ScoreSlab SlabOf(float[] scores, long slabStart, long classStride) =>
+            new(scores, slabStart + ((long)padOffset.J * padded.I) + padOffset.I, padded.I, classStride);
+
+        private void RestoreSlice(int kOut, ScoreSlab lower, ScoreSlab upper)
+        {
+            LinearScoreRestore r = restore!;
+            Dims3 box = r.Box.Size;
+            Dims3 full = image.Dims;
+            byte[] sliceLabels = System.Buffers.ArrayPool<byte>.Shared.Rent(box.I * box.J);
+            try
+            {
+                r.ArgmaxSlice(kOut, lower, upper, labelLookup, sliceLabels);
+                for (int j = 0; j < box.J; j++)
+                {
+                    sliceLabels.AsSpan(j * box.I, box.I).CopyTo(restored.AsSpan(checked((int)full.Index(r.Box.MinI, r.Box.MinJ + j, r.Box.MinK + kOut)), box.I));
+                }
+            }
+            finally
+            {
+                System.Buffers.ArrayPool<byte>.Shared.Return(sliceLabels);
+            }
         }
 
         private void MaybePreview(double fraction, bool force)
