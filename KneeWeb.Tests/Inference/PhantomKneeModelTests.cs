@@ -47,6 +47,33 @@ public sealed class PhantomKneeModelTests(InferenceFixture fixture, ITestOutputH
     }
 
     [Fact]
+    public async Task A_left_knee_of_known_side_is_mirrored_for_the_right_knee_model_and_its_labels_mirrored_back()
+    {
+        PhantomResult phantom = KneePhantom.Generate(new PhantomOptions { Seed = HeldOutSeed + 1, Side = KneeSide.Left });
+        ModelEntry? entry = new ModelRegistry(RepoModels(), fixture.Runtime).Find(PhantomKneeModel.Name);
+        Assert.NotNull(entry);
+        Assert.Equal(KneeSide.Right, entry.Sidecar!.KneeSide);
+        using var predictor = new SegmentationPredictor(fixture.Runtime);
+        SegmentationResult result = await predictor.SegmentAsync(
+            phantom.Image, entry, new SegmentationOptions { Provider = ExecutionProviderPreference.Cpu, KneeSide = KneeSide.Left }, null, null, CancellationToken.None);
+        Assert.Equal(2, result.SideMirrorAxis); // k runs left to right in the phantom's grid
+        byte[] predicted = result.Labels.Span<byte>().ToArray();
+        byte[] truth = phantom.Labels.Span<byte>().ToArray();
+        var failures = new List<string>();
+        foreach (byte label in KneeLabels.Structures)
+        {
+            double dice = SyntheticKnee.Dice(predicted, truth, label);
+            output.WriteLine($"measured: phantom-knee Dice {KneeLabels.Name(label)} {dice:0.0000} (left knee, side given, seed {HeldOutSeed + 1})");
+            if (dice < 0.9)
+            {
+                failures.Add($"{KneeLabels.Name(label)} {dice:0.0000}");
+            }
+        }
+
+        Assert.True(failures.Count == 0, "Dice below 0.9: " + string.Join(", ", failures));
+    }
+
+    [Fact]
     public void Process_segments_a_full_size_phantom_with_dice_of_at_least_0_9_on_every_structure()
     {
         PhantomResult phantom = KneePhantom.Generate(new PhantomOptions { Seed = HeldOutSeed });

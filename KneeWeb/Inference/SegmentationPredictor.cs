@@ -152,7 +152,10 @@ public sealed class SegmentationPredictor : IDisposable
             TimeSpan load = stage.Elapsed;
 
             stage.Restart();
-            preprocessed = NnUnetPreprocessing.Preprocess(image, PreprocessingFor(sidecar));
+            // A model of one knee sees the other knee mirrored left-right; its labels are mirrored back below.
+            int? sideAxis = options.KneeSide is { } side && sidecar.KneeSide is { } modelSide && side != modelSide ? LeftRightAxis(image.Geometry) : null;
+            Volume input = sideAxis is int axis ? Mirrored(image, axis) : image;
+            preprocessed = NnUnetPreprocessing.Preprocess(input, PreprocessingFor(sidecar));
             Pad(preprocessed);
             // Resampled to the model's grid: scores go back linearly and the argmax is taken on the input's grid.
             restore = LinearScoreRestore.IsIdentity(preprocessed) ? null : new LinearScoreRestore(preprocessed, classes);
@@ -239,6 +242,11 @@ public sealed class SegmentationPredictor : IDisposable
             MaybePreview(1.0, force: true);
             stage.Restart();
             byte[] labels = restore is null ? NnUnetPreprocessing.RestoreLabels(Unpad(), preprocessed) : restored;
+            if (sideAxis is int back)
+            {
+                labels = MirrorAlong(labels, image.Dims, back);
+            }
+
             TimeSpan postprocess = stage.Elapsed;
             return new SegmentationResult
             {
@@ -250,6 +258,7 @@ public sealed class SegmentationPredictor : IDisposable
                 Tiles = tiles.Count,
                 BatchSize = batch,
                 Mirrored = mirror,
+                SideMirrorAxis = sideAxis,
                 ModelGrid = preprocessed.Dims,
                 Timings = new SegmentationTimings
                 {
@@ -460,6 +469,62 @@ public sealed class SegmentationPredictor : IDisposable
             }
 
             throw new InferenceFailedException($"Out of memory on the CPU at batch 1 with model '{model.Name}': {error.NativeMessage}", error);
+        }
+
+        /// <summary>The voxel axis closest to RAS x (left-right).</summary>
+        private static int LeftRightAxis(VolumeGeometry geometry)
+        {
+            int best = 0;
+            double bestShare = -1;
+            for (int axis = 0; axis < 3; axis++)
+            {
+                Vec3d column = geometry.IndexToRas.Column(axis);
+                double length = Math.Sqrt((column.X * column.X) + (column.Y * column.Y) + (column.Z * column.Z));
+                double share = length > 0 ? Math.Abs(column.X) / length : 0;
+                if (share > bestShare)
+                {
+                    bestShare = share;
+                    best = axis;
+                }
+            }
+
+            return best;
+        }
+
+        /// <summary>The image with its voxels mirrored along one axis (same geometry), as float32.</summary>
+        private static Volume Mirrored(Volume image, int axis)
+        {
+            long count = image.Dims.VoxelCount;
+            var values = new float[count * image.Frames];
+            for (int frame = 0; frame < image.Frames; frame++)
+            {
+                float[] mirrored = MirrorAlong(image.ToFloat32(frame), image.Dims, axis);
+                mirrored.CopyTo(values, count * frame);
+            }
+
+            return new Volume(image.Geometry, VoxelType.Float32, values, image.Frames);
+        }
+
+        private static T[] MirrorAlong<T>(T[] source, Dims3 dims, int axis)
+        {
+            var result = new T[source.Length];
+            int rowLength = dims.I;
+            Parallel.For(0, dims.K, k =>
+            {
+                int sourceK = axis == 2 ? dims.K - 1 - k : k;
+                for (int j = 0; j < dims.J; j++)
+                {
+                    int sourceJ = axis == 1 ? dims.J - 1 - j : j;
+                    ReadOnlySpan<T> row = source.AsSpan(checked((int)dims.Index(0, sourceJ, sourceK)), rowLength);
+                    Span<T> target = result.AsSpan(checked((int)dims.Index(0, j, k)), rowLength);
+                    row.CopyTo(target);
+                    if (axis == 0)
+                    {
+                        target.Reverse();
+                    }
+                }
+            });
+            return result;
         }
 
         private static PreprocessingSettings PreprocessingFor(ModelSidecar sidecar) => new()

@@ -88,6 +88,8 @@ public static class PhantomKneeModel
             Labels = labels,
             SlidingWindow = new SlidingWindowSettings { Overlap = 0.5, Gaussian = true, BatchSize = 1 },
             Mirroring = new MirroringSettings { Enabled = false, Axes = [0, 1, 2] },
+            // Medial and lateral are told apart by position: a left knee (the mirror image) is mirrored first.
+            KneeSide = KneeSide.Right,
             Provenance = new ModelProvenance
             {
                 Builder = "KneeWeb.Inference.ModelBuilding.PhantomKneeModel (`KneeWeb models build-phantom-knee`)",
