@@ -57,12 +57,11 @@ public sealed class PhantomKneeModelTests(InferenceFixture fixture, ITestOutputH
         SegmentationResult result = await predictor.SegmentAsync(
             phantom.Image, entry, new SegmentationOptions { Provider = ExecutionProviderPreference.Cpu, KneeSide = KneeSide.Left }, null, null, CancellationToken.None);
         Assert.Equal(2, result.SideMirrorAxis); // k runs left to right in the phantom's grid
-        byte[] predicted = result.Labels.Span<byte>().ToArray();
-        byte[] truth = phantom.Labels.Span<byte>().ToArray();
+        double[] dices = DicePerLabel(result.Labels.Span<byte>().ToArray(), phantom.Labels.Span<byte>().ToArray());
         var failures = new List<string>();
         foreach (byte label in KneeLabels.Structures)
         {
-            double dice = SyntheticKnee.Dice(predicted, truth, label);
+            double dice = dices[label];
             output.WriteLine($"measured: phantom-knee Dice {KneeLabels.Name(label)} {dice:0.0000} (left knee, side given, seed {HeldOutSeed + 1})");
             if (dice < 0.9)
             {
@@ -76,10 +75,12 @@ public sealed class PhantomKneeModelTests(InferenceFixture fixture, ITestOutputH
     [Fact]
     public void Process_segments_a_full_size_phantom_with_dice_of_at_least_0_9_on_every_structure()
     {
+        var setUp = Stopwatch.StartNew();
         PhantomResult phantom = KneePhantom.Generate(new PhantomOptions { Seed = HeldOutSeed });
         Assert.Equal(new Dims3(KneePhantom.FullI, KneePhantom.FullJ, KneePhantom.FullK), phantom.Image.Dims);
-        string input = work.File("phantom.nii.gz");
+        string input = work.File("phantom.nii"); // uncompressed: gzip would only add seconds here
         VolumeIo.Write(phantom.Image, input);
+        setUp.Stop();
         string jobFolder = work.File("out");
 
         var clock = Stopwatch.StartNew();
@@ -96,12 +97,11 @@ public sealed class PhantomKneeModelTests(InferenceFixture fixture, ITestOutputH
 
         Volume result = VolumeIo.Read(Path.Combine(jobFolder, "segmentation.nii.gz"));
         Assert.Equal(phantom.Labels.Dims, result.Dims);
-        byte[] predicted = result.Span<byte>().ToArray();
-        byte[] truth = phantom.Labels.Span<byte>().ToArray();
+        double[] dices = DicePerLabel(result.Span<byte>().ToArray(), phantom.Labels.Span<byte>().ToArray());
         var failures = new List<string>();
         foreach (byte label in KneeLabels.Structures)
         {
-            double dice = SyntheticKnee.Dice(predicted, truth, label);
+            double dice = dices[label];
             output.WriteLine($"measured: phantom-knee Dice {KneeLabels.Name(label)} {dice:0.0000} (seed {HeldOutSeed}, full size)");
             if (dice < 0.9)
             {
@@ -109,7 +109,36 @@ public sealed class PhantomKneeModelTests(InferenceFixture fixture, ITestOutputH
             }
         }
 
-        output.WriteLine($"measured: phantom-knee segmentation {segmentSeconds:0.0} s, whole `process` {clock.Elapsed.TotalSeconds:0.0} s");
+        output.WriteLine($"measured: phantom-knee segmentation {segmentSeconds:0.0} s, whole `process` {clock.Elapsed.TotalSeconds:0.0} s (phantom and input file {setUp.Elapsed.TotalSeconds:0.0} s)");
         Assert.True(failures.Count == 0, "Dice below 0.9: " + string.Join(", ", failures));
+    }
+
+    /// <summary>Dice of every label 0-255 in one pass (23.6 M voxels: one pass, not one per label).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    private static double[] DicePerLabel(byte[] predicted, byte[] truth)
+    {
+        Assert.Equal(truth.Length, predicted.Length);
+        var inPredicted = new long[256];
+        var inTruth = new long[256];
+        var both = new long[256];
+        for (int n = 0; n < truth.Length; n++)
+        {
+            byte p = predicted[n], t = truth[n];
+            inPredicted[p]++;
+            inTruth[t]++;
+            if (p == t)
+            {
+                both[p]++;
+            }
+        }
+
+        var dice = new double[256];
+        for (int label = 0; label < 256; label++)
+        {
+            long sum = inPredicted[label] + inTruth[label];
+            dice[label] = sum == 0 ? 1.0 : 2.0 * both[label] / sum;
+        }
+
+        return dice;
     }
 }
