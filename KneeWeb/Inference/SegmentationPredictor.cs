@@ -107,6 +107,7 @@ public sealed class SegmentationPredictor : IDisposable
         private readonly Stopwatch runClock = new();
         private readonly Stopwatch tilingClock = new();
         private readonly Stopwatch previewClock = new();
+        private readonly Stopwatch restoreClock = new(); // linear restore: postprocessing, though done while tiling
         private readonly int classes;
         private readonly int pI, pJ, pK;
         private readonly byte[] labelLookup;
@@ -207,7 +208,11 @@ public sealed class SegmentationPredictor : IDisposable
                     if (direct)
                     {
                         ArgmaxWholeGrid(buffers.Output.Data);
+                        tilingClock.Stop();
+                        restoreClock.Start();
                         RestoreFromWholeGrid(buffers.Output.Data);
+                        restoreClock.Stop();
+                        tilingClock.Start();
                     }
                     else
                     {
@@ -266,7 +271,7 @@ public sealed class SegmentationPredictor : IDisposable
                     Preprocess = preprocess,
                     ModelRuns = runClock.Elapsed,
                     Tiling = tilingClock.Elapsed,
-                    Postprocess = postprocess,
+                    Postprocess = postprocess + restoreClock.Elapsed,
                     Total = total.Elapsed,
                 },
             };
@@ -742,20 +747,6 @@ public sealed class SegmentationPredictor : IDisposable
                     return;
                 }
 
-                if (weightSums[z] is float[] sums)
-                {
-                    for (int c = 0; c < classes; c++)
-                    {
-                        Span<float> classScores = scores.AsSpan(c * slice, slice);
-                        TensorPrimitives.Divide(classScores, sums, classScores);
-                    }
-
-                    if (sidecar.Output == OutputKind.Logits)
-                    {
-                        LinearScoreRestore.SoftmaxAcrossClasses(scores, 0, slice, classes, slice);
-                    }
-                }
-
                 for (int v = 0; v < slice; v++)
                 {
                     int best = 0;
@@ -779,18 +770,41 @@ public sealed class SegmentationPredictor : IDisposable
                 }
             });
             finalizedBelowK = k;
+            tilingClock.Stop();
             if (restore is not null)
             {
-                RestoreReady();
+                restoreClock.Start();
+                RestoreReady(from);
+                restoreClock.Stop();
             }
-
-            tilingClock.Stop();
         }
 
         /// <summary>Restores every output slice whose model slabs are final, then frees the slabs no later slice reads.</summary>
-        private void RestoreReady()
+        private void RestoreReady(int firstNewSlab)
         {
             LinearScoreRestore r = restore!;
+            int slice = padded.I * padded.J;
+            // Interpolation needs scores comparable between voxels: weighted sums become weighted means,
+            // logits become probabilities. (The model-grid argmax, taken before, is unchanged by both.)
+            Parallel.For(firstNewSlab, finalizedBelowK, z =>
+            {
+                if (accumulator[z] is not float[] scores || weightSums[z] is not float[] sums)
+                {
+                    return;
+                }
+
+                for (int c = 0; c < classes; c++)
+                {
+                    Span<float> classScores = scores.AsSpan(c * slice, slice);
+                    TensorPrimitives.Divide(classScores, sums, classScores);
+                }
+
+                if (sidecar.Output == OutputKind.Logits)
+                {
+                    LinearScoreRestore.SoftmaxAcrossClasses(scores, 0, slice, classes, slice);
+                }
+            });
+
             int boxK = r.Box.Size.K;
             int ready = restoredBelowKOut;
             while (ready < boxK && r.SourceSlabs(ready).Upper + padOffset.K < finalizedBelowK)
