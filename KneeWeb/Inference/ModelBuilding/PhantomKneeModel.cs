@@ -124,7 +124,7 @@ public static class PhantomKneeModel
             DocString = "KneeWeb phantom-knee: full-resolution tissue likelihoods (+ marrow context) + coarse whole-field-of-view spatial prior, linearly upsampled.",
         };
         g.AddInput("image", "N", 1L, "K", "J", "I");
-        string spatial = RuntimeZero(g);
+        string runtimeZero = RuntimeZero(g);
         string square = g.Add("Mul", ["image", "image"]);
         string features = g.Add("Concat", ["image", square], OnnxAttr.Int("axis", 1));
 
@@ -136,7 +136,7 @@ public static class PhantomKneeModel
         }
 
         string bgLikelihood = GaussianLogLikelihood(g, "bg", features, bgLaws, context: null);
-        string bgPrior = UpsampledPrior(g, spatial, "bg_tissue_prior", backgroundPrior, BackgroundTissues.Length, coarse);
+        string bgPrior = UpsampledPrior(g, runtimeZero, "bg_tissue_prior", backgroundPrior, BackgroundTissues.Length, coarse);
         string background = g.Add("ReduceMax", [g.Add("Add", [bgLikelihood, bgPrior])], OnnxAttr.Ints("axes", 1), OnnxAttr.Int("keepdims", 1));
 
         // Marrow context: marrow indicator, max-pooled over about 1 mm (separable: along j, then i).
@@ -157,10 +157,10 @@ public static class PhantomKneeModel
         // Structures: tissue score + coarse structure prior, in schema label order 0..9.
         string[] groups =
         [
-            g.Add("Add", [background, UpsampledPrior(g, spatial, "prior_background", Channels(structurePrior, coarse, 0, 1), 1, coarse)]),
-            g.Add("Add", [bone, UpsampledPrior(g, spatial, "prior_bones", Channels(structurePrior, coarse, 1, 3), 3, coarse)]),
-            g.Add("Add", [cartilage, UpsampledPrior(g, spatial, "prior_cartilage", Channels(structurePrior, coarse, 4, 4), 4, coarse)]),
-            g.Add("Add", [meniscus, UpsampledPrior(g, spatial, "prior_menisci", Channels(structurePrior, coarse, 8, 2), 2, coarse)]),
+            g.Add("Add", [background, UpsampledPrior(g, runtimeZero, "prior_background", Channels(structurePrior, coarse, 0, 1), 1, coarse)]),
+            g.Add("Add", [bone, UpsampledPrior(g, runtimeZero, "prior_bones", Channels(structurePrior, coarse, 1, 3), 3, coarse)]),
+            g.Add("Add", [cartilage, UpsampledPrior(g, runtimeZero, "prior_cartilage", Channels(structurePrior, coarse, 4, 4), 4, coarse)]),
+            g.Add("Add", [meniscus, UpsampledPrior(g, runtimeZero, "prior_menisci", Channels(structurePrior, coarse, 8, 2), 2, coarse)]),
         ];
         g.AddNode("Concat", groups, ["logits"], OnnxAttr.Int("axis", 1));
         g.AddOutput("logits", "N", 10L, "K", "J", "I");
