@@ -22,15 +22,20 @@ namespace KneeWeb.Inference.ModelBuilding;
 /// <c>KneeWeb models build-phantom-knee</c> rebuilds the same bytes.
 /// The prior is in the grid's frame, so the model needs the whole field of view in one tile (the
 /// sidecar's patch is the phantom's full 384 x 384 x 160 grid) and segments the phantom (right knee,
-/// its fixed anatomy, any noise seed); it is not a model of real knees.
+/// its fixed anatomy, any noise seed); it is not a model of real knees. <see cref="SmallName"/> is the
+/// same model for the half-size phantom (<see cref="PhantomOptions.Small"/>: 192 x 192 x 80 at
+/// 0.72 x 0.72 x 1.4 mm), which the full-size one segments poorly once resampled (menisci 0.72).
 /// </summary>
 public static class PhantomKneeModel
 {
     public const string Name = "phantom-knee";
 
+    /// <summary>The model for the half-size phantom (coarsening 2).</summary>
+    public const string SmallName = "phantom-knee-small";
+
     public const string Version = "1.0.0";
 
-    /// <summary>Pooling factor of the coarse prior grid along i, j and k.</summary>
+    /// <summary>Pooling factor of the coarse prior grid along i, j and k on the full-size grid (cells of 2.88 x 2.88 x 5.6 mm).</summary>
     public const int PriorPooling = 8;
 
     // The graph works in raw units / 100 (the sidecar's fixed normalisation).
@@ -51,21 +56,30 @@ public static class PhantomKneeModel
     private const double MarrowLow = 250, MarrowHigh = 470, MarrowSoftness = 15, ContextWeight = 4.0;
 
     // Max-pool window (k, j, i) of the marrow indicator: +-1.08 mm along j (superior-inferior, the
-    // tibial plateau's normal) and +-0.72 mm along i; none across slices.
-    private static readonly long[] ContextWindowKji = [1, 7, 5];
+    // tibial plateau's normal) and +-0.72 mm along i, none across slices; on the half-size grid +-0.72 mm.
+    private static long[] ContextWindowKji(int coarsening) => coarsening == 1 ? [1, 7, 5] : [1, 3, 3];
 
     // Laplace smoothing of the prior counts (voxels): small, so a structure absent from a cell stays
     // absent (log prior about -13) even where the bias field darkens soft tissue towards meniscus and
     // cortex values at the field of view's edges (seen at seed 4712 with 0.1: medial meniscus 0.93).
     private const double PriorPseudoCount = 0.001;
 
-    /// <summary>Writes &lt;folder&gt;/phantom-knee.onnx and phantom-knee.json; returns the model path.</summary>
-    public static string Write(string modelsFolder)
+    /// <summary>
+    /// Writes &lt;folder&gt;/phantom-knee.onnx and phantom-knee.json (coarsening 1, the full-size phantom) or
+    /// phantom-knee-small.* (coarsening 2, the half-size phantom); returns the model path.
+    /// </summary>
+    public static string Write(string modelsFolder, int coarsening = 1)
     {
-        PhantomResult clean = KneePhantom.Generate(new PhantomOptions { Seed = 1, NoiseSd = 0, BiasAmplitude = 0 });
-        OnnxGraphBuilder graph = Build(clean);
+        if (coarsening is not (1 or 2))
+        {
+            throw new ArgumentOutOfRangeException(nameof(coarsening), coarsening, "1 (full size) or 2 (half size).");
+        }
+
+        string name = coarsening == 1 ? Name : SmallName;
+        PhantomResult clean = KneePhantom.Generate(new PhantomOptions { Seed = 1, NoiseSd = 0, BiasAmplitude = 0, Coarsening = coarsening });
+        OnnxGraphBuilder graph = Build(clean, coarsening);
         graph.ProducerVersion = Version;
-        string modelPath = Path.Combine(modelsFolder, Name + ".onnx");
+        string modelPath = Path.Combine(modelsFolder, name + ".onnx");
         graph.Save(modelPath);
 
         var labels = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -78,9 +92,11 @@ public static class PhantomKneeModel
         Vec3d s = clean.Image.Geometry.SpacingMm;
         var sidecar = new ModelSidecar
         {
-            Name = Name,
+            Name = name,
             Version = Version,
-            Description = "Knee phantom model: full-resolution tissue classifier (intensity + 1 mm marrow context) plus a coarse spatial prior of the phantom's anatomy over the whole field of view. Segments the KneeWeb phantom (right knee); not for real MRI.",
+            Description = coarsening == 1
+                ? "Knee phantom model: full-resolution tissue classifier (intensity + 1 mm marrow context) plus a coarse spatial prior of the phantom's anatomy over the whole field of view. Segments the KneeWeb phantom (right knee); not for real MRI."
+                : "Half-size knee phantom model (192x192x80 at 0.72x0.72x1.4 mm): the phantom-knee classifier built on the half-size grid. Segments the KneeWeb phantom made with coarsening 2 (right knee); not for real MRI.",
             InputChannels = 1,
             NumClasses = 10,
             PatchSizeIjk = [d.I, d.J, d.K],
@@ -95,29 +111,30 @@ public static class PhantomKneeModel
             Provenance = new ModelProvenance
             {
                 Builder = "KneeWeb.Inference.ModelBuilding.PhantomKneeModel (`KneeWeb models build-phantom-knee`)",
-                TrainingData = "none: tissue laws from the phantom's intensity table; the spatial prior is counted from the noise-free phantom (KneeWeb/Imaging/Phantom, right knee, default anatomy)",
+                TrainingData = $"none: tissue laws from the phantom's intensity table; the spatial prior is counted from the noise-free phantom (KneeWeb/Imaging/Phantom, right knee, default anatomy{(coarsening == 1 ? string.Empty : ", coarsening 2")})",
                 Source = "this repository",
                 License = "same as KneeWeb",
-                Notes = "One tile covers the whole 384x384x160 grid: the prior is in the grid's frame. See models/README.md for the measured Dice.",
+                Notes = FormattableString.Invariant($"One tile covers the whole {d.I}x{d.J}x{d.K} grid: the prior is in the grid's frame. See models/README.md for the measured Dice."),
             },
             Sha256 = ModelRegistry.Sha256Of(modelPath),
         };
-        File.WriteAllText(Path.Combine(modelsFolder, Name + ".json"), sidecar.ToJson() + "\n");
+        File.WriteAllText(Path.Combine(modelsFolder, name + ".json"), sidecar.ToJson() + "\n");
         return modelPath;
     }
 
-    /// <summary>The graph for a noise-free, bias-free phantom (its voxel values name the tissues).</summary>
-    public static OnnxGraphBuilder Build(PhantomResult clean)
+    /// <summary>The graph for a noise-free, bias-free phantom (its voxel values name the tissues) of the given coarsening.</summary>
+    public static OnnxGraphBuilder Build(PhantomResult clean, int coarsening = 1)
     {
         ArgumentNullException.ThrowIfNull(clean);
         Dims3 dims = clean.Image.Dims;
-        if (dims.I % PriorPooling != 0 || dims.J % PriorPooling != 0 || dims.K % PriorPooling != 0)
+        int pooling = PriorPooling / coarsening;
+        if (dims.I % pooling != 0 || dims.J % pooling != 0 || dims.K % pooling != 0)
         {
-            throw new ArgumentException($"The grid {dims} is not a multiple of {PriorPooling}.", nameof(clean));
+            throw new ArgumentException($"The grid {dims} is not a multiple of {pooling}.", nameof(clean));
         }
 
-        var coarse = new Dims3(dims.I / PriorPooling, dims.J / PriorPooling, dims.K / PriorPooling);
-        (float[] structurePrior, float[] backgroundPrior) = CountPriors(clean.Labels.Span<byte>(), clean.Image.Span<short>(), dims, coarse);
+        var coarse = new Dims3(dims.I / pooling, dims.J / pooling, dims.K / pooling);
+        (float[] structurePrior, float[] backgroundPrior) = CountPriors(clean.Labels.Span<byte>(), clean.Image.Span<short>(), dims, coarse, pooling);
 
         var g = new OnnxGraphBuilder("kneeweb_phantom_knee")
         {
@@ -136,14 +153,15 @@ public static class PhantomKneeModel
         }
 
         string bgLikelihood = GaussianLogLikelihood(g, "bg", features, bgLaws, context: null);
-        string bgPrior = UpsampledPrior(g, runtimeZero, "bg_tissue_prior", backgroundPrior, BackgroundTissues.Length, coarse);
+        string bgPrior = UpsampledPrior(g, runtimeZero, "bg_tissue_prior", backgroundPrior, BackgroundTissues.Length, coarse, pooling);
         string background = g.Add("ReduceMax", [g.Add("Add", [bgLikelihood, bgPrior])], OnnxAttr.Ints("axes", 1), OnnxAttr.Int("keepdims", 1));
 
         // Marrow context: marrow indicator, max-pooled over about 1 mm (separable: along j, then i).
         string above = g.Add("Sigmoid", [Conv1x1(g, "marrow_above", "image", [(float)(Scale / MarrowSoftness)], (float)(-MarrowLow / MarrowSoftness))]);
         string below = g.Add("Sigmoid", [Conv1x1(g, "marrow_below", "image", [(float)(-Scale / MarrowSoftness)], (float)(MarrowHigh / MarrowSoftness))]);
         string marrow = g.Add("Mul", [above, below]);
-        long wk = ContextWindowKji[0], wj = ContextWindowKji[1], wi = ContextWindowKji[2];
+        long[] window = ContextWindowKji(coarsening);
+        long wk = window[0], wj = window[1], wi = window[2];
         string nearJ = g.Add("MaxPool", [marrow], OnnxAttr.Ints("kernel_shape", wk, wj, 1), OnnxAttr.Ints("pads", wk / 2, wj / 2, 0, wk / 2, wj / 2, 0), OnnxAttr.Ints("strides", 1, 1, 1));
         string near = g.Add("MaxPool", [nearJ], OnnxAttr.Ints("kernel_shape", 1, 1, wi), OnnxAttr.Ints("pads", 0, 0, wi / 2, 0, 0, wi / 2), OnnxAttr.Ints("strides", 1, 1, 1));
         string withContext = g.Add("Concat", [features, near], OnnxAttr.Int("axis", 1));
@@ -157,10 +175,10 @@ public static class PhantomKneeModel
         // Structures: tissue score + coarse structure prior, in schema label order 0..9.
         string[] groups =
         [
-            g.Add("Add", [background, UpsampledPrior(g, runtimeZero, "prior_background", Channels(structurePrior, coarse, 0, 1), 1, coarse)]),
-            g.Add("Add", [bone, UpsampledPrior(g, runtimeZero, "prior_bones", Channels(structurePrior, coarse, 1, 3), 3, coarse)]),
-            g.Add("Add", [cartilage, UpsampledPrior(g, runtimeZero, "prior_cartilage", Channels(structurePrior, coarse, 4, 4), 4, coarse)]),
-            g.Add("Add", [meniscus, UpsampledPrior(g, runtimeZero, "prior_menisci", Channels(structurePrior, coarse, 8, 2), 2, coarse)]),
+            g.Add("Add", [background, UpsampledPrior(g, runtimeZero, "prior_background", Channels(structurePrior, coarse, 0, 1), 1, coarse, pooling)]),
+            g.Add("Add", [bone, UpsampledPrior(g, runtimeZero, "prior_bones", Channels(structurePrior, coarse, 1, 3), 3, coarse, pooling)]),
+            g.Add("Add", [cartilage, UpsampledPrior(g, runtimeZero, "prior_cartilage", Channels(structurePrior, coarse, 4, 4), 4, coarse, pooling)]),
+            g.Add("Add", [meniscus, UpsampledPrior(g, runtimeZero, "prior_menisci", Channels(structurePrior, coarse, 8, 2), 2, coarse, pooling)]),
         ];
         g.AddNode("Concat", groups, ["logits"], OnnxAttr.Int("axis", 1));
         g.AddOutput("logits", "N", 10L, "K", "J", "I");
@@ -208,10 +226,10 @@ public static class PhantomKneeModel
     /// The prior gets a zero that depends on the input's shape added before the Resize: on a constant,
     /// ONNX Runtime would fold the Resize at load and keep every full-size prior in memory.
     /// </remarks>
-    private static string UpsampledPrior(OnnxGraphBuilder g, string runtimeZero, string name, float[] values, int channels, Dims3 coarse)
+    private static string UpsampledPrior(OnnxGraphBuilder g, string runtimeZero, string name, float[] values, int channels, Dims3 coarse, int pooling)
     {
         string prior = g.Add("Add", [g.AddInitializer(name, values, 1, channels, coarse.K, coarse.J, coarse.I), runtimeZero]);
-        string scales = g.AddInitializer(name + "_scales", [1f, 1f, PriorPooling, PriorPooling, PriorPooling], 5);
+        string scales = g.AddInitializer(name + "_scales", [1f, 1f, pooling, pooling, pooling], 5);
         return g.Add("Resize", [prior, string.Empty, scales], OnnxAttr.String("mode", "linear"), OnnxAttr.String("coordinate_transformation_mode", "half_pixel"));
     }
 
@@ -238,7 +256,7 @@ public static class PhantomKneeModel
     /// </summary>
     // Loops over every voxel: optimised even in Debug builds, where the rebuild test runs.
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-    private static (float[] Structures, float[] Background) CountPriors(ReadOnlySpan<byte> labels, ReadOnlySpan<short> values, Dims3 dims, Dims3 coarse)
+    private static (float[] Structures, float[] Background) CountPriors(ReadOnlySpan<byte> labels, ReadOnlySpan<short> values, Dims3 dims, Dims3 coarse, int pooling)
     {
         long cells = coarse.VoxelCount;
         var structureCounts = new double[10 * cells];
@@ -248,11 +266,11 @@ public static class PhantomKneeModel
             for (int j = 0; j < dims.J; j++)
             {
                 long row = dims.Index(0, j, k);
-                long cellRow = coarse.Index(0, j / PriorPooling, k / PriorPooling);
+                long cellRow = coarse.Index(0, j / pooling, k / pooling);
                 for (int i = 0; i < dims.I; i++)
                 {
                     byte label = labels[(int)(row + i)];
-                    long cell = cellRow + (i / PriorPooling);
+                    long cell = cellRow + (i / pooling);
                     structureCounts[(label * cells) + cell]++;
                     if (label == KneeLabels.Background)
                     {
