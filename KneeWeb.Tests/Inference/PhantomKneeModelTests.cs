@@ -31,19 +31,47 @@ public sealed class PhantomKneeModelTests(InferenceFixture fixture, ITestOutputH
         return folder;
     }
 
-    [Fact]
-    public void The_committed_phantom_knee_model_matches_its_sidecar_and_rebuilds_byte_for_byte()
+    [Theory]
+    [InlineData(PhantomKneeModel.Name, 1)]
+    [InlineData(PhantomKneeModel.SmallName, 2)]
+    public void The_committed_phantom_knee_models_match_their_sidecars_and_rebuild_byte_for_byte(string name, int coarsening)
     {
-        ModelEntry? entry = new ModelRegistry(RepoModels(), fixture.Runtime).Find(PhantomKneeModel.Name);
+        ModelEntry? entry = new ModelRegistry(RepoModels(), fixture.Runtime).Find(name);
         Assert.NotNull(entry);
         Assert.True(entry.Enabled, entry.DisabledReason);
         Assert.Equal(entry.Sidecar!.Sha256, ModelRegistry.Sha256Of(entry.ModelPath));
 
         string rebuilt = work.File("rebuilt");
         Directory.CreateDirectory(rebuilt);
-        PhantomKneeModel.Write(rebuilt);
-        Assert.Equal(File.ReadAllBytes(entry.ModelPath), File.ReadAllBytes(Path.Combine(rebuilt, PhantomKneeModel.Name + ".onnx")));
-        Assert.Equal(File.ReadAllText(entry.SidecarPath), File.ReadAllText(Path.Combine(rebuilt, PhantomKneeModel.Name + ".json")));
+        string path = PhantomKneeModel.Write(rebuilt, coarsening);
+        Assert.Equal(Path.Combine(rebuilt, name + ".onnx"), path);
+        Assert.Equal(File.ReadAllBytes(entry.ModelPath), File.ReadAllBytes(path));
+        Assert.Equal(File.ReadAllText(entry.SidecarPath), File.ReadAllText(Path.Combine(rebuilt, name + ".json")));
+    }
+
+    [Fact]
+    public async Task The_small_model_segments_a_half_size_phantom_with_dice_of_at_least_0_9_on_every_structure()
+    {
+        PhantomResult phantom = KneePhantom.Generate(PhantomOptions.Small(HeldOutSeed + 2));
+        ModelEntry? entry = new ModelRegistry(RepoModels(), fixture.Runtime).Find(PhantomKneeModel.SmallName);
+        Assert.NotNull(entry);
+        using var predictor = new SegmentationPredictor(fixture.Runtime);
+        SegmentationResult result = await predictor.SegmentAsync(
+            phantom.Image, entry, new SegmentationOptions { Provider = ExecutionProviderPreference.Cpu }, null, null, CancellationToken.None);
+        Assert.Equal(1, result.Tiles);
+        double[] dices = DicePerLabel(result.Labels.Span<byte>().ToArray(), phantom.Labels.Span<byte>().ToArray());
+        var failures = new List<string>();
+        foreach (byte label in KneeLabels.Structures)
+        {
+            output.WriteLine($"measured: phantom-knee-small Dice {KneeLabels.Name(label)} {dices[label]:0.0000} (half size, seed {HeldOutSeed + 2})");
+            if (dices[label] < 0.9)
+            {
+                failures.Add($"{KneeLabels.Name(label)} {dices[label]:0.0000}");
+            }
+        }
+
+        output.WriteLine($"measured: phantom-knee-small segmentation {result.Timings.Total.TotalSeconds:0.0} s");
+        Assert.True(failures.Count == 0, "Dice below 0.9: " + string.Join(", ", failures));
     }
 
     [Fact]
