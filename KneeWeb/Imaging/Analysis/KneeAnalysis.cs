@@ -212,8 +212,8 @@ public sealed class AnalysisResult
 }
 
 /// <summary>
-/// The knee analysis after segmentation: postprocessing, meshes, cartilage thickness by region (and, later,
-/// the neural shape model and BScore). Each step is callable on its own; <see cref="Run"/> chains them and
+/// The knee analysis after segmentation: postprocessing, meshes, cartilage thickness by region, and the
+/// neural shape model fit and BScore (the caller loads the model; see <see cref="AnalysisOptions.ShapeModel"/>). Each step is callable on its own; <see cref="Run"/> chains them and
 /// reports progress with the pipeline's step names.
 /// </summary>
 public static class KneeAnalysis
