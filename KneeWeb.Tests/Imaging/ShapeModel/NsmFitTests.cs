@@ -159,6 +159,31 @@ public sealed class NsmFitTests(ShapeModelFixture fixture) : IClassFixture<Shape
     }
 
     [Fact]
+    public void A_missing_or_altered_shape_model_fails_as_NSM_FAILED_with_the_reason()
+    {
+        string models = Directory.CreateTempSubdirectory("kneeweb-nsm-models-").FullName;
+        try
+        {
+            NsmFailedException missing = Assert.Throws<NsmFailedException>(() => NsmModels.Load(fixture.Runtime, models));
+            Assert.Contains("No neural shape model is installed", missing.Message, StringComparison.Ordinal);
+
+            string nsm = NsmModels.Folder(models);
+            Directory.CreateDirectory(nsm);
+            File.Copy(fixture.SidecarPath, Path.Combine(nsm, NsmModelBuilder.Name + ".json"));
+            byte[] onnx = File.ReadAllBytes(Path.Combine(NsmModels.Folder(fixture.ModelsFolder), NsmModelBuilder.Name + ".onnx"));
+            onnx[^1] ^= 1;
+            File.WriteAllBytes(Path.Combine(nsm, NsmModelBuilder.Name + ".onnx"), onnx);
+            NsmFailedException altered = Assert.Throws<NsmFailedException>(() => NsmModels.Load(fixture.Runtime, models));
+            Assert.Contains("does not match its sidecar", altered.Message, StringComparison.Ordinal);
+            Assert.Equal(ErrorCode.NSM_FAILED, ErrorMapper.Map(altered, KneeAnalysis.NsmStep).Code);
+        }
+        finally
+        {
+            Directory.Delete(models, recursive: true);
+        }
+    }
+
+    [Fact]
     public void Reconstruction_of_the_mean_latent_is_a_closed_femur_inside_the_model_box()
     {
         TriangleMesh mean = NsmFitter.Reconstruct(fixture.Model, fixture.Model.Sidecar.MeanLatent, 2.0, null);
