@@ -124,6 +124,7 @@ public static class KneeWebSetup
         app.MapOpenApi("/openapi/{documentName}.json");
         app.MapKneeWebApi();
         app.MapKneeWebCohortApi();
+        app.MapKneeWebSampleApi();
         app.MapHub<JobsHub>("/hubs/jobs");
         app.MapRazorComponents<Components.App>().AddInteractiveServerRenderMode();
         return app;

@@ -40,3 +40,17 @@ export function upload(input, optionsJson, dotnet) {
     xhr.send(form);
   });
 }
+
+// "Try a sample": the server generates (or reuses) the knee phantom and starts a job on it.
+export async function trySample(optionsJson) {
+  try {
+    const response = await fetch('/v1/samples/phantom/jobs', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: optionsJson,
+    });
+    return { status: response.status, body: await response.text() };
+  } catch {
+    return { status: 0, body: '' };
+  }
+}

@@ -183,9 +183,9 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture) : IAsyncLife
     {
         using HttpClient api = server.CreateClient();
         string input = TestVolumes.WriteRamp(inputs.Path);
-        Guid a = await ApiClient.SubmitAsync(api, input, new { subject_id = "GAMMA-1", notes = "baseline" });
-        Guid b = await ApiClient.SubmitAsync(api, input, new { subject_id = "DELTA-2", notes = "follow-up" });
-        Guid c = await ApiClient.SubmitAsync(api, input, new { subject_id = "DELTA-2", notes = "baseline" });
+        Guid a = await ApiClient.SubmitAsync(api, input, new { subject_id = "GAMMA-1", notes = "baseline", tags = "baseline" });
+        Guid b = await ApiClient.SubmitAsync(api, input, new { subject_id = "DELTA-2", notes = "follow-up", tags = "follow-up, visit-2" });
+        Guid c = await ApiClient.SubmitAsync(api, input, new { subject_id = "DELTA-2", notes = "baseline", tags = "baseline" });
         foreach (Guid id in new[] { a, b, c })
         {
             Assert.Equal("Completed", (await ApiClient.WaitForEndAsync(api, id, TimeSpan.FromMinutes(2))).GetProperty("status").GetString());
@@ -200,7 +200,11 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture) : IAsyncLife
         await subject.PressAsync("Tab");
         await Assertions.Expect(page.Locator("[data-testid=cohort-table] tbody tr")).ToHaveCountAsync(2);
         ILocator tag = page.GetByTestId("cohort-tag");
+        // Tags match exactly: part of a tag finds nothing, the whole tag finds its job.
         await tag.FillAsync("follow");
+        await tag.PressAsync("Tab");
+        await Assertions.Expect(page.GetByTestId("cohort-empty")).ToBeVisibleAsync();
+        await tag.FillAsync("Follow-Up");
         await tag.PressAsync("Tab");
         await Assertions.Expect(page.Locator("[data-testid=cohort-table] tbody tr")).ToHaveCountAsync(1);
         await Assertions.Expect(page.Locator($"tr[data-job='{b}']")).ToBeVisibleAsync();
