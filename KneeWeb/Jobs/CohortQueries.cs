@@ -173,7 +173,10 @@ public sealed class CohortQueries(JobStore store, IOptions<KneeWebOptions> optio
 
         foreach (string b in bones)
         {
-            columns.Add(new CohortColumn($"bscore_{b}", $"{b} BScore", r => r.BScore(b)));
+            // One BScore per knee (today's stats.json) is plain "bscore"; older files had one per bone.
+            columns.Add(b == "overall"
+                ? new CohortColumn("bscore", "BScore", r => r.BScore(b))
+                : new CohortColumn($"bscore_{b}", $"{b} BScore", r => r.BScore(b)));
         }
 
         if (nsm)
