@@ -70,6 +70,7 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
         await WaitForInteractiveAsync();
         await page.GetByTestId("subject").FillAsync("SAMPLE-1");
         await page.GetByTestId("tags").FillAsync("Demo, phantom run");
+        await KeepScreenshotAsync("upload");
         await page.GetByTestId("try-sample").ClickAsync();
         await Assertions.Expect(page.GetByTestId("sample-progress")).ToBeVisibleAsync();
         await page.WaitForURLAsync(new Regex("/jobs/[0-9a-f-]{36}$"), new() { Timeout = 120_000 });
@@ -243,6 +244,7 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
         // Readable at 1280 px: no horizontal scroll on the result page, nor on the cohort with this job's many columns.
         await AssertNoHorizontalScrollAsync("the result page");
 
+        await KeepScreenshotAsync("result-page");
         Phase("layout checked");
         // An NSM result with its mesh: the reconstruction is overlaid, and its toggle hides it.
         await GraftNsmResultAsync(id);
@@ -261,12 +263,14 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
         Assert.True(nsmChange >= 0.002, $"Hiding the shape model's mesh changed {nsmChange:P2} of the mesh canvas.");
         await AssertNoHorizontalScrollAsync("the result page with the shape model");
 
+        await KeepScreenshotAsync("result-page-nsm");
         Phase("NSM overlay checked");
         await page.GotoAsync("/cohort");
         await WaitForInteractiveAsync();
         await Assertions.Expect(page.Locator($"[data-testid=cohort-table] tr[data-job='{id}'] [data-col=bscore]")).ToHaveTextAsync("1.37");
         await AssertNoHorizontalScrollAsync("the cohort page");
 
+        await KeepScreenshotAsync("cohort");
         Phase("cohort checked");
         // The segmentation file deleted from the job folder: the viewer says so and shows the MRI alone.
         File.Delete(Path.Combine(data.Path, "jobs", id.ToString("D"), "segmentation.nii.gz"));
@@ -279,6 +283,7 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
         Pixels alone = await WaitForPixelsAsync(canvas, p => p.NonBlack > p.Total / 20);
         Assert.True(alone.NonBlack > alone.Total / 20, $"Without its segmentation the viewer canvas is blank: {alone}.");
 
+        await KeepScreenshotAsync("segmentation-missing");
         Phase("missing segmentation checked");
         Assert.True(consoleErrors.Count == 0, "Browser errors:\n" + string.Join("\n", consoleErrors));
     }
@@ -346,6 +351,24 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
         IAPIResponse response = await page.APIRequest.GetAsync(url);
         Assert.True(response.Ok, $"GET {url} answered {response.Status}.");
         return await response.TextAsync();
+    }
+
+    /// <summary>With KNEEWEB_SCREENSHOTS=folder set, keeps a full-page screenshot (to look at the pages a test walked through).</summary>
+    private async Task KeepScreenshotAsync(string name)
+    {
+        if (Environment.GetEnvironmentVariable("KNEEWEB_SCREENSHOTS") is { Length: > 0 } folder)
+        {
+            Directory.CreateDirectory(folder);
+            await page.ScreenshotAsync(new() { Path = Path.Combine(folder, name + ".png"), FullPage = true });
+            // The layout scrolls inside main, so the page screenshot shows one screenful: keep the result sections too.
+            foreach (string section in new[] { "result-summary", "bscore", "nsm", "qc-flags", "cohort-table" })
+            {
+                if (await page.GetByTestId(section).CountAsync() == 1)
+                {
+                    await page.GetByTestId(section).ScreenshotAsync(new() { Path = Path.Combine(folder, $"{name}-{section}.png") });
+                }
+            }
+        }
     }
 
     private async Task WaitForStateAsync(string viewer)
