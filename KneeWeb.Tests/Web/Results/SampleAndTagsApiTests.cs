@@ -142,4 +142,30 @@ public sealed class SampleAndTagsApiTests : IDisposable
             Assert.Equal("follow-up,baseline", (await db.Jobs.SingleAsync()).Tags);
         }
     }
+
+    [Theory]
+    [InlineData(null, "")]
+    [InlineData("  ,  , ", "")]
+    [InlineData("Baseline", "baseline")]
+    [InlineData(" #Knee   OA , baseline,knee-oa ", "knee-oa,baseline")]
+    [InlineData("v1.2,trial_7,Ärztin", "v1.2,trial_7,ärztin")]
+    public void Tags_are_normalised_lower_case_dashed_and_each_kept_once(string? typed, string stored)
+    {
+        (IReadOnlyList<string> tags, IReadOnlyList<string> problems) = KneeWeb.Pipeline.JobTags.Parse(typed);
+        Assert.Empty(problems);
+        Assert.Equal(stored, string.Join(',', tags));
+        Assert.Equal(stored.Length == 0 ? null : stored, KneeWeb.Pipeline.JobTags.ToStored(typed));
+    }
+
+    [Theory]
+    [InlineData("a/b", "may hold only letters")]
+    [InlineData("ok,<script>", "may hold only letters")]
+    [InlineData("0123456789012345678901234567890123", "longer than 32")]
+    [InlineData("a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q", "at most 16 tags")]
+    public void Bad_tags_are_named_in_the_problem(string typed, string expected)
+    {
+        IReadOnlyList<string> problems = KneeWeb.Pipeline.JobTags.Parse(typed).Problems;
+        Assert.Contains(problems, p => p.Contains(expected, StringComparison.Ordinal));
+        Assert.Contains(new KneeWeb.Pipeline.PipelineOptions { Tags = typed }.Validate(), p => p.Contains(expected, StringComparison.Ordinal));
+    }
 }
