@@ -41,6 +41,15 @@ public sealed record NsmView(int? LatentSize, double? AssdMm, int? Iterations)
 /// <summary>The registration from the knee to the shape model's frame: mirroring (left to right), scale, rotation and translation.</summary>
 public sealed record NsmTransform(bool? Mirrored, double? Scale, IReadOnlyList<IReadOnlyList<double>>? Rotation, IReadOnlyList<double>? TranslationMm);
 
+/// <summary>The input as the pipeline read it.</summary>
+public sealed record InputView(string? FileName, string? Format, IReadOnlyList<double>? Dims, IReadOnlyList<double>? SpacingMm, int? Frames, int? FrameUsed, string? DataType);
+
+/// <summary>How the segmentation ran: tiles, batch, grid, fallbacks and its own timings (seconds).</summary>
+public sealed record SegmentationRunView(int? Tiles, int? BatchSize, bool? Mirrored, IReadOnlyList<double>? ModelGrid, IReadOnlyList<string> Fallbacks, IReadOnlyList<KeyValuePair<string, double>> TimingsSeconds);
+
+/// <summary>One structure's mesh as stats.json describes it.</summary>
+public sealed record MeshStat(string Structure, long? Vertices, long? Triangles, bool? Watertight, double? AreaMm2, double? VolumeMm3);
+
 /// <summary>The healthy reference a BScore is measured against, and the model of the axis it lies on.</summary>
 public sealed record BScoreReference(double? HealthyMean, double? HealthySd, string? AxisModel);
 
@@ -92,6 +101,15 @@ public sealed class ResultStats
     /// <summary>Why the shape model (and so BScore) did not run, when the pipeline said.</summary>
     public string? NsmSkipped { get; private init; }
 
+    public InputView? Input { get; private init; }
+
+    /// <summary>image_stats: min, max, mean, SD... of the image's values, in file order.</summary>
+    public IReadOnlyList<KeyValuePair<string, double>>? ImageStats { get; private init; }
+
+    public SegmentationRunView? SegmentationRun { get; private init; }
+
+    public IReadOnlyList<MeshStat>? Meshes { get; private init; }
+
     /// <summary>bscore_reference: healthy mean and SD along the axis, and the axis model.</summary>
     public BScoreReference? BScoreReference { get; private init; }
 
@@ -122,6 +140,21 @@ public sealed class ResultStats
             BScore = ParseBScore(root["bscore"]),
             NsmSkipped = Text(root["nsm_skipped"]) ?? Text((root["nsm_skipped"] as JsonObject)?["reason"]),
             BScoreReference = ParseReference(root["bscore_reference"] as JsonObject),
+            Input = root["input"] is JsonObject input
+                ? new InputView(Text(input["file_name"]), Text(input["format"]), Vector(input["dims"] as JsonArray), Vector(input["spacing_mm"] as JsonArray),
+                    Number(input["frames"]) is { } fr ? (int)fr : null, Number(input["frame_used"]) is { } fu ? (int)fu : null, Text(input["datatype"]))
+                : null,
+            ImageStats = Numbers(root["image_stats"] as JsonObject),
+            SegmentationRun = segmentation is null || (segmentation["tiles"] is null && segmentation["timings_s"] is null)
+                ? null
+                : new SegmentationRunView(
+                    Number(segmentation["tiles"]) is { } tiles ? (int)tiles : null,
+                    Number(segmentation["batch_size"]) is { } batch ? (int)batch : null,
+                    Bool(segmentation["mirrored"]),
+                    Vector(segmentation["model_grid"] as JsonArray),
+                    Texts(segmentation["fallbacks"] as JsonArray),
+                    Numbers(segmentation["timings_s"] as JsonObject) ?? []),
+            Meshes = ParseMeshes(root["meshes"] as JsonObject),
         };
     }
 
@@ -268,6 +301,40 @@ public sealed class ResultStats
             ? $"{Text(a["name"])} {Text(a["version"])}".Trim() is { Length: > 0 } named ? named : null
             : null);
         return new BScoreReference(Number(obj["healthy_mean"]), Number(obj["healthy_sd"]), axisModel);
+    }
+
+    private static List<string> Texts(JsonArray? array)
+    {
+        var list = new List<string>();
+        foreach (JsonNode? item in array ?? [])
+        {
+            if (Text(item) is { } t)
+            {
+                list.Add(t);
+            }
+        }
+
+        return list;
+    }
+
+    private static List<MeshStat>? ParseMeshes(JsonObject? obj)
+    {
+        if (obj is null)
+        {
+            return null;
+        }
+
+        var list = new List<MeshStat>(obj.Count);
+        foreach ((string structure, JsonNode? node) in obj)
+        {
+            if (node is JsonObject m)
+            {
+                list.Add(new MeshStat(structure, Number(m["vertices"]) is { } v ? (long)v : null, Number(m["triangles"]) is { } t ? (long)t : null,
+                    Bool(m["watertight"]), Number(m["area_mm2"]), Number(m["volume_mm3"])));
+            }
+        }
+
+        return list;
     }
 
     private static bool? Bool(JsonNode? node) =>

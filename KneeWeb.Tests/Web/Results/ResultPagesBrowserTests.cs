@@ -140,6 +140,18 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
             await Assertions.Expect(cells.Nth(2)).ToHaveTextAsync(step.GetProperty("duration_s").GetDouble().ToString("0.00", Inv));
         }
 
+        await Assertions.Expect(page.GetByTestId("input-dims")).ToHaveTextAsync(string.Join(" × ", stats.GetProperty("input").GetProperty("dims").EnumerateArray().Select(d => d.GetInt32().ToString(Inv))) + " voxels");
+        foreach (JsonProperty stat in stats.GetProperty("image_stats").EnumerateObject())
+        {
+            await Assertions.Expect(page.Locator($"[data-testid=image-stats] [data-stat='{stat.Name}']")).ToHaveTextAsync(stat.Value.GetDouble().ToString("0.####", Inv));
+        }
+
+        await Assertions.Expect(page.GetByTestId("segmentation-tiles")).ToContainTextAsync($"{stats.GetProperty("segmentation").GetProperty("tiles").GetInt32()} in batches of");
+        foreach (JsonProperty mesh in stats.GetProperty("meshes").EnumerateObject())
+        {
+            await Assertions.Expect(page.Locator($"[data-testid=mesh-stats] tr[data-mesh='{mesh.Name}'] td").Nth(1)).ToHaveTextAsync(mesh.Value.GetProperty("vertices").GetInt64().ToString("#,0", Inv));
+        }
+
         await Assertions.Expect(page.Locator("[data-what='BScore']")).ToContainTextAsync("not computed in this job");
         await Assertions.Expect(page.Locator("[data-what='The neural shape model']")).ToContainTextAsync("not computed in this job");
 
