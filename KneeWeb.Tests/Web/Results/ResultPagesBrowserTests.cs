@@ -147,9 +147,9 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
         }
 
         await Assertions.Expect(page.GetByTestId("segmentation-tiles")).ToContainTextAsync($"{stats.GetProperty("segmentation").GetProperty("tiles").GetInt32()} in batches of");
-        foreach (JsonProperty mesh in stats.GetProperty("meshes").EnumerateObject())
+        foreach (JsonProperty meshStat in stats.GetProperty("meshes").EnumerateObject())
         {
-            await Assertions.Expect(page.Locator($"[data-testid=mesh-stats] tr[data-mesh='{mesh.Name}'] td").Nth(1)).ToHaveTextAsync(mesh.Value.GetProperty("vertices").GetInt64().ToString("#,0", Inv));
+            await Assertions.Expect(page.Locator($"[data-testid=mesh-stats] tr[data-mesh='{meshStat.Name}'] td").Nth(1)).ToHaveTextAsync(meshStat.Value.GetProperty("vertices").GetInt64().ToString("#,0", Inv));
         }
 
         await Assertions.Expect(page.Locator("[data-what='BScore']")).ToContainTextAsync("not computed in this job");
