@@ -45,6 +45,8 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
             ["KneeWeb__Samples__PhantomCoarsening"] = "2",
         });
         (context, page) = await fixture.OpenPageAsync(server.BaseAddress, consoleErrors, consoleLog);
+        // A page round trip through the circuit can take seconds on a loaded 2-core CI machine (software WebGL included).
+        Assertions.SetDefaultExpectTimeout(15_000);
     }
 
     public async Task DisposeAsync()
@@ -92,6 +94,15 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
             new MutationObserver(record).observe(document.body, { subtree: true, childList: true, attributes: true, characterData: true });
         }");
         await Assertions.Expect(page.GetByTestId("job-tags")).ToContainTextAsync("phantom-run");
+
+        // While it segments, the preview sits beside the step progress, inside a 1280 px window.
+        ILocator preview = page.GetByTestId("preview");
+        await Assertions.Expect(preview).ToBeVisibleAsync(new() { Timeout = 90_000 });
+        LocatorBoundingBoxResult previewBox = (await preview.BoundingBoxAsync())!;
+        LocatorBoundingBoxResult progressBox = (await page.Locator(".kw-live-progress").BoundingBoxAsync())!;
+        Assert.True(previewBox.X >= progressBox.X + progressBox.Width - 1, $"The preview ({previewBox.X}) is not beside the progress (ends at {progressBox.X + progressBox.Width}).");
+        Assert.True(previewBox.Y < progressBox.Y + progressBox.Height, "The preview is below the progress, not beside it.");
+        Assert.True(previewBox.X + previewBox.Width <= 1280, "The preview overflows a 1280 px wide window.");
         await Assertions.Expect(page.GetByTestId("status").First).ToHaveTextAsync("Completed", new() { Timeout = 180_000 });
         int percents = await page.EvaluateAsync<int>("() => window.__percents.size");
         int previews = await page.EvaluateAsync<int>("() => window.__previews.size");
@@ -178,13 +189,15 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
         // Opacity changes the rendered image: 0 takes the overlay away, 1 paints it solid (bone colours are pale, so compare pixels, not colourfulness).
         ILocator opacity = page.GetByTestId("opacity");
         byte[] half = await canvas.ScreenshotAsync();
-        await opacity.FillAsync("0");
-        await Assertions.Expect(page.Locator("[data-testid=volume-viewer] output")).ToHaveTextAsync("0%");
+        // From the keyboard, as a person would: Home and End move a range input to its ends.
+        await opacity.FocusAsync();
+        await page.Keyboard.PressAsync("Home");
+        await Assertions.Expect(page.Locator("[data-testid=volume-viewer] output")).ToHaveTextAsync("0%", new() { Timeout = 20_000 });
         double toClear = await WaitForDifferenceAsync(canvas, half, 0.01);
         Assert.True(toClear >= 0.01, $"Opacity 0.5 to 0 changed only {toClear:P2} of the viewer canvas.");
         byte[] clear = await canvas.ScreenshotAsync();
-        await opacity.FillAsync("1");
-        await Assertions.Expect(page.Locator("[data-testid=volume-viewer] output")).ToHaveTextAsync("100%");
+        await page.Keyboard.PressAsync("End");
+        await Assertions.Expect(page.Locator("[data-testid=volume-viewer] output")).ToHaveTextAsync("100%", new() { Timeout = 20_000 });
         double toSolid = await WaitForDifferenceAsync(canvas, clear, 0.01);
         Assert.True(toSolid >= 0.01, $"Opacity 0 to 1 changed only {toSolid:P2} of the viewer canvas.");
 
