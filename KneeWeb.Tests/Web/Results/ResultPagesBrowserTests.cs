@@ -71,6 +71,14 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
         await page.GotoAsync("/");
         await WaitForInteractiveAsync();
         await page.GetByTestId("subject").FillAsync("SAMPLE-1");
+        // A bad tag is refused before any work, with the catalog error on the page.
+        await page.GetByTestId("tags").FillAsync("demo, not/allowed");
+        await page.GetByTestId("try-sample").ClickAsync();
+        await Assertions.Expect(page.GetByTestId("error-code")).ToHaveTextAsync("CONFIG_ERROR");
+        await Assertions.Expect(page.GetByTestId("error-detail")).ToContainTextAsync("not/allowed");
+        // That refusal is the one expected error response (and Chromium's console line about it); nothing else.
+        Assert.All(consoleErrors, e => Assert.Contains("400", e, StringComparison.Ordinal));
+        consoleErrors.Clear();
         await page.GetByTestId("tags").FillAsync("Demo, phantom run");
         await KeepScreenshotAsync("upload");
         await page.GetByTestId("try-sample").ClickAsync();
@@ -290,8 +298,13 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
 
         await KeepScreenshotAsync("result-page-nsm");
         Phase("NSM overlay checked");
-        await page.GotoAsync("/cohort");
+        await page.GotoAsync("/jobs");
         await WaitForInteractiveAsync();
+        await Assertions.Expect(page.Locator($"tr[data-job='{id}'] [data-testid=job-row-tags] .kw-tag")).ToHaveTextAsync(["demo", "phantom-run"]);
+        await page.GotoAsync("/cohort?tag=phantom-run");
+        await WaitForInteractiveAsync();
+        await Assertions.Expect(page.GetByTestId("cohort-tag")).ToHaveValueAsync("phantom-run");
+        await Assertions.Expect(page.Locator("[data-testid=cohort-table] tbody tr")).ToHaveCountAsync(1);
         await Assertions.Expect(page.Locator($"[data-testid=cohort-table] tr[data-job='{id}'] [data-col=bscore]")).ToHaveTextAsync("1.37");
         await AssertNoHorizontalScrollAsync("the cohort page");
 
