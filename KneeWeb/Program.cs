@@ -10,6 +10,7 @@ WebApplicationBuilder builder = WebApplication.CreateBuilder(args);
 builder.AddKneeWebOptions()
        .AddKneeWebData()
        .AddKneeWebJobs()
+       .AddKneeWebSecurity()
        .AddKneeWebApi()
        .AddKneeWebUi();
 

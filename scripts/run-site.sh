@@ -11,5 +11,6 @@ export KneeWeb__ModelsPath="${KneeWeb__ModelsPath:-$PWD/models}"
 dotnet build KneeWeb/KneeWeb.csproj -c Release --nologo -v quiet
 echo "KneeWeb: data folder $KneeWeb__DataRoot"
 echo "KneeWeb: open $urls in a browser (Ctrl+C stops the server)"
+echo "KneeWeb: sign-in is required; on the first start an Admin is created and its password printed below (also in $KneeWeb__DataRoot/initial-admin.txt)"
 cd KneeWeb/bin/Release/net9.0/linux-x64
 exec ./KneeWeb --urls "$urls" "$@"

@@ -9,7 +9,7 @@ namespace KneeWeb.Tests.Web;
 /// <summary>Small helpers over HttpClient for the /v1 API, as a script would use it.</summary>
 public static class ApiClient
 {
-    public static async Task<HttpResponseMessage> PostJobAsync(HttpClient client, string path, object? options = null, string? fileName = null)
+    public static async Task<HttpResponseMessage> PostJobAsync(HttpClient client, string path, object? options = null, string? fileName = null, string? group = null)
     {
         ArgumentNullException.ThrowIfNull(client);
         using var content = new MultipartFormDataContent();
@@ -21,7 +21,7 @@ public static class ApiClient
             content.Add(new StringContent(options as string ?? JsonSerializer.Serialize(options), Encoding.UTF8, "application/json"), "options");
         }
 
-        return await client.PostAsync("/v1/jobs", content);
+        return await client.PostAsync(group is null ? "/v1/jobs" : "/v1/jobs?group=" + Uri.EscapeDataString(group), content);
     }
 
     public static async Task<Guid> SubmitAsync(HttpClient client, string path, object? options = null)

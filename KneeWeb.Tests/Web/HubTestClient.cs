@@ -26,9 +26,20 @@ public sealed class HubTestClient : IAsyncDisposable
         receiveLoop = Task.Run(ReceiveAsync);
     }
 
-    public static async Task<HubTestClient> ConnectAsync(Func<Uri, CancellationToken, Task<WebSocket>> connect, Uri hubUri)
+    /// <summary>Connects as the test Admin (its API token goes in access_token=, as browsers' WebSockets must).</summary>
+    public static Task<HubTestClient> ConnectAsync(Func<Uri, CancellationToken, Task<WebSocket>> connect, Uri hubUri) =>
+        ConnectAsync(connect, hubUri, TestAccounts.AdminToken);
+
+    /// <summary>Connects with the given API token, or with none (null).</summary>
+    public static async Task<HubTestClient> ConnectAsync(Func<Uri, CancellationToken, Task<WebSocket>> connect, Uri hubUri, string? token)
     {
         ArgumentNullException.ThrowIfNull(connect);
+        ArgumentNullException.ThrowIfNull(hubUri);
+        if (token is not null && !hubUri.Query.Contains("access_token=", StringComparison.Ordinal))
+        {
+            hubUri = new Uri(hubUri + (hubUri.Query.Length > 0 ? "&" : "?") + "access_token=" + Uri.EscapeDataString(token));
+        }
+
         WebSocket socket = await connect(hubUri, CancellationToken.None);
         await SendRawAsync(socket, "{\"protocol\":\"json\",\"version\":1}");
         var client = new HubTestClient(socket);

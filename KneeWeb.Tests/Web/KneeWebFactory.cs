@@ -2,12 +2,16 @@ using KneeWeb.Tests.TestData;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Hosting;
 
 namespace KneeWeb.Tests.Web;
 
 /// <summary>
 /// The real KneeWeb host in memory (TestServer), with its own data folder and a real SQLite file.
 /// Settings can be overridden per test (e.g. a step delay to exercise cancel and timeout).
+/// Every site page and API call needs sign-in: the factory seeds <see cref="TestAccounts.AdminName"/>
+/// and <see cref="WebApplicationFactory{TEntryPoint}.CreateClient()"/> sends its API token;
+/// <see cref="CreateAnonymousClient"/> sends nothing.
 /// </summary>
 public sealed class KneeWebFactory : WebApplicationFactory<Program>
 {
@@ -38,6 +42,28 @@ public sealed class KneeWebFactory : WebApplicationFactory<Program>
         ArgumentNullException.ThrowIfNull(builder);
         builder.UseEnvironment("Development");
         builder.ConfigureAppConfiguration((_, config) => config.AddInMemoryCollection(settings));
+    }
+
+    /// <summary>A client with no credentials (and no automatic redirects, so a 302 to sign-in is visible).</summary>
+    public HttpClient CreateAnonymousClient() =>
+        CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false }).WithToken(null);
+
+    /// <summary>A client that sends the given API token.</summary>
+    public HttpClient CreateClientWithToken(string token) =>
+        CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false }).WithToken(token);
+
+    protected override IHost CreateHost(IHostBuilder builder)
+    {
+        IHost host = base.CreateHost(builder);
+        // Off the test's synchronization context: seeding awaits EF Core and Identity.
+        Task.Run(() => TestAccounts.SeedAsync(host.Services)).GetAwaiter().GetResult();
+        return host;
+    }
+
+    protected override void ConfigureClient(HttpClient client)
+    {
+        base.ConfigureClient(client);
+        client.WithToken(TestAccounts.AdminToken);
     }
 
     protected override void Dispose(bool disposing)

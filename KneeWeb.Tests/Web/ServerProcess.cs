@@ -41,6 +41,8 @@ public sealed partial class ServerProcess : IAsyncDisposable
     public static async Task<ServerProcess> StartAsync(string dataRoot, IDictionary<string, string>? settings = null)
     {
         string binary = LocateBinary();
+        // Every request needs sign-in: the data folder gets the test Admin and its token first.
+        await TestAccounts.SeedAsync(dataRoot);
         int port = FreePort();
         var start = new ProcessStartInfo(binary)
         {
@@ -73,7 +75,12 @@ public sealed partial class ServerProcess : IAsyncDisposable
         return server;
     }
 
-    public HttpClient CreateClient() => new() { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
+    /// <summary>A client signed in as the test Admin (its API token).</summary>
+    public HttpClient CreateClient() => CreateAnonymousClient().WithToken(TestAccounts.AdminToken);
+
+    /// <summary>A client with no credentials that does not follow redirects.</summary>
+    public HttpClient CreateAnonymousClient() =>
+        new(new HttpClientHandler { AllowAutoRedirect = false }) { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
 
     /// <summary>kill -9: the process gets no chance to clean up.</summary>
     public async Task KillHardAsync()

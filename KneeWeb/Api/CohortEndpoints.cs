@@ -42,13 +42,15 @@ public static class CohortEndpoints
     public static bool ViewerReadable(string path) =>
         Array.Exists(ViewerReadableSuffixes, s => path.EndsWith(s, StringComparison.OrdinalIgnoreCase));
 
-    private static async Task<IResult> InputAsync(Guid id, string? @as, JobService jobs, IOptions<KneeWebOptions> options, CancellationToken ct)
+    private static async Task<IResult> InputAsync(Guid id, string? @as, HttpContext http, Security.JobAccess access, Security.AuditLog audit, IOptions<KneeWebOptions> options, CancellationToken ct)
     {
-        Job? job = await jobs.GetAsync(id, ct);
+        Job? job = await access.FindAsync(http, id, "download input", ct);
         if (job is null)
         {
             return ApiErrors.NotFound("The job");
         }
+
+        await audit.RecordAsync(http, AuditActions.Download, id, "input");
 
         string? path = InputPath(job, options.Value);
         if (path is null)
@@ -84,7 +86,7 @@ public static class CohortEndpoints
         return Results.File(converted, "application/octet-stream", fileDownloadName: "input.nii.gz", enableRangeProcessing: true);
     }
 
-    private static async Task<IResult> CohortAsync(HttpContext http, JobStore store, IOptions<KneeWebOptions> options, CancellationToken ct)
+    private static async Task<IResult> CohortAsync(HttpContext http, JobStore store, Security.JobAccess access, IOptions<KneeWebOptions> options, CancellationToken ct)
     {
         (CohortFilter? filter, IResult? error) = ParseFilter(http.Request.Query);
         if (filter is null)
@@ -92,7 +94,7 @@ public static class CohortEndpoints
             return error!;
         }
 
-        List<CohortRow> rows = await new CohortQueries(store, options).ListAsync(filter, ct);
+        List<CohortRow> rows = await access.VisibleAsync(http, await new CohortQueries(store, options).ListAsync(filter, ct), r => r.Id, ct);
         List<CohortColumn> columns = CohortQueries.Columns(rows);
         var views = new List<Dictionary<string, object?>>(rows.Count);
         foreach (CohortRow row in rows)
@@ -121,7 +123,7 @@ public static class CohortEndpoints
         return Results.Ok(views);
     }
 
-    private static async Task<IResult> CohortCsvAsync(HttpContext http, JobStore store, IOptions<KneeWebOptions> options, CancellationToken ct)
+    private static async Task<IResult> CohortCsvAsync(HttpContext http, JobStore store, Security.JobAccess access, IOptions<KneeWebOptions> options, CancellationToken ct)
     {
         (CohortFilter? filter, IResult? error) = ParseFilter(http.Request.Query);
         if (filter is null)
@@ -129,7 +131,7 @@ public static class CohortEndpoints
             return error!;
         }
 
-        List<CohortRow> rows = await new CohortQueries(store, options).ListAsync(filter, ct);
+        List<CohortRow> rows = await access.VisibleAsync(http, await new CohortQueries(store, options).ListAsync(filter, ct), r => r.Id, ct);
         // A UTF-8 byte order mark makes spreadsheet programs read names with accents correctly.
         byte[] body = [.. Encoding.UTF8.GetPreamble(), .. Encoding.UTF8.GetBytes(CohortQueries.ToCsv(rows))];
         return Results.File(body, "text/csv; charset=utf-8", $"kneeweb-cohort-{DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}.csv");

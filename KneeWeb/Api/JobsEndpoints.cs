@@ -1,11 +1,16 @@
 using KneeWeb.Data;
 using KneeWeb.Jobs;
 using KneeWeb.Pipeline;
+using KneeWeb.Security;
 using Microsoft.AspNetCore.StaticFiles;
 
 namespace KneeWeb.Api;
 
-/// <summary>The `/v1` HTTP API for scripts and other clients.</summary>
+/// <summary>
+/// The `/v1` HTTP API for scripts and other clients. Every endpoint but /healthz needs sign-in (the
+/// fallback policy); every job is checked with <see cref="JobAccess"/>, and one the caller may not
+/// see is answered exactly like a missing one.
+/// </summary>
 public static class JobsEndpoints
 {
     private static readonly FileExtensionContentTypeProvider ContentTypes = new();
@@ -13,7 +18,7 @@ public static class JobsEndpoints
     public static IEndpointRouteBuilder MapKneeWebApi(this IEndpointRouteBuilder app)
     {
         RouteGroupBuilder v1 = app.MapGroup("/v1").WithTags("KneeWeb");
-        v1.MapGet("/healthz", () => Results.Ok(new { status = "ok" })).WithName("Health");
+        v1.MapGet("/healthz", () => Results.Ok(new { status = "ok" })).WithName("Health").AllowAnonymous();
         v1.MapGet("/server/info", (ServerInfoProvider info, CancellationToken ct) => info.GetAsync(ct)).WithName("ServerInfo");
         v1.MapPost("/jobs", (HttpContext http, UploadReceiver receiver) => receiver.ReceiveAsync(http))
             .WithName("SubmitJob")
@@ -30,8 +35,9 @@ public static class JobsEndpoints
         return app;
     }
 
-    private static async Task<IResult> ListAsync(JobService jobs, JobNotifier notifier, string? status, string? owner, string? subject, int? limit, CancellationToken ct)
+    private static async Task<IResult> ListAsync(HttpContext http, JobAccess access, JobService jobs, JobNotifier notifier, string? status, string? owner, string? subject, int? limit, CancellationToken ct)
     {
+        AccessSubject caller = await access.SubjectAsync(http, ct);
         JobStatus? parsed = null;
         if (!string.IsNullOrEmpty(status))
         {
@@ -47,21 +53,31 @@ public static class JobsEndpoints
         var views = new List<JobView>(list.Count);
         foreach (Job job in list)
         {
-            views.Add(JobView.From(job, notifier.LatestUpdate(job.Id)));
+            // The query filter already kept only visible jobs; checked again here, as everywhere.
+            if (JobAccess.CanView(caller, job))
+            {
+                views.Add(JobView.From(job, notifier.LatestUpdate(job.Id)));
+            }
         }
 
         return Results.Ok(views);
     }
 
-    private static async Task<IResult> GetAsync(Guid id, JobService jobs, JobNotifier notifier, CancellationToken ct)
+    private static async Task<IResult> GetAsync(Guid id, HttpContext http, JobAccess access, AuditLog audit, JobNotifier notifier, CancellationToken ct)
     {
-        Job? job = await jobs.GetAsync(id, ct);
-        return job is null ? ApiErrors.NotFound("The job") : Results.Ok(JobView.From(job, notifier.LatestUpdate(id)));
+        Job? job = await access.FindAsync(http, id, AuditActions.View, ct);
+        if (job is null)
+        {
+            return ApiErrors.NotFound("The job");
+        }
+
+        await audit.RecordViewAsync(http, http.User, id);
+        return Results.Ok(JobView.From(job, notifier.LatestUpdate(id)));
     }
 
-    private static async Task<IResult> EventsAsync(Guid id, JobService jobs, CancellationToken ct)
+    private static async Task<IResult> EventsAsync(Guid id, HttpContext http, JobAccess access, JobService jobs, CancellationToken ct)
     {
-        Job? job = await jobs.GetWithDetailsAsync(id, ct);
+        Job? job = await access.FindAsync(http, id, AuditActions.View, ct) is null ? null : await jobs.GetWithDetailsAsync(id, ct);
         if (job is null)
         {
             return ApiErrors.NotFound("The job");
@@ -77,27 +93,36 @@ public static class JobsEndpoints
     }
 
     /// <summary>Cancels a queued or running job; deletes a finished one with its files.</summary>
-    private static async Task<IResult> DeleteAsync(Guid id, JobService jobs, CancellationToken ct)
+    private static async Task<IResult> DeleteAsync(Guid id, HttpContext http, JobAccess access, AuditLog audit, JobService jobs, CancellationToken ct)
     {
-        Job? job = await jobs.GetAsync(id, ct);
+        Job? job = await access.FindAsync(http, id, AuditActions.Delete, ct);
         if (job is null)
         {
             return ApiErrors.NotFound("The job");
         }
 
+        if (!JobAccess.CanModify(await access.SubjectAsync(http, ct), job))
+        {
+            await audit.RecordAsync(http, AuditActions.AccessDenied, id, "cancel or delete (not the submitter, a lead of the group or an admin)");
+            return Results.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Only the submitter, a lead of the job's group or an administrator may cancel or delete this job.",
+                extensions: new Dictionary<string, object?> { ["code"] = "FORBIDDEN" });
+        }
+
         if (job.Status is JobStatus.Queued or JobStatus.Running)
         {
             await jobs.CancelAsync(id, ct);
+            await audit.RecordAsync(http, AuditActions.Cancel, id);
             return Results.Accepted($"/v1/jobs/{id:D}", new { id, action = "cancel-requested" });
         }
 
         await jobs.DeleteAsync(id, ct);
+        await audit.RecordAsync(http, AuditActions.Delete, id, job.InputFileName);
         return Results.NoContent();
     }
 
-    private static async Task<IResult> ArtifactsAsync(Guid id, JobService jobs, CancellationToken ct)
+    private static async Task<IResult> ArtifactsAsync(Guid id, HttpContext http, JobAccess access, JobService jobs, CancellationToken ct)
     {
-        if (await jobs.GetAsync(id, ct) is null)
+        if (await access.FindAsync(http, id, AuditActions.View, ct) is null)
         {
             return ApiErrors.NotFound("The job");
         }
@@ -112,8 +137,13 @@ public static class JobsEndpoints
         return Results.Ok(views);
     }
 
-    private static async Task<IResult> DownloadAsync(Guid id, string name, JobService jobs, CancellationToken ct)
+    private static async Task<IResult> DownloadAsync(Guid id, string name, HttpContext http, JobAccess access, AuditLog audit, JobService jobs, CancellationToken ct)
     {
+        if (await access.FindAsync(http, id, $"{AuditActions.Download} {name}", ct) is null)
+        {
+            return ApiErrors.NotFound("The job");
+        }
+
         List<Artifact> artifacts = await jobs.ArtifactsAsync(id, ct);
         Artifact? artifact = artifacts.Find(a => string.Equals(a.Name, name, StringComparison.Ordinal));
         string? path = artifact is null ? null : jobs.ArtifactPath(id, artifact.Name);
@@ -122,6 +152,7 @@ public static class JobsEndpoints
             return ApiErrors.Problem(ErrorCode.FILE_NOT_FOUND, StatusCodes.Status404NotFound, $"The job has no file named '{name}'.");
         }
 
+        await audit.RecordAsync(http, AuditActions.Download, id, name);
         string contentType = name.EndsWith(".gz", StringComparison.OrdinalIgnoreCase)
             ? "application/gzip"
             : ContentTypes.TryGetContentType(name, out string? ct2) ? ct2 : "application/octet-stream";

@@ -17,7 +17,7 @@ namespace KneeWeb.Api;
 /// volume to disk with a size cap; never holds the upload in memory. Anything wrong ends as a
 /// catalog error and leaves nothing behind.
 /// </summary>
-public sealed class UploadReceiver(JobService jobs, SegmentationEngine engine, IOptions<KneeWebOptions> options, ILogger<UploadReceiver> logger)
+public sealed class UploadReceiver(JobService jobs, SegmentationEngine engine, IOptions<KneeWebOptions> options, ILogger<UploadReceiver> logger, Security.JobAccess access, Security.AuditLog audit)
 {
     private const int MaxOptionsBytes = 64 * 1024;
     private readonly KneeWebOptions settings = options.Value;
@@ -31,6 +31,15 @@ public sealed class UploadReceiver(JobService jobs, SegmentationEngine engine, I
             || HeaderUtilities.RemoveQuotes(mediaType.Boundary).Value is not { Length: > 0 } boundary)
         {
             return ApiErrors.Problem(ErrorCode.CONFIG_ERROR, StatusCodes.Status400BadRequest, "Send the volume as multipart/form-data with a part named 'file'.");
+        }
+
+        // The job's group (?group=name or id; else the user's default) is settled before any byte is stored.
+        Security.AccessSubject subject = await access.SubjectAsync(http, http.RequestAborted);
+        if (await access.UploadGroupAsync(subject, request.Query["group"], http.RequestAborted) is not int groupId)
+        {
+            return Results.Problem(statusCode: StatusCodes.Status403Forbidden, title: "You may not upload to this group.",
+                detail: "Name a group you belong to with ?group=, or ask an administrator to add you to one (KneeWeb users add ... --group).",
+                extensions: new Dictionary<string, object?> { ["code"] = "FORBIDDEN" });
         }
 
         if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } sizeFeature)
@@ -132,8 +141,9 @@ public sealed class UploadReceiver(JobService jobs, SegmentationEngine engine, I
 
             string owner = http.User.Identity?.Name ?? "lab";
             var upload = new StoredUpload(jobId, Path.GetRelativePath(settings.FullDataRoot, storedPath), originalName, size, format.ToString());
-            await jobs.SubmitAsync(upload, pipelineOptions, owner, http.RequestAborted);
+            await jobs.SubmitAsync(upload, pipelineOptions, owner, subject.UserId, groupId, http.RequestAborted);
             keep = true;
+            await audit.RecordAsync(http, Data.AuditActions.Upload, jobId, originalName, $"group {groupId}");
             string url = $"/v1/jobs/{jobId:D}";
             return Results.Accepted(url, new SubmittedView(jobId, "Queued", url));
         }

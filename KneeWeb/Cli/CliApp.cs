@@ -54,6 +54,8 @@ public static class CliApp
         root.Subcommands.Add(ProcessCommand.Create());
         root.Subcommands.Add(AnalysisCommands.CreatePhantom());
         root.Subcommands.Add(AnalysisCommands.CreateAnalyze());
+        root.Subcommands.Add(UsersCommands.Create());
+        root.Subcommands.Add(UsersCommands.CreateGroups());
         return root;
     }
 }

@@ -14,7 +14,14 @@ public sealed class Job
 {
     public Guid Id { get; set; }
 
+    /// <summary>Display name of who submitted it (kept as written, even if the account is renamed).</summary>
     public string Owner { get; set; } = "";
+
+    /// <summary>Account id of who submitted it; null for jobs from before accounts existed.</summary>
+    public string? OwnerUserId { get; set; }
+
+    /// <summary>The lab project the job belongs to; access follows the group (see Security.JobAccess).</summary>
+    public int GroupId { get; set; } = Group.DefaultId;
 
     public string? SubjectId { get; set; }
 

@@ -21,6 +21,8 @@ public sealed class JobRecovery(JobStore store, JobQueue queue, IOptions<KneeWeb
     /// </summary>
     public async Task RepairAsync(CancellationToken ct)
     {
+        // Recovery acts for the site, not for a user: it bypasses the job query filter explicitly.
+        using IDisposable system = Data.JobVisibility.EnterSystem();
         KneeWebOptions settings = options.Value;
         int removed = JobFolderWriter.RemoveStaleTempFolders(settings.JobsPath);
         if (removed > 0)

@@ -24,7 +24,11 @@ public sealed class JobService(
     private readonly KneeWebOptions settings = options.Value;
 
     /// <summary>Writes the job row first, then queues its id: the row is the truth.</summary>
-    public async Task<Job> SubmitAsync(StoredUpload upload, PipelineOptions pipelineOptions, string owner, CancellationToken ct = default)
+    public Task<Job> SubmitAsync(StoredUpload upload, PipelineOptions pipelineOptions, string owner, CancellationToken ct = default) =>
+        SubmitAsync(upload, pipelineOptions, owner, null, Group.DefaultId, ct);
+
+    /// <summary>Submits a job owned by an account, in a group (see Security.JobAccess).</summary>
+    public async Task<Job> SubmitAsync(StoredUpload upload, PipelineOptions pipelineOptions, string owner, string? ownerUserId, int groupId, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(upload);
         ArgumentNullException.ThrowIfNull(pipelineOptions);
@@ -32,6 +36,8 @@ public sealed class JobService(
         {
             Id = upload.JobId,
             Owner = owner,
+            OwnerUserId = ownerUserId,
+            GroupId = groupId,
             SubjectId = string.IsNullOrWhiteSpace(pipelineOptions.SubjectId) ? null : pipelineOptions.SubjectId.Trim(),
             KneeSide = pipelineOptions.KneeSide == "auto" ? null : pipelineOptions.KneeSide,
             Notes = pipelineOptions.Notes,

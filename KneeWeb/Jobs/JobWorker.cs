@@ -17,6 +17,8 @@ public sealed class JobWorker(
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         // Rows were repaired before the server started listening (InitializeKneeWebAsync).
+        // The worker acts for the site, not for a user: it bypasses the job query filter explicitly.
+        using IDisposable system = Data.JobVisibility.EnterSystem();
         await Task.Yield();
         await recovery.RequeueAsync(stoppingToken);
         int concurrency = Math.Max(1, options.Value.Jobs.Concurrency);

@@ -17,6 +17,8 @@ public sealed class RetentionService(JobStore store, JobService jobs, IOptions<K
     /// <summary>One pass of the policy; returns (jobs deleted, originals removed).</summary>
     public async Task<(int Jobs, int Originals)> SweepAsync(CancellationToken ct)
     {
+        // Retention acts for the site, not for a user: it bypasses the job query filter explicitly.
+        using IDisposable system = Data.JobVisibility.EnterSystem();
         RetentionOptions retention = settings.Retention;
         int deletedJobs = 0, removedOriginals = 0;
         if (retention.ResultsDays is int days && days >= 0)

@@ -4,6 +4,7 @@ using KneeWeb.Api;
 using KneeWeb.Data;
 using KneeWeb.Jobs;
 using KneeWeb.Pipeline;
+using KneeWeb.Security;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Radzen;
@@ -28,15 +29,23 @@ public static class KneeWebSetup
     public static WebApplicationBuilder AddKneeWebData(this WebApplicationBuilder builder)
     {
         ArgumentNullException.ThrowIfNull(builder);
-        builder.Services.AddSingleton<SqlitePragmaInterceptor>();
-        builder.Services.AddDbContextFactory<KneeWebDbContext>((sp, db) =>
+        builder.Services.AddKneeWebDatabase();
+        return builder;
+    }
+
+    /// <summary>The SQLite database (shared by the site and the command line's account verbs).</summary>
+    public static IServiceCollection AddKneeWebDatabase(this IServiceCollection services)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        services.AddSingleton<SqlitePragmaInterceptor>();
+        services.AddDbContextFactory<KneeWebDbContext>((sp, db) =>
         {
             KneeWebOptions settings = sp.GetRequiredService<IOptions<KneeWebOptions>>().Value;
             Directory.CreateDirectory(settings.FullDataRoot);
             db.UseSqlite($"Data Source={settings.DatabasePath};Cache=Shared;Default Timeout=30")
               .AddInterceptors(sp.GetRequiredService<SqlitePragmaInterceptor>());
         });
-        return builder;
+        return services;
     }
 
     public static WebApplicationBuilder AddKneeWebJobs(this WebApplicationBuilder builder)
@@ -94,7 +103,12 @@ public static class KneeWebSetup
         Directory.CreateDirectory(settings.UploadsPath);
         Directory.CreateDirectory(settings.JobsPath);
         await DatabaseInitializer.InitializeAsync(app.Services.GetRequiredService<IDbContextFactory<KneeWebDbContext>>());
-        await app.Services.GetRequiredService<JobRecovery>().RepairAsync(CancellationToken.None);
+        await app.InitializeKneeWebSecurityAsync();
+        using (JobVisibility.EnterSystem())
+        {
+            await app.Services.GetRequiredService<JobRecovery>().RepairAsync(CancellationToken.None);
+        }
+
         // Load the runtime and validate every model now, so the first job doesn't pay for it and
         // a broken model is reported at start-up.
         SegmentationEngine engine = app.Services.GetRequiredService<SegmentationEngine>();
@@ -118,15 +132,27 @@ public static class KneeWebSetup
         ArgumentNullException.ThrowIfNull(app);
         app.UseExceptionHandler();
         app.UseStatusCodePages();
-        app.UseAntiforgery();
-        app.MapStaticAssets();
+        // The viewer's library files (public code, no data) are served before sign-in is checked.
         MapNpmAssets(app);
+        app.UseKneeWebSecurity();
+        app.UseAntiforgery();
+        // Stylesheets and scripts are public (the sign-in page needs them); everything else needs sign-in.
+        app.MapStaticAssets().AllowAnonymous();
         app.MapOpenApi("/openapi/{documentName}.json");
+        app.MapKneeWebAccount();
         app.MapKneeWebApi();
         app.MapKneeWebCohortApi();
         app.MapKneeWebSampleApi();
         app.MapHub<JobsHub>("/hubs/jobs");
-        app.MapRazorComponents<Components.App>().AddInteractiveServerRenderMode();
+        app.MapRazorComponents<Components.App>().AddInteractiveServerRenderMode()
+            .Add(endpoint =>
+            {
+                // The framework script (_framework/blazor.web.js) is public like other scripts; pages stay behind sign-in.
+                if (endpoint is RouteEndpointBuilder route && route.RoutePattern.RawText?.TrimStart('/').StartsWith("_framework/", StringComparison.Ordinal) == true)
+                {
+                    endpoint.Metadata.Add(new Microsoft.AspNetCore.Authorization.AllowAnonymousAttribute());
+                }
+            });
         return app;
     }
 

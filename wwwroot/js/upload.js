@@ -27,6 +27,8 @@ export function upload(input, optionsJson, dotnet) {
     form.append('file', input.files[0], input.files[0].name);
     const xhr = new XMLHttpRequest();
     xhr.open('POST', '/v1/jobs');
+    // The sign-in cookie rides along, so the API asks for the page's antiforgery token (App.razor's meta tag).
+    xhr.setRequestHeader('RequestVerificationToken', document.querySelector('meta[name="kw-antiforgery"]')?.content ?? '');
     let last = 0;
     xhr.upload.onprogress = e => {
       if (!e.lengthComputable) return;

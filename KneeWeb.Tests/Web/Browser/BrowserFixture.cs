@@ -35,10 +35,12 @@ public sealed class BrowserFixture : IAsyncLifetime
     }
 
     /// <summary>
-    /// A fresh context and page at 1280 px on <paramref name="baseAddress"/>. Console errors, page
-    /// errors and responses of 400 or more go to <paramref name="errors"/>; other console lines to <paramref name="log"/>.
+    /// A fresh context and page at 1280 px on <paramref name="baseAddress"/>, signed in through the real
+    /// sign-in form as the test Admin (or as <paramref name="userName"/>; not at all when
+    /// <paramref name="signIn"/> is false). Console errors, page errors and responses of 400 or more go
+    /// to <paramref name="errors"/>; other console lines to <paramref name="log"/>.
     /// </summary>
-    public async Task<(IBrowserContext Context, IPage Page)> OpenPageAsync(Uri baseAddress, List<string> errors, List<string>? log = null)
+    public async Task<(IBrowserContext Context, IPage Page)> OpenPageAsync(Uri baseAddress, List<string> errors, List<string>? log = null, bool signIn = true, string? userName = null, string? password = null)
     {
         ArgumentNullException.ThrowIfNull(baseAddress);
         ArgumentNullException.ThrowIfNull(errors);
@@ -68,7 +70,23 @@ public sealed class BrowserFixture : IAsyncLifetime
                 errors.Add($"{response.Status} {response.Url}");
             }
         };
+        if (signIn)
+        {
+            await SignInAsync(page, userName ?? TestAccounts.AdminName, password ?? TestAccounts.AdminPassword);
+        }
+
         return (context, page);
+    }
+
+    /// <summary>Signs in through the sign-in form and waits for the redirect to the account page.</summary>
+    public static async Task SignInAsync(IPage page, string userName, string password)
+    {
+        ArgumentNullException.ThrowIfNull(page);
+        await page.GotoAsync("/account/signin?ReturnUrl=%2Faccount");
+        await page.FillAsync("[data-testid=signin-user]", userName);
+        await page.FillAsync("[data-testid=signin-password]", password);
+        await page.ClickAsync("[data-testid=signin-submit]");
+        await page.WaitForURLAsync(url => url.EndsWith("/account", StringComparison.Ordinal), new PageWaitForURLOptions { Timeout = 30_000 });
     }
 
     public async Task DisposeAsync()

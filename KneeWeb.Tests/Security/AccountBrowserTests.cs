@@ -1,0 +1,109 @@
+using KneeWeb.Security;
+using KneeWeb.Tests.TestData;
+using KneeWeb.Tests.Web;
+using KneeWeb.Tests.Web.Browser;
+using Microsoft.Playwright;
+using Xunit;
+
+namespace KneeWeb.Tests.Security;
+
+/// <summary>Sign-in, the account page's API tokens and sign-out in real Chromium against a real server process.</summary>
+[Collection(BrowserCollection.Name)]
+public sealed class AccountBrowserTests(BrowserFixture fixture) : IAsyncLifetime
+{
+    private readonly TempFolder data = new("kneeweb-account-browser");
+    private ServerProcess server = null!;
+
+    public async Task InitializeAsync() => server = await ServerProcess.StartAsync(data.Path);
+
+    public async Task DisposeAsync()
+    {
+        await server.DisposeAsync();
+        data.Dispose();
+    }
+
+    [Fact]
+    public async Task Sign_in_create_use_and_revoke_a_token_then_sign_out()
+    {
+        var errors = new List<string>();
+        (IBrowserContext context, IPage page) = await fixture.OpenPageAsync(server.BaseAddress, errors, signIn: false);
+        await using (context)
+        {
+            // A page asks for sign-in and comes back after it.
+            await page.GotoAsync("/jobs");
+            Assert.Contains("/account/signin", page.Url, StringComparison.Ordinal);
+            await page.FillAsync("[data-testid=signin-user]", TestAccounts.AdminName);
+            await page.FillAsync("[data-testid=signin-password]", "wrong password!!");
+            await page.ClickAsync("[data-testid=signin-submit]");
+            await Assertions.Expect(page.GetByTestId("signin-error")).ToBeVisibleAsync();
+
+            await page.FillAsync("[data-testid=signin-user]", TestAccounts.AdminName);
+            await page.FillAsync("[data-testid=signin-password]", TestAccounts.AdminPassword);
+            await page.ClickAsync("[data-testid=signin-submit]");
+            await page.WaitForURLAsync(url => url.EndsWith("/jobs", StringComparison.Ordinal));
+            await Assertions.Expect(page.GetByTestId("signed-in-user")).ToHaveTextAsync(TestAccounts.AdminName);
+
+            // A token made on the account page works for a script, and stops the moment it is revoked.
+            await page.GotoAsync("/account");
+            await page.FillAsync("[data-testid=token-name]", "nightly batch");
+            await page.ClickAsync("[data-testid=create-token]");
+            string token = (await page.GetByTestId("new-token").TextContentAsync())!.Trim();
+            using HttpClient script = server.CreateAnonymousClient().WithToken(token);
+            Assert.True((await script.GetAsync("/v1/jobs")).IsSuccessStatusCode);
+            await Assertions.Expect(page.GetByTestId("tokens")).ToContainTextAsync("nightly batch");
+
+            await page.Locator("tr", new() { HasText = "nightly batch" }).GetByTestId("revoke-token").ClickAsync();
+            await Assertions.Expect(page.Locator("tr", new() { HasText = "nightly batch" })).ToContainTextAsync("revoked");
+            Assert.Equal(System.Net.HttpStatusCode.Unauthorized, (await script.GetAsync("/v1/jobs")).StatusCode);
+
+            // The audit page shows what happened (the test user is an Admin).
+            await page.GotoAsync("/admin/audit");
+            await Assertions.Expect(page.GetByTestId("audit-table")).ToContainTextAsync("token-revoked");
+            await Assertions.Expect(page.GetByTestId("audit-table")).ToContainTextAsync("sign-in-failed");
+
+            await page.GotoAsync("/jobs");
+            await page.GetByTestId("sign-out").ClickAsync();
+            await page.WaitForURLAsync(url => url.Contains("/account/signin", StringComparison.Ordinal));
+            await page.GotoAsync("/jobs");
+            Assert.Contains("/account/signin", page.Url, StringComparison.Ordinal);
+        }
+
+        Assert.Empty(errors);
+    }
+
+    [Fact]
+    public async Task Pages_show_another_groups_job_as_not_found_and_live_lists_never_reveal_one()
+    {
+        await using (AccountsHost host = await AccountsHost.OpenAsync(data.Path))
+        {
+            await host.Accounts.AddGroupAsync("lab-b");
+            await host.Accounts.AddUserAsync("bea", Roles.Member, "bea-password-2026", ["lab-b"]);
+        }
+
+        string input = TestVolumes.WriteRamp(data.Path, "ramp.nii.gz");
+        using HttpClient admin = server.CreateClient();
+        Guid foreign = await ApiClient.SubmitAsync(admin, input);
+        await ApiClient.WaitForEndAsync(admin, foreign);
+
+        var errors = new List<string>();
+        (IBrowserContext context, IPage page) = await fixture.OpenPageAsync(server.BaseAddress, errors, userName: "bea", password: "bea-password-2026");
+        await using (context)
+        {
+            await page.GotoAsync($"/jobs/{foreign}");
+            await Assertions.Expect(page.Locator("h1")).ToHaveTextAsync("Job not found");
+
+            // The job list reloads itself when a job appears; a job of another group must not slip in then.
+            await page.GotoAsync("/jobs");
+            await page.Locator("main[data-interactive='true']").WaitForAsync(new() { Timeout = 30_000 });
+            Guid later = await ApiClient.SubmitAsync(admin, input);
+            await ApiClient.WaitForEndAsync(admin, later);
+            await page.WaitForTimeoutAsync(1000);
+            Assert.Equal(0, await page.Locator("tr[data-job]").CountAsync());
+            await Assertions.Expect(page.GetByText("No jobs match")).ToBeVisibleAsync();
+        }
+
+        using HttpClient audit = server.CreateClient();
+        string csv = await audit.GetStringAsync($"/v1/audit.csv?action=access-denied&user=bea");
+        Assert.Contains($"bea,access-denied,{foreign:D},view page", csv, StringComparison.Ordinal);
+    }
+}

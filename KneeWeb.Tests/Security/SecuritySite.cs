@@ -1,0 +1,71 @@
+using System.Net;
+using System.Text.RegularExpressions;
+using KneeWeb.Data;
+using KneeWeb.Security;
+using KneeWeb.Tests.Web;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Xunit;
+
+namespace KneeWeb.Tests.Security;
+
+/// <summary>Helpers shared by the security tests: cookie sign-in over HTTP, audit reads.</summary>
+public static partial class SecuritySite
+{
+    /// <summary>The antiforgery field of a page's form (or its meta tag).</summary>
+    public static string AntiforgeryOf(string html)
+    {
+        Match field = FormTokenRegex().Match(html);
+        if (field.Success)
+        {
+            return WebUtility.HtmlDecode(field.Groups[1].Value);
+        }
+
+        Match meta = MetaTokenRegex().Match(html);
+        Assert.True(meta.Success, "The page carries no antiforgery token.");
+        return WebUtility.HtmlDecode(meta.Groups[1].Value);
+    }
+
+    /// <summary>Signs in through the real form with an HttpClient that keeps cookies; returns it.</summary>
+    public static async Task<HttpClient> SignInWithCookieAsync(KneeWebFactory factory, string userName, string password)
+    {
+        ArgumentNullException.ThrowIfNull(factory);
+        HttpClient client = factory.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false, HandleCookies = true }).WithToken(null);
+        string form = await client.GetStringAsync("/account/signin");
+        using var content = new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["UserName"] = userName,
+            ["Password"] = password,
+            ["ReturnUrl"] = "/jobs",
+            ["__RequestVerificationToken"] = AntiforgeryOf(form),
+        });
+        using HttpResponseMessage response = await client.PostAsync("/account/signin", content);
+        Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
+        Assert.Equal("/jobs", response.Headers.Location?.OriginalString);
+        return client;
+    }
+
+    public static async Task<List<AuditEvent>> AuditAsync(IServiceProvider services, string? action = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        return await services.GetRequiredService<AuditLog>().QueryAsync(new AuditFilter(Action: action, Limit: 10_000));
+    }
+
+    /// <summary>Reads jobs straight from the database under a given visibility (the query filter alone).</summary>
+    public static async Task<List<Guid>> JobIdsUnderAsync(IServiceProvider services, JobVisibility visibility)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        using (JobVisibility.Enter(visibility))
+        {
+            await using KneeWebDbContext db = await services.GetRequiredService<IDbContextFactory<KneeWebDbContext>>().CreateDbContextAsync();
+            return await db.Jobs.Select(j => j.Id).ToListAsync();
+        }
+    }
+
+    [GeneratedRegex("name=\"__RequestVerificationToken\"[^>]*value=\"([^\"]+)\"")]
+    private static partial Regex FormTokenRegex();
+
+    [GeneratedRegex("<meta name=\"kw-antiforgery\" content=\"([^\"]+)\"")]
+    private static partial Regex MetaTokenRegex();
+}
