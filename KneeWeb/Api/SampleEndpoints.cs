@@ -44,13 +44,24 @@ public static class SampleEndpoints
             .WithName("SubmitPhantomSampleJob")
             .WithDescription("Starts a job on the knee phantom. Optional JSON body: the same job options as the 'options' part of POST /v1/jobs. The phantom is generated on first use (tens of seconds at full size) and reused after.")
             .Produces<SubmittedView>(StatusCodes.Status202Accepted)
-            .ProducesProblem(StatusCodes.Status400BadRequest);
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status403Forbidden);
         return app;
     }
 
     private static async Task<IResult> SubmitPhantomAsync(
-        HttpContext http, JobService jobs, SegmentationEngine engine, IOptions<KneeWebOptions> options, IConfiguration configuration, CancellationToken ct)
+        HttpContext http, JobService jobs, SegmentationEngine engine, Security.JobAccess access, Security.AuditLog audit,
+        IOptions<KneeWebOptions> options, IConfiguration configuration, CancellationToken ct)
     {
+        // The job's group (?group=name or id; else the user's default), as for an upload.
+        Security.AccessSubject subject = await access.SubjectAsync(http, ct);
+        if (await access.UploadGroupAsync(subject, http.Request.Query["group"], ct) is not int groupId)
+        {
+            return Results.Problem(statusCode: StatusCodes.Status403Forbidden, title: "You may not start jobs in this group.",
+                detail: "Name a group you belong to with ?group=, or ask an administrator to add you to one (KneeWeb users add ... --group).",
+                extensions: new Dictionary<string, object?> { ["code"] = "FORBIDDEN" });
+        }
+
         PipelineOptions pipelineOptions;
         try
         {
@@ -98,8 +109,9 @@ public static class SampleEndpoints
             long size = new FileInfo(stored).Length;
             var upload = new StoredUpload(jobId, Path.GetRelativePath(settings.FullDataRoot, stored), SampleFileName, size, nameof(ImageFormat.Nifti1));
             string owner = http.User.Identity?.Name ?? "lab";
-            await jobs.SubmitAsync(upload, pipelineOptions, owner, ct);
+            await jobs.SubmitAsync(upload, pipelineOptions, owner, subject.UserId, groupId, ct);
             keep = true;
+            await audit.RecordAsync(http, Data.AuditActions.Upload, jobId, SampleFileName, $"group {groupId} (sample)");
             string url = $"/v1/jobs/{jobId:D}";
             return Results.Accepted(url, new SubmittedView(jobId, "Queued", url));
         }

@@ -48,7 +48,11 @@ export async function trySample(optionsJson) {
   try {
     const response = await fetch('/v1/samples/phantom/jobs', {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
+      // The sign-in cookie rides along, so the API asks for the page's antiforgery token, as for the upload.
+      headers: {
+        'Content-Type': 'application/json',
+        'RequestVerificationToken': document.querySelector('meta[name="kw-antiforgery"]')?.content ?? '',
+      },
       body: optionsJson,
     });
     return { status: response.status, body: await response.text() };
