@@ -168,4 +168,32 @@ public sealed class SampleAndTagsApiTests : IDisposable
         Assert.Contains(problems, p => p.Contains(expected, StringComparison.Ordinal));
         Assert.Contains(new KneeWeb.Pipeline.PipelineOptions { Tags = typed }.Validate(), p => p.Contains(expected, StringComparison.Ordinal));
     }
+
+    [Fact]
+    public async Task A_sample_needs_sign_in_and_goes_to_a_group_of_the_caller()
+    {
+        HttpClient admin = factory.CreateClient();
+        using (HttpResponseMessage anonymous = await factory.CreateAnonymousClient().PostAsync("/v1/samples/phantom/jobs", JsonContent.Create(new { })))
+        {
+            Assert.True(anonymous.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Redirect or HttpStatusCode.Found, $"An anonymous sample request answered {(int)anonymous.StatusCode}.");
+        }
+
+        Assert.False(Directory.Exists(Path.Combine(factory.DataRoot, "samples")), "An anonymous request generated the phantom.");
+        (_, string aliceToken) = await TestAccounts.CreateUserAsync(factory.Services, "alice", KneeWeb.Security.Roles.Member, "lab-a");
+        (_, string bobToken) = await TestAccounts.CreateUserAsync(factory.Services, "bob", KneeWeb.Security.Roles.Member, "lab-b");
+        HttpClient alice = factory.CreateClientWithToken(aliceToken);
+        HttpClient bob = factory.CreateClientWithToken(bobToken);
+
+        using (HttpResponseMessage otherGroup = await alice.PostAsync("/v1/samples/phantom/jobs?group=lab-b", JsonContent.Create(new { })))
+        {
+            Assert.Equal(HttpStatusCode.Forbidden, otherGroup.StatusCode);
+        }
+
+        using HttpResponseMessage own = await alice.PostAsync("/v1/samples/phantom/jobs?group=lab-a", JsonContent.Create(new { subject_id = "ALICE-SAMPLE" }));
+        Assert.Equal(HttpStatusCode.Accepted, own.StatusCode);
+        Guid id = JsonDocument.Parse(await own.Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetGuid();
+        Assert.Equal("alice", (await ApiClient.GetJobAsync(alice, id)).GetProperty("owner").GetString());
+        Assert.Equal(HttpStatusCode.NotFound, (await bob.GetAsync($"/v1/jobs/{id}")).StatusCode);
+        Assert.Equal("Completed", (await ApiClient.WaitForEndAsync(admin, id, TimeSpan.FromMinutes(2))).GetProperty("status").GetString());
+    }
 }
