@@ -11,7 +11,10 @@ using Xunit;
 
 namespace KneeWeb.Tests.Web.Results;
 
-/// <summary>Result, viewer and cohort pages in real Chromium (WebGL2 on SwiftShader) against a real server process with the demo model.</summary>
+/// <summary>
+/// Result, viewer and cohort pages in real Chromium (WebGL2 on SwiftShader) against a real server process with the
+/// committed models: the phantom segmentation model and the femur shape model for the sample job, the demo model for the rest.
+/// </summary>
 [Collection(BrowserCollection.Name)]
 public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstractions.ITestOutputHelper output) : IAsyncLifetime
 {
@@ -31,10 +34,19 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
     {
         string models = Path.Combine(data.Path, "models");
         Directory.CreateDirectory(models);
-        string repoModels = Path.Combine(Path.GetDirectoryName(ServerProcess.LocateBinary())!, "..", "..", "..", "..", "..", "models");
-        foreach (string file in Directory.GetFiles(repoModels, "demo-knee.*"))
+        string? repoModels = KneeWeb.Inference.ModelRegistry.FindDefaultFolder();
+        Assert.True(repoModels is not null, "models/ with the committed models not found above the test folder");
+        // demo-knee: the default model of the API jobs below; phantom-knee-small: chosen on the Upload page for the sample.
+        foreach (string file in Directory.GetFiles(repoModels, "demo-knee.*").Concat(Directory.GetFiles(repoModels, PhantomModel + ".*")))
         {
             File.Copy(file, Path.Combine(models, Path.GetFileName(file)));
+        }
+
+        string nsmModels = KneeWeb.Inference.ModelBuilding.NsmModels.Folder(models);
+        Directory.CreateDirectory(nsmModels);
+        foreach (string file in Directory.GetFiles(KneeWeb.Inference.ModelBuilding.NsmModels.Folder(repoModels), "femur-nsm-demo.*"))
+        {
+            File.Copy(file, Path.Combine(nsmModels, Path.GetFileName(file)));
         }
 
         server = await ServerProcess.StartAsync(data.Path, new Dictionary<string, string>
@@ -57,16 +69,21 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
         inputs.Dispose();
     }
 
+    private const string PhantomModel = "phantom-knee-small";
+
     /// <summary>
-    /// The done-when path of the result pages, on one phantom job started with "Try a sample": followed
-    /// live, every stats.json metric on its page, working downloads, then the viewers' controls, the
-    /// keyboard, the 1280 px layout, an NSM overlay and a deleted segmentation, all on that same job.
-    /// The checks read what stats.json holds, never how good the segmentation is.
+    /// The done-when path of the result pages, on one phantom job started with "Try a sample" with the
+    /// phantom model and the bone shape model chosen on the Upload page: followed live, every stats.json
+    /// metric on its page (the shape model's fit and BScore included), bone volumes near the phantom's
+    /// truth, working downloads, then the viewers' controls, the keyboard, the 1280 px layout, the shape
+    /// model's mesh overlaid and toggled, and a deleted segmentation, all on that same job.
     /// </summary>
     [Fact]
     public async Task A_sample_from_the_upload_page_is_followed_live_and_its_result_page_shows_stats_json_viewers_and_downloads()
     {
         Phase("start");
+        // The phantom's true labels on the sample's grid (seed 1, half size), made while the browser works.
+        Task<Dictionary<string, double>> truthVolumes = Task.Run(PhantomBoneVolumes);
         // Try a sample: the phantom is generated on the server while the page shows that it works on it.
         await page.GotoAsync("/");
         await WaitForInteractiveAsync();
@@ -80,6 +97,8 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
         Assert.All(consoleErrors, e => Assert.Contains("400", e, StringComparison.Ordinal));
         consoleErrors.Clear();
         await page.GetByTestId("tags").FillAsync("Demo, phantom run");
+        await ChooseAsync("Segmentation model", PhantomModel);
+        await ChooseAsync("Neural shape model", "Bone only");
         await KeepScreenshotAsync("upload");
         await page.GetByTestId("try-sample").ClickAsync();
         await Assertions.Expect(page.GetByTestId("sample-progress")).ToBeVisibleAsync();
@@ -171,8 +190,33 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
             await Assertions.Expect(page.Locator($"[data-testid=mesh-stats] tr[data-mesh='{meshStat.Name}'] td").Nth(1)).ToHaveTextAsync(meshStat.Value.GetProperty("vertices").GetInt64().ToString("#,0", Inv));
         }
 
-        await Assertions.Expect(page.Locator("[data-what='BScore']")).ToContainTextAsync("not computed in this job");
-        await Assertions.Expect(page.Locator("[data-what='The neural shape model']")).ToContainTextAsync("not computed in this job");
+        Assert.Equal(PhantomModel, model.GetProperty("name").GetString());
+
+        // The shape model ran on this job's femur: its fit and BScore as stats.json gives them.
+        JsonElement nsm = stats.GetProperty("nsm");
+        double bscore = stats.GetProperty("bscore").GetDouble();
+        Assert.True(double.IsFinite(bscore), $"stats.json bscore is {bscore}.");
+        output.WriteLine($"BScore {bscore:0.000}, ASSD {nsm.GetProperty("assd_mm")} mm, {nsm.GetProperty("iterations")} iterations, fit {nsm.GetProperty("fit_time_s")} s");
+        ILocator scale = page.GetByTestId("bscore-scale");
+        await Assertions.Expect(scale).ToHaveAttributeAsync("data-value", bscore.ToString("0.00", Inv));
+        await Assertions.Expect(scale.Locator("svg")).ToHaveAccessibleNameAsync(new Regex($"^BScore: {Regex.Escape(bscore.ToString("0.00", Inv))};"));
+        await Assertions.Expect(page.GetByTestId("bscore-reference")).ToContainTextAsync($"healthy SD {stats.GetProperty("bscore_reference").GetProperty("healthy_sd").GetDouble().ToString("0.000", Inv)}");
+        JsonElement nsmModel = nsm.GetProperty("model");
+        await Assertions.Expect(page.GetByTestId("nsm-model")).ToHaveTextAsync($"{nsmModel.GetProperty("name").GetString()} version {nsmModel.GetProperty("version").GetString()}");
+        Assert.Equal("femur-nsm-demo", nsmModel.GetProperty("name").GetString());
+        await Assertions.Expect(page.GetByTestId("nsm-mode")).ToHaveTextAsync("bone only");
+        await Assertions.Expect(page.GetByTestId("nsm-assd")).ToHaveTextAsync(nsm.GetProperty("assd_mm").GetDouble().ToString("0.000", Inv) + " mm");
+        await Assertions.Expect(page.GetByTestId("nsm-iterations")).ToHaveTextAsync(nsm.GetProperty("iterations").GetInt32().ToString(Inv));
+        await Assertions.Expect(page.GetByTestId("nsm-mesh").Locator("a")).ToHaveTextAsync(new Regex("femur_nsm\\.vtk$"));
+
+        // The segmentation is right: the bones' volumes on the page are within 10% of the phantom's.
+        foreach ((string bone, double truth) in await truthVolumes)
+        {
+            string volumeText = await page.Locator($"[data-testid=volumes] tr[data-structure='{bone}'] td").Nth(1).InnerTextAsync();
+            double onPage = double.Parse(volumeText, System.Globalization.NumberStyles.Number, Inv);
+            output.WriteLine($"{bone}: {onPage:0} mm3 on the page, {truth:0} mm3 in the phantom ({(onPage / truth) - 1:+0.0%;-0.0%})");
+            Assert.True(Math.Abs(onPage - truth) <= 0.1 * truth, $"The {bone} volume on the page, {onPage:0} mm3, is not within 10% of the phantom's {truth:0} mm3.");
+        }
 
         Phase("metrics checked");
         // Downloads: results.zip through its link, and a mesh, are the bytes the job recorded.
@@ -256,7 +300,6 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
         double thicknessChange = await WaitForDifferenceAsync(meshCanvas, coloured, 0.002);
         Assert.True(thicknessChange >= 0.002, $"Hiding the thickness colours changed {thicknessChange:P2} of the mesh canvas.");
         await page.GetByTestId("thickness-toggle").CheckAsync();
-        await Assertions.Expect(page.GetByTestId("nsm-overlay-note")).ToContainTextAsync("not overlaid");
 
         Phase("mesh viewer checked");
         // Keyboard: the main controls are reached with Tab, in page order, and each has an accessible name.
@@ -279,12 +322,9 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
 
         await KeepScreenshotAsync("result-page");
         Phase("layout checked");
-        // An NSM result with its mesh: the reconstruction is overlaid, and its toggle hides it.
-        await GraftNsmResultAsync(id);
-        await page.ReloadAsync();
-        await WaitForInteractiveAsync();
-        await Assertions.Expect(page.GetByTestId("nsm-model")).ToHaveTextAsync("nsm-femur-bone version 0.4.2");
-        await WaitForStateAsync("mesh-viewer");
+        // The shape model's reconstruction (the job's femur_nsm.vtk) is overlaid, and its toggle hides it.
+        await Assertions.Expect(page.GetByTestId("nsm-overlay-note")).ToHaveCountAsync(0);
+        Assert.Contains(artifacts.RootElement.EnumerateArray(), a => a.GetProperty("name").GetString()!.EndsWith(nsm.GetProperty("mesh").GetString()!, StringComparison.Ordinal));
         await meshCanvas.ScrollIntoViewIfNeededAsync();
         await WaitForPixelsAsync(meshCanvas, p => p.NonWhite > p.Total / 50);
         ILocator nsmToggle = page.GetByTestId("nsm-toggle");
@@ -305,7 +345,7 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
         await WaitForInteractiveAsync();
         await Assertions.Expect(page.GetByTestId("cohort-tag")).ToHaveValueAsync("phantom-run");
         await Assertions.Expect(page.Locator("[data-testid=cohort-table] tbody tr")).ToHaveCountAsync(1);
-        await Assertions.Expect(page.Locator($"[data-testid=cohort-table] tr[data-job='{id}'] [data-col=bscore]")).ToHaveTextAsync("1.37");
+        await Assertions.Expect(page.Locator($"[data-testid=cohort-table] tr[data-job='{id}'] [data-col=bscore]")).ToHaveTextAsync(bscore.ToString("0.00", Inv));
         await AssertNoHorizontalScrollAsync("the cohort page");
 
         await KeepScreenshotAsync("cohort");
@@ -449,37 +489,34 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
         Assert.True(scrollWidth <= 1280, $"{where} scrolls sideways at 1280 px: document.scrollWidth is {scrollWidth}.");
     }
 
-    /// <summary>
-    /// Gives the completed job the NSM result the shape model steps write (stats.json "nsm", "bscore",
-    /// "bscore_reference" as in TestData/Results/stats-nsm.json, and a reconstructed mesh), so the page's
-    /// handling of it is exercised without depending on the shape model itself. The mesh is the job's
-    /// own femur, recorded as an artifact the way the job runner records files.
-    /// </summary>
-    private async Task GraftNsmResultAsync(Guid id)
+    /// <summary>Volumes (mm3) of femur, tibia and patella in the sample's phantom: "Try a sample" analyses seed 1 at half size here.</summary>
+    private static Dictionary<string, double> PhantomBoneVolumes()
     {
-        string folder = Path.Combine(data.Path, "jobs", id.ToString("D"));
-        string nsmMesh = Path.Combine(folder, "meshes", "femur_nsm.vtk");
-        File.Copy(Path.Combine(folder, "meshes", "femur.vtk"), nsmMesh);
-        var stats = (System.Text.Json.Nodes.JsonObject)System.Text.Json.Nodes.JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(folder, "stats.json")))!;
-        var golden = (System.Text.Json.Nodes.JsonObject)System.Text.Json.Nodes.JsonNode.Parse(TestFiles.ReadText("Results/stats-nsm.json"))!;
-        foreach (string key in new[] { "nsm", "bscore", "bscore_reference" })
+        KneeWeb.Imaging.Phantom.PhantomResult phantom = KneeWeb.Imaging.Phantom.KneePhantom.Generate(KneeWeb.Imaging.Phantom.PhantomOptions.Small(1) with { IncludeImage = false });
+        Vec3d spacingMm = phantom.Labels.Geometry.SpacingMm;
+        double voxelMm3 = spacingMm.X * spacingMm.Y * spacingMm.Z;
+        byte[] labels = (byte[])phantom.Labels.Voxels;
+        long[] counts = new long[256];
+        foreach (byte label in labels)
         {
-            stats[key] = golden[key]!.DeepClone();
+            counts[label]++;
         }
 
-        await File.WriteAllTextAsync(Path.Combine(folder, "stats.json"), stats.ToJsonString());
-        var options = new Microsoft.EntityFrameworkCore.DbContextOptionsBuilder<KneeWeb.Data.KneeWebDbContext>();
-        Microsoft.EntityFrameworkCore.SqliteDbContextOptionsBuilderExtensions.UseSqlite(options, $"Data Source={Path.Combine(data.Path, "kneeweb.db")}");
-        await using var db = new KneeWeb.Data.KneeWebDbContext(options.Options);
-        db.Artifacts.Add(new KneeWeb.Data.Artifact
+        var volumes = new Dictionary<string, double>(StringComparer.Ordinal);
+        foreach (byte bone in new[] { KneeWeb.Imaging.Segmentation.KneeLabels.Femur, KneeWeb.Imaging.Segmentation.KneeLabels.Tibia, KneeWeb.Imaging.Segmentation.KneeLabels.Patella })
         {
-            JobId = id,
-            Name = "meshes/femur_nsm.vtk",
-            Kind = "mesh",
-            SizeBytes = new FileInfo(nsmMesh).Length,
-            Sha256 = Convert.ToHexStringLower(SHA256.HashData(await File.ReadAllBytesAsync(nsmMesh))),
-        });
-        await db.SaveChangesAsync();
+            volumes[KneeWeb.Imaging.Segmentation.KneeLabels.Name(bone)] = counts[bone] * voxelMm3;
+        }
+
+        return volumes;
+    }
+
+    /// <summary>Picks an option of a Radzen dropdown on the Upload page, found by its accessible name.</summary>
+    private async Task ChooseAsync(string dropdown, string option)
+    {
+        await page.GetByLabel(dropdown, new() { Exact = true }).First.ClickAsync();
+        await page.Locator(".rz-dropdown-item:visible", new() { HasTextString = option }).ClickAsync();
+        await Assertions.Expect(page.Locator(".rz-dropdown-item:visible")).ToHaveCountAsync(0);
     }
 
     /// <summary>Waits until at least <paramref name="atLeast"/> of the canvas's pixels differ from <paramref name="before"/>; returns the last fraction.</summary>

@@ -307,6 +307,7 @@ public static class NsmFitter
         var adam = new Adam(l);
         double bestLoss = double.PositiveInfinity;
         int sinceBest = 0, iterations = 0;
+        double fitFraction = 0;
         bool converged = false;
         for (int it = 0; it < options.MaxIterations; it++)
         {
@@ -333,7 +334,12 @@ public static class NsmFitter
             adam.Step(latent, gradient, (float)options.LearningRate);
             if (progress is not null && it % 10 == 0)
             {
-                progress.Report(0.1 + (0.75 * it / options.MaxIterations));
+                // Fits usually stop on patience after a few hundred iterations, far below MaxIterations, so
+                // iterations/MaxIterations alone would crawl and then jump: also count the patience window
+                // used and a saturating guess (half done at 4 patience windows), never going backwards.
+                double done = Math.Max((double)it / options.MaxIterations, Math.Max((double)sinceBest / options.Patience, (double)it / (it + (4.0 * options.Patience))));
+                fitFraction = Math.Max(fitFraction, Math.Min(done, 1));
+                progress.Report(0.1 + (0.75 * fitFraction));
             }
         }
 
