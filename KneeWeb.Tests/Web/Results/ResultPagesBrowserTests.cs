@@ -190,6 +190,7 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
             await Assertions.Expect(page.Locator($"[data-testid=mesh-stats] tr[data-mesh='{meshStat.Name}'] td").Nth(1)).ToHaveTextAsync(meshStat.Value.GetProperty("vertices").GetInt64().ToString("#,0", Inv));
         }
 
+        Phase("stats.json tables checked");
         Assert.Equal(PhantomModel, model.GetProperty("name").GetString());
 
         // The shape model ran on this job's femur: its fit and BScore as stats.json gives them.
@@ -209,6 +210,7 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
         await Assertions.Expect(page.GetByTestId("nsm-iterations")).ToHaveTextAsync(nsm.GetProperty("iterations").GetInt32().ToString(Inv));
         await Assertions.Expect(page.GetByTestId("nsm-mesh").Locator("a")).ToHaveTextAsync(new Regex("femur_nsm\\.vtk$"));
 
+        Phase("shape model metrics checked");
         // The segmentation is right: the bones' volumes on the page are within 10% of the phantom's.
         foreach ((string bone, double truth) in await truthVolumes)
         {
@@ -288,25 +290,56 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
         await Assertions.Expect(under).ToHaveTextAsync(expected);
 
         Phase("volume viewer controls checked");
-        // The mesh viewer draws the meshes; hiding the thickness colours changes the picture.
+        // The mesh viewer draws the meshes with the shape model's reconstruction (the job's femur_nsm.vtk) overlaid.
         await WaitForStateAsync("mesh-viewer");
         ILocator meshCanvas = page.GetByTestId("mesh-canvas");
         await meshCanvas.ScrollIntoViewIfNeededAsync();
         Pixels drawn = await WaitForPixelsAsync(meshCanvas, p => p.NonWhite > p.Total / 50);
         Assert.True(drawn.NonWhite > drawn.Total / 50, $"The mesh canvas is (nearly) blank: {drawn}.");
         await Assertions.Expect(page.GetByTestId("thickness-legend")).ToBeVisibleAsync();
+        await Assertions.Expect(page.GetByTestId("nsm-overlay-note")).ToHaveCountAsync(0);
+        Assert.Contains(artifacts.RootElement.EnumerateArray(), a => a.GetProperty("name").GetString()!.EndsWith(nsm.GetProperty("mesh").GetString()!, StringComparison.Ordinal));
+        ILocator nsmToggle = page.GetByTestId("nsm-toggle");
+        await Assertions.Expect(nsmToggle).ToBeCheckedAsync();
+        await Assertions.Expect(nsmToggle).ToHaveAccessibleNameAsync(new Regex("Shape model reconstruction"));
+        byte[] withNsm = await meshCanvas.ScreenshotAsync();
+        await nsmToggle.UncheckAsync();
+        double nsmChange = await WaitForDifferenceAsync(meshCanvas, withNsm, 0.002);
+        Assert.True(nsmChange >= 0.002, $"Hiding the shape model's mesh changed {nsmChange:P2} of the mesh canvas.");
+
+        Phase("shape model overlay checked");
+        // With the reconstruction and the cartilage hidden (they cover the coloured bone surface), hiding the thickness colours changes the picture.
+        ILocator cartilageToggles = page.Locator("[data-testid=mesh-viewer] .kw-mesh-list li").Filter(new() { HasTextRegex = new Regex("cartilage", RegexOptions.IgnoreCase) }).Locator("input[type=checkbox]");
+        int cartilageMeshes = await cartilageToggles.CountAsync();
+        Assert.True(cartilageMeshes >= 1, "The mesh viewer lists no cartilage mesh.");
+        for (int i = 0; i < cartilageMeshes; i++)
+        {
+            await cartilageToggles.Nth(i).UncheckAsync();
+        }
+
+        await Task.Delay(500);
         byte[] coloured = await meshCanvas.ScreenshotAsync();
         await page.GetByTestId("thickness-toggle").UncheckAsync();
         double thicknessChange = await WaitForDifferenceAsync(meshCanvas, coloured, 0.002);
         Assert.True(thicknessChange >= 0.002, $"Hiding the thickness colours changed {thicknessChange:P2} of the mesh canvas.");
         await page.GetByTestId("thickness-toggle").CheckAsync();
+        for (int i = 0; i < cartilageMeshes; i++)
+        {
+            await cartilageToggles.Nth(i).CheckAsync();
+        }
+
+        // And the reconstruction comes back.
+        byte[] withoutNsm = await meshCanvas.ScreenshotAsync();
+        await nsmToggle.CheckAsync();
+        double nsmBack = await WaitForDifferenceAsync(meshCanvas, withoutNsm, 0.002);
+        Assert.True(nsmBack >= 0.002, $"Showing the shape model's mesh again changed {nsmBack:P2} of the mesh canvas.");
 
         Phase("mesh viewer checked");
         // Keyboard: the main controls are reached with Tab, in page order, and each has an accessible name.
         string[] controls =
         [
             "view-multiplanar", "view-axial", "view-render", "view-reset", "label-toggle-1", "label-toggle-9", "opacity", "window-min", "window-max",
-            "viewer-canvas", "mesh-reset", "mesh-toggle-0", "mesh-canvas", "thickness-toggle", "download-all",
+            "viewer-canvas", "mesh-reset", "mesh-toggle-0", "mesh-canvas", "thickness-toggle", "nsm-toggle", "download-all",
         ];
         HashSet<string> reached = await TabThroughAsync(controls.Length * 8);
         string[] unreached = [.. controls.Where(c => !reached.Contains(c))];
@@ -317,27 +350,11 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
         }
 
         Phase("keyboard checked");
-        // Readable at 1280 px: no horizontal scroll on the result page, nor on the cohort with this job's many columns.
+        // Readable at 1280 px (the shape model's section included): no horizontal scroll on the result page, nor on the cohort with this job's many columns.
         await AssertNoHorizontalScrollAsync("the result page");
 
         await KeepScreenshotAsync("result-page");
         Phase("layout checked");
-        // The shape model's reconstruction (the job's femur_nsm.vtk) is overlaid, and its toggle hides it.
-        await Assertions.Expect(page.GetByTestId("nsm-overlay-note")).ToHaveCountAsync(0);
-        Assert.Contains(artifacts.RootElement.EnumerateArray(), a => a.GetProperty("name").GetString()!.EndsWith(nsm.GetProperty("mesh").GetString()!, StringComparison.Ordinal));
-        await meshCanvas.ScrollIntoViewIfNeededAsync();
-        await WaitForPixelsAsync(meshCanvas, p => p.NonWhite > p.Total / 50);
-        ILocator nsmToggle = page.GetByTestId("nsm-toggle");
-        await Assertions.Expect(nsmToggle).ToBeCheckedAsync();
-        await Assertions.Expect(nsmToggle).ToHaveAccessibleNameAsync(new Regex("Shape model reconstruction"));
-        byte[] withNsm = await meshCanvas.ScreenshotAsync();
-        await nsmToggle.UncheckAsync();
-        double nsmChange = await WaitForDifferenceAsync(meshCanvas, withNsm, 0.002);
-        Assert.True(nsmChange >= 0.002, $"Hiding the shape model's mesh changed {nsmChange:P2} of the mesh canvas.");
-        await AssertNoHorizontalScrollAsync("the result page with the shape model");
-
-        await KeepScreenshotAsync("result-page-nsm");
-        Phase("NSM overlay checked");
         await page.GotoAsync("/jobs");
         await WaitForInteractiveAsync();
         await Assertions.Expect(page.Locator($"tr[data-job='{id}'] [data-testid=job-row-tags] .kw-tag")).ToHaveTextAsync(["demo", "phantom-run"]);
