@@ -145,23 +145,27 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
         await Assertions.Expect(page.GetByTestId("summary-provider")).ToHaveTextAsync(stats.GetProperty("segmentation").GetProperty("execution_provider").GetString()!);
         await Assertions.Expect(page.GetByTestId("summary-subject")).ToHaveTextAsync("SAMPLE-1");
         await Assertions.Expect(page.GetByTestId("summary-tags")).ToHaveTextAsync(new Regex("demo\\s*phantom-run"));
+        Phase("summary shown");
+        // The tables are read in one round trip each (cell by cell costs seconds on a loaded CI machine).
+        Dictionary<string, string[]> volumeRows = await TableAsync("volumes", "data-structure");
         foreach (JsonProperty volume in stats.GetProperty("volumes_mm3").EnumerateObject())
         {
-            ILocator row = page.Locator($"[data-testid=volumes] tr[data-structure='{volume.Name}']");
-            await Assertions.Expect(row.Locator("td").Nth(1)).ToHaveTextAsync(volume.Value.GetDouble().ToString("#,0.0", Inv));
+            Assert.True(volumeRows.TryGetValue(volume.Name, out string[]? cells), $"No volume row for {volume.Name}.");
+            Assert.Equal(volume.Value.GetDouble().ToString("#,0.0", Inv), cells[1]);
         }
 
+        Dictionary<string, string[]> thicknessRows = await TableAsync("thickness", "data-region");
         foreach (JsonProperty region in stats.GetProperty("thickness_mm").EnumerateObject())
         {
-            ILocator cells = page.Locator($"[data-testid=thickness] tr[data-region='{region.Name}'] td");
+            Assert.True(thicknessRows.TryGetValue(region.Name, out string[]? cells), $"No thickness row for {region.Name}.");
             string[] keys = ["mean", "sd", "median", "p5", "p95"];
             for (int i = 0; i < keys.Length; i++)
             {
                 JsonElement v = region.Value.GetProperty(keys[i]);
-                await Assertions.Expect(cells.Nth(i + 1)).ToHaveTextAsync(v.ValueKind == JsonValueKind.Number ? v.GetDouble().ToString("0.00", Inv) : "–");
+                Assert.Equal(v.ValueKind == JsonValueKind.Number ? v.GetDouble().ToString("0.00", Inv) : "–", cells[i + 1]);
             }
 
-            await Assertions.Expect(cells.Nth(6)).ToHaveTextAsync(region.Value.GetProperty("n").GetInt64().ToString(Inv));
+            Assert.Equal(region.Value.GetProperty("n").GetInt64().ToString(Inv), cells[6]);
         }
 
         JsonElement[] flags = [.. stats.GetProperty("qc").GetProperty("flags").EnumerateArray()];
@@ -171,11 +175,12 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
             await Assertions.Expect(page.Locator($"[data-testid=qc-flags] li[data-qc='{flag.GetProperty("code").GetString()}']").Filter(new() { HasText = flag.GetProperty("message").GetString() })).ToHaveCountAsync(1);
         }
 
+        Dictionary<string, string[]> stepRows = await TableAsync("step-durations", "data-step-name");
         foreach (JsonElement step in stats.GetProperty("steps").EnumerateArray())
         {
-            ILocator cells = page.Locator($"[data-testid=step-durations] tr[data-step-name='{step.GetProperty("name").GetString()}'] td");
-            await Assertions.Expect(cells.Nth(1)).ToContainTextAsync(step.GetProperty("state").GetString()!);
-            await Assertions.Expect(cells.Nth(2)).ToHaveTextAsync(step.GetProperty("duration_s").GetDouble().ToString("0.00", Inv));
+            Assert.True(stepRows.TryGetValue(step.GetProperty("name").GetString()!, out string[]? cells), $"No duration row for step {step.GetProperty("name").GetString()}.");
+            Assert.Contains(step.GetProperty("state").GetString()!, cells[1], StringComparison.Ordinal);
+            Assert.Equal(step.GetProperty("duration_s").GetDouble().ToString("0.00", Inv), cells[2]);
         }
 
         await Assertions.Expect(page.GetByTestId("input-dims")).ToHaveTextAsync(string.Join(" × ", stats.GetProperty("input").GetProperty("dims").EnumerateArray().Select(d => d.GetInt32().ToString(Inv))) + " voxels");
@@ -185,9 +190,11 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
         }
 
         await Assertions.Expect(page.GetByTestId("segmentation-tiles")).ToContainTextAsync($"{stats.GetProperty("segmentation").GetProperty("tiles").GetInt32()} in batches of");
+        Dictionary<string, string[]> meshRows = await TableAsync("mesh-stats", "data-mesh");
         foreach (JsonProperty meshStat in stats.GetProperty("meshes").EnumerateObject())
         {
-            await Assertions.Expect(page.Locator($"[data-testid=mesh-stats] tr[data-mesh='{meshStat.Name}'] td").Nth(1)).ToHaveTextAsync(meshStat.Value.GetProperty("vertices").GetInt64().ToString("#,0", Inv));
+            Assert.True(meshRows.TryGetValue(meshStat.Name, out string[]? cells), $"No mesh row for {meshStat.Name}.");
+            Assert.Equal(meshStat.Value.GetProperty("vertices").GetInt64().ToString("#,0", Inv), cells[1]);
         }
 
         Phase("stats.json tables checked");
@@ -504,6 +511,20 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
         int viewport = await page.EvaluateAsync<int>("() => window.innerWidth");
         Assert.True(viewport == 1280, $"The browser window is {viewport} px wide, not 1280.");
         Assert.True(scrollWidth <= 1280, $"{where} scrolls sideways at 1280 px: document.scrollWidth is {scrollWidth}.");
+    }
+
+    /// <summary>The cells' texts (whitespace collapsed, as ToHaveText compares) of a result table's rows, keyed by a row attribute; waits for the table's first row.</summary>
+    private async Task<Dictionary<string, string[]>> TableAsync(string testId, string keyAttribute)
+    {
+        string rows = $"[data-testid={testId}] tr[{keyAttribute}]";
+        await Assertions.Expect(page.Locator(rows).First).ToBeAttachedAsync();
+        return await page.EvaluateAsync<Dictionary<string, string[]>>(@"([rows, key]) => {
+            const table = {};
+            for (const tr of document.querySelectorAll(rows)) {
+                table[tr.getAttribute(key)] = [...tr.querySelectorAll('td')].map(td => td.textContent.replace(/\s+/g, ' ').trim());
+            }
+            return table;
+        }", new[] { rows, keyAttribute });
     }
 
     /// <summary>Volumes (mm3) of femur, tibia and patella in the sample's phantom: "Try a sample" analyses seed 1 at half size here.</summary>
