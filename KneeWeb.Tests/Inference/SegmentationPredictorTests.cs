@@ -65,6 +65,39 @@ public sealed class SegmentationPredictorTests(InferenceFixture fixture) : IClas
         Assert.True(SyntheticKnee.Dice(labels, truth, 2) >= 0.9);
     }
 
+    [Theory]
+    [InlineData(0.5, 0.5, 1.0)] // the model's own spacing: labels come back voxel for voxel
+    [InlineData(0.4, 0.4, 0.8)] // resampled: scores come back linearly, from the one output tensor
+    public async Task A_whole_grid_patch_runs_one_tile_and_gives_the_tiled_labels(double si, double sj, double sk)
+    {
+        (Volume image, _) = SyntheticKnee.Create(new Vec3d(si, sj, sk), sizeMm: 40);
+        string folder = Path.Combine(fixture.Folder, "models-whole-grid");
+        Directory.CreateDirectory(folder);
+        if (!File.Exists(Path.Combine(folder, DemoModel.Name + ".onnx")))
+        {
+            DemoModel.Write(folder, patchSizeIjk: [96, 96, 48]); // covers the 80x80x40 model grid, padded
+        }
+
+        ModelEntry? whole = new ModelRegistry(folder, fixture.Runtime).Find(DemoModel.Name);
+        Assert.NotNull(whole);
+        using var predictor = new SegmentationPredictor(fixture.Runtime);
+        SegmentationResult single = await predictor.SegmentAsync(image, whole, Cpu, null, null, CancellationToken.None);
+        SegmentationResult tiled = await predictor.SegmentAsync(image, DemoEntry(), Cpu, null, null, CancellationToken.None);
+        Assert.Equal(1, single.Tiles);
+        Assert.True(tiled.Tiles > 1);
+        Assert.Equal(image.Geometry, single.Labels.Geometry);
+        byte[] a = single.Labels.Span<byte>().ToArray(), b = tiled.Labels.Span<byte>().ToArray();
+        // A pointwise model gives the same scores in any tile; weighted means may differ in the last bit.
+        int differ = 0;
+        for (int n = 0; n < a.Length; n++)
+        {
+            differ += a[n] == b[n] ? 0 : 1;
+        }
+
+        Assert.True(differ <= a.Length / 100_000, $"{differ} of {a.Length} labels differ");
+        Assert.Contains(a, label => label == 9);
+    }
+
     [Fact]
     public async Task Mirroring_overlap_and_batch_do_not_change_a_pointwise_model()
     {

@@ -66,7 +66,7 @@ public static class ProcessCommand
         }
 
         string models = modelsFolder ?? ModelRegistry.FindDefaultFolder() ?? Path.GetFullPath("models");
-        var engine = new SegmentationEngine(models, runtimePath);
+        var engine = new SegmentationEngine(models, runtimePath, new Setup.KneeWebOptions().DefaultModel);
         var context = new PipelineContext
         {
             JobId = Guid.NewGuid(),

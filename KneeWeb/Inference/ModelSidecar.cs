@@ -116,6 +116,13 @@ public sealed record ModelSidecar
 
     public MirroringSettings Mirroring { get; init; } = new();
 
+    /// <summary>
+    /// The knee the model was built for, where it tells medial from lateral by position (absent: either).
+    /// An image of the other knee, when its side is known, is mirrored left-right before the model and
+    /// its labels mirrored back.
+    /// </summary>
+    public Imaging.KneeSide? KneeSide { get; init; }
+
     public ModelProvenance? Provenance { get; init; }
 
     /// <summary>Lower-case hex SHA-256 of the .onnx file.</summary>

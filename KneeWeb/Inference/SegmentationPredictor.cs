@@ -107,6 +107,7 @@ public sealed class SegmentationPredictor : IDisposable
         private readonly Stopwatch runClock = new();
         private readonly Stopwatch tilingClock = new();
         private readonly Stopwatch previewClock = new();
+        private readonly Stopwatch restoreClock = new(); // linear restore: postprocessing, though done while tiling
         private readonly int classes;
         private readonly int pI, pJ, pK;
         private readonly byte[] labelLookup;
@@ -121,6 +122,11 @@ public sealed class SegmentationPredictor : IDisposable
         private byte[] paddedLabels = [];
         private PreprocessedImage? preprocessed;
         private int finalizedBelowK;
+        private LinearScoreRestore? restore;
+        private byte[] restored = [];
+        private float[]?[] weightSums = [];
+        private int restoredBelowKOut; // output slices (of the crop box) already restored
+        private bool direct;
 
         public Run(SegmentationPredictor owner, Volume image, ModelEntry model, SegmentationOptions options, IProgress<double>? progress, Action<SegmentationPreview>? preview, CancellationToken cancellationToken)
         {
@@ -147,8 +153,14 @@ public sealed class SegmentationPredictor : IDisposable
             TimeSpan load = stage.Elapsed;
 
             stage.Restart();
-            preprocessed = NnUnetPreprocessing.Preprocess(image, PreprocessingFor(sidecar));
+            // A model of one knee sees the other knee mirrored left-right; its labels are mirrored back below.
+            int? sideAxis = options.KneeSide is { } side && sidecar.KneeSide is { } modelSide && side != modelSide ? LeftRightAxis(image.Geometry) : null;
+            Volume input = sideAxis is int axis ? Mirrored(image, axis) : image;
+            preprocessed = NnUnetPreprocessing.Preprocess(input, PreprocessingFor(sidecar));
             Pad(preprocessed);
+            // Resampled to the model's grid: scores go back linearly and the argmax is taken on the input's grid.
+            restore = LinearScoreRestore.IsIdentity(preprocessed) ? null : new LinearScoreRestore(preprocessed, classes);
+            restored = restore is null ? [] : new byte[image.Dims.VoxelCount];
             TimeSpan preprocess = stage.Elapsed;
             cancellationToken.ThrowIfCancellationRequested();
 
@@ -161,8 +173,12 @@ public sealed class SegmentationPredictor : IDisposable
                 batch = 1; // a model exported with a fixed batch of one
             }
 
-            importance = SlidingWindow.ImportanceMap(pI, pJ, pK, sidecar.SlidingWindow.Gaussian);
+            // One tile without mirroring (a model whose patch is the whole grid): its scores are final as they
+            // come, so the argmax reads the output tensor directly; no weighted copies of every class score.
+            direct = tiles.Count == 1 && mirrors.Length == 1;
+            importance = direct ? [] : SlidingWindow.ImportanceMap(pI, pJ, pK, sidecar.SlidingWindow.Gaussian);
             accumulator = new float[padded.K][];
+            weightSums = new float[padded.K][];
             paddedLabels = new byte[padded.VoxelCount];
             var tensors = new Dictionary<int, (OrtFloatTensor Input, OrtFloatTensor Output, float[] Sum)>();
             try
@@ -179,7 +195,7 @@ public sealed class SegmentationPredictor : IDisposable
                         buffers = (
                             new OrtFloatTensor(owner.Runtime, take, sidecar.InputChannels, pK, pJ, pI),
                             new OrtFloatTensor(owner.Runtime, take, classes, pK, pJ, pI),
-                            new float[(long)take * classes * pK * pJ * pI]);
+                            direct ? [] : new float[(long)take * classes * pK * pJ * pI]);
                         tensors[take] = buffers;
                     }
 
@@ -189,9 +205,21 @@ public sealed class SegmentationPredictor : IDisposable
                     }
 
                     tilingClock.Start();
-                    for (int b = 0; b < take; b++)
+                    if (direct)
                     {
-                        Accumulate(buffers.Sum, b, tiles[done + b]);
+                        ArgmaxWholeGrid(buffers.Output.Data);
+                        tilingClock.Stop();
+                        restoreClock.Start();
+                        RestoreFromWholeGrid(buffers.Output.Data);
+                        restoreClock.Stop();
+                        tilingClock.Start();
+                    }
+                    else
+                    {
+                        for (int b = 0; b < take; b++)
+                        {
+                            Accumulate(buffers.Sum, b, tiles[done + b]);
+                        }
                     }
 
                     tilingClock.Stop();
@@ -218,8 +246,12 @@ public sealed class SegmentationPredictor : IDisposable
 
             MaybePreview(1.0, force: true);
             stage.Restart();
-            byte[] modelGridLabels = Unpad();
-            byte[] labels = NnUnetPreprocessing.RestoreLabels(modelGridLabels, preprocessed);
+            byte[] labels = restore is null ? NnUnetPreprocessing.RestoreLabels(Unpad(), preprocessed) : restored;
+            if (sideAxis is int back)
+            {
+                labels = MirrorAlong(labels, image.Dims, back);
+            }
+
             TimeSpan postprocess = stage.Elapsed;
             return new SegmentationResult
             {
@@ -231,6 +263,7 @@ public sealed class SegmentationPredictor : IDisposable
                 Tiles = tiles.Count,
                 BatchSize = batch,
                 Mirrored = mirror,
+                SideMirrorAxis = sideAxis,
                 ModelGrid = preprocessed.Dims,
                 Timings = new SegmentationTimings
                 {
@@ -238,7 +271,7 @@ public sealed class SegmentationPredictor : IDisposable
                     Preprocess = preprocess,
                     ModelRuns = runClock.Elapsed,
                     Tiling = tilingClock.Elapsed,
-                    Postprocess = postprocess,
+                    Postprocess = postprocess + restoreClock.Elapsed,
                     Total = total.Elapsed,
                 },
             };
@@ -283,6 +316,11 @@ public sealed class SegmentationPredictor : IDisposable
         private bool TryRunBatch(List<(int I, int J, int K)> tiles, int first, int take, int[][] mirrors, (OrtFloatTensor Input, OrtFloatTensor Output, float[] Sum) buffers, ref int batch)
         {
             Array.Clear(buffers.Sum);
+            if (direct)
+            {
+                return TryRunDirect(tiles[first], buffers);
+            }
+
             try
             {
                 foreach (int[] axes in mirrors)
@@ -332,6 +370,81 @@ public sealed class SegmentationPredictor : IDisposable
             }
         }
 
+        /// <summary>The one tile of a whole-grid model, run into its output tensor (no sum buffer: nothing to add up).</summary>
+        private bool TryRunDirect((int I, int J, int K) tile, (OrtFloatTensor Input, OrtFloatTensor Output, float[] Sum) buffers)
+        {
+            tilingClock.Start();
+            FillTile(buffers.Input.Data, 0, tile, default);
+            tilingClock.Stop();
+            int batch = 1;
+            runClock.Start();
+            try
+            {
+                if (options.SimulateOutOfMemory?.Invoke(session!.ExecutionProvider, 1) == true)
+                {
+                    throw new OrtException(Native.OrtErrorCode.RuntimeException, "simulated: CUDA failure 2: out of memory");
+                }
+
+                session!.Run([buffers.Input], [buffers.Output], cancellationToken);
+                return true;
+            }
+            catch (OrtException e) when (e.IsOutOfMemory)
+            {
+                return Recover(e, 1, ref batch);
+            }
+            catch (OrtException e)
+            {
+                throw new InferenceFailedException($"Model '{model.Name}' failed on {session!.ExecutionProvider}: {e.NativeMessage}", e);
+            }
+            finally
+            {
+                runClock.Stop();
+            }
+        }
+
+        /// <summary>Argmax of the single tile's scores (the tile is the whole padded grid), straight into the labels.</summary>
+        private void ArgmaxWholeGrid(float[] output)
+        {
+            int slice = padded.I * padded.J;
+            long classStride = padded.VoxelCount;
+            Parallel.For(0, padded.K, z =>
+            {
+                // Class by class over the slice: each class's scores are read as one contiguous stream.
+                float[] bestScores = System.Buffers.ArrayPool<float>.Shared.Rent(slice);
+                byte[] bestClasses = System.Buffers.ArrayPool<byte>.Shared.Rent(slice);
+                try
+                {
+                    long sliceStart = (long)z * slice;
+                    output.AsSpan((int)sliceStart, slice).CopyTo(bestScores);
+                    Array.Clear(bestClasses, 0, slice);
+                    for (int c = 1; c < classes; c++)
+                    {
+                        ReadOnlySpan<float> scores = output.AsSpan(checked((int)((c * classStride) + sliceStart)), slice);
+                        for (int v = 0; v < slice; v++)
+                        {
+                            if (scores[v] > bestScores[v])
+                            {
+                                bestScores[v] = scores[v];
+                                bestClasses[v] = (byte)c;
+                            }
+                        }
+                    }
+
+                    Span<byte> labels = paddedLabels.AsSpan((int)sliceStart, slice);
+                    for (int v = 0; v < slice; v++)
+                    {
+                        labels[v] = labelLookup[bestClasses[v]];
+                    }
+                }
+                finally
+                {
+                    System.Buffers.ArrayPool<float>.Shared.Return(bestScores);
+                    System.Buffers.ArrayPool<byte>.Shared.Return(bestClasses);
+                }
+            });
+            finalizedBelowK = padded.K;
+        }
+
         private bool Recover(OrtException error, int take, ref int batch)
         {
             string provider = session!.ExecutionProvider;
@@ -361,6 +474,62 @@ public sealed class SegmentationPredictor : IDisposable
             }
 
             throw new InferenceFailedException($"Out of memory on the CPU at batch 1 with model '{model.Name}': {error.NativeMessage}", error);
+        }
+
+        /// <summary>The voxel axis closest to RAS x (left-right).</summary>
+        private static int LeftRightAxis(VolumeGeometry geometry)
+        {
+            int best = 0;
+            double bestShare = -1;
+            for (int axis = 0; axis < 3; axis++)
+            {
+                Vec3d column = geometry.IndexToRas.Column(axis);
+                double length = Math.Sqrt((column.X * column.X) + (column.Y * column.Y) + (column.Z * column.Z));
+                double share = length > 0 ? Math.Abs(column.X) / length : 0;
+                if (share > bestShare)
+                {
+                    bestShare = share;
+                    best = axis;
+                }
+            }
+
+            return best;
+        }
+
+        /// <summary>The image with its voxels mirrored along one axis (same geometry), as float32.</summary>
+        private static Volume Mirrored(Volume image, int axis)
+        {
+            long count = image.Dims.VoxelCount;
+            var values = new float[count * image.Frames];
+            for (int frame = 0; frame < image.Frames; frame++)
+            {
+                float[] mirrored = MirrorAlong(image.ToFloat32(frame), image.Dims, axis);
+                mirrored.CopyTo(values, count * frame);
+            }
+
+            return new Volume(image.Geometry, VoxelType.Float32, values, image.Frames);
+        }
+
+        private static T[] MirrorAlong<T>(T[] source, Dims3 dims, int axis)
+        {
+            var result = new T[source.Length];
+            int rowLength = dims.I;
+            Parallel.For(0, dims.K, k =>
+            {
+                int sourceK = axis == 2 ? dims.K - 1 - k : k;
+                for (int j = 0; j < dims.J; j++)
+                {
+                    int sourceJ = axis == 1 ? dims.J - 1 - j : j;
+                    ReadOnlySpan<T> row = source.AsSpan(checked((int)dims.Index(0, sourceJ, sourceK)), rowLength);
+                    Span<T> target = result.AsSpan(checked((int)dims.Index(0, j, k)), rowLength);
+                    row.CopyTo(target);
+                    if (axis == 0)
+                    {
+                        target.Reverse();
+                    }
+                }
+            });
+            return result;
         }
 
         private static PreprocessingSettings PreprocessingFor(ModelSidecar sidecar) => new()
@@ -524,6 +693,10 @@ public sealed class SegmentationPredictor : IDisposable
             for (int z = 0; z < pK; z++)
             {
                 accumulator[tile.K + z] ??= new float[(long)classes * slice];
+                if (restore is not null)
+                {
+                    weightSums[tile.K + z] ??= new float[slice];
+                }
             }
 
             Parallel.For(0, pK, z =>
@@ -538,6 +711,16 @@ public sealed class SegmentationPredictor : IDisposable
                         ReadOnlySpan<float> values = sum.AsSpan(sourceBase + (y * pI), pI);
                         Span<float> destination = target.AsSpan((c * slice) + ((tile.J + y) * padded.I) + tile.I, pI);
                         TensorPrimitives.MultiplyAdd(values, weights, destination, destination);
+                    }
+                }
+
+                if (weightSums[tile.K + z] is float[] sums)
+                {
+                    // Scores are weighted sums; interpolating between voxels needs them as weighted means.
+                    for (int y = 0; y < pJ; y++)
+                    {
+                        Span<float> destination = sums.AsSpan(((tile.J + y) * padded.I) + tile.I, pI);
+                        TensorPrimitives.Add(destination, importance.AsSpan(((z * pJ) + y) * pI, pI), destination);
                     }
                 }
             });
@@ -581,10 +764,114 @@ public sealed class SegmentationPredictor : IDisposable
                     labels[v] = labelLookup[best];
                 }
 
-                accumulator[z] = null;
+                if (restore is null)
+                {
+                    accumulator[z] = null; // kept for the linear restore otherwise, which frees it
+                }
             });
             finalizedBelowK = k;
             tilingClock.Stop();
+            if (restore is not null)
+            {
+                restoreClock.Start();
+                RestoreReady(from);
+                restoreClock.Stop();
+            }
+        }
+
+        /// <summary>Restores every output slice whose model slabs are final, then frees the slabs no later slice reads.</summary>
+        private void RestoreReady(int firstNewSlab)
+        {
+            LinearScoreRestore r = restore!;
+            int slice = padded.I * padded.J;
+            // Interpolation needs scores comparable between voxels: weighted sums become weighted means,
+            // logits become probabilities. (The model-grid argmax, taken before, is unchanged by both.)
+            Parallel.For(firstNewSlab, finalizedBelowK, z =>
+            {
+                if (accumulator[z] is not float[] scores || weightSums[z] is not float[] sums)
+                {
+                    return;
+                }
+
+                for (int c = 0; c < classes; c++)
+                {
+                    Span<float> classScores = scores.AsSpan(c * slice, slice);
+                    TensorPrimitives.Divide(classScores, sums, classScores);
+                }
+
+                if (sidecar.Output == OutputKind.Logits)
+                {
+                    LinearScoreRestore.SoftmaxAcrossClasses(scores, 0, slice, classes, slice);
+                }
+            });
+
+            int boxK = r.Box.Size.K;
+            int ready = restoredBelowKOut;
+            while (ready < boxK && r.SourceSlabs(ready).Upper + padOffset.K < finalizedBelowK)
+            {
+                ready++;
+            }
+
+            int from = restoredBelowKOut;
+            Parallel.For(from, ready, kOut =>
+            {
+                (int lower, int upper) = r.SourceSlabs(kOut);
+                RestoreSlice(kOut, SlabOf(accumulator[lower + padOffset.K]!, 0, padded.I * padded.J), SlabOf(accumulator[upper + padOffset.K]!, 0, padded.I * padded.J));
+            });
+            restoredBelowKOut = ready;
+
+            int keepFrom = ready < boxK ? r.SourceSlabs(ready).Lower + padOffset.K : padded.K;
+            for (int z = 0; z < Math.Min(keepFrom, finalizedBelowK); z++)
+            {
+                accumulator[z] = null;
+                weightSums[z] = null;
+            }
+        }
+
+        /// <summary>The single tile's output is the whole padded grid: every output slice reads it directly.</summary>
+        private void RestoreFromWholeGrid(float[] output)
+        {
+            if (restore is null)
+            {
+                return;
+            }
+
+            long slice = (long)padded.I * padded.J;
+            if (sidecar.Output == OutputKind.Logits)
+            {
+                Parallel.For(0, padded.K, z => LinearScoreRestore.SoftmaxAcrossClasses(output, z * slice, padded.VoxelCount, classes, (int)slice));
+            }
+
+            Parallel.For(0, restore.Box.Size.K, kOut =>
+            {
+                (int lower, int upper) = restore.SourceSlabs(kOut);
+                RestoreSlice(kOut, SlabOf(output, (lower + padOffset.K) * slice, padded.VoxelCount), SlabOf(output, (upper + padOffset.K) * slice, padded.VoxelCount));
+            });
+            restoredBelowKOut = restore.Box.Size.K;
+        }
+
+        // The unpadded model region of a padded-grid slab starting at slabStart.
+        private ScoreSlab SlabOf(float[] scores, long slabStart, long classStride) =>
+            new(scores, slabStart + ((long)padOffset.J * padded.I) + padOffset.I, padded.I, classStride);
+
+        private void RestoreSlice(int kOut, ScoreSlab lower, ScoreSlab upper)
+        {
+            LinearScoreRestore r = restore!;
+            Dims3 box = r.Box.Size;
+            Dims3 full = image.Dims;
+            byte[] sliceLabels = System.Buffers.ArrayPool<byte>.Shared.Rent(box.I * box.J);
+            try
+            {
+                r.ArgmaxSlice(kOut, lower, upper, labelLookup, sliceLabels);
+                for (int j = 0; j < box.J; j++)
+                {
+                    sliceLabels.AsSpan(j * box.I, box.I).CopyTo(restored.AsSpan(checked((int)full.Index(r.Box.MinI, r.Box.MinJ + j, r.Box.MinK + kOut)), box.I));
+                }
+            }
+            finally
+            {
+                System.Buffers.ArrayPool<byte>.Shared.Return(sliceLabels);
+            }
         }
 
         private void MaybePreview(double fraction, bool force)

@@ -26,6 +26,9 @@ public sealed record SegmentationOptions
 
     public TimeSpan PreviewInterval { get; init; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>The knee the image shows, when known (the user's choice); null: unknown, the image is used as it is.</summary>
+    public Imaging.KneeSide? KneeSide { get; init; }
+
     /// <summary>Test hook: answers whether a run on (provider, batch) should fail as out of GPU memory.</summary>
     internal Func<string, int, bool>? SimulateOutOfMemory { get; init; }
 }
@@ -73,6 +76,12 @@ public sealed record SegmentationResult
     public required int BatchSize { get; init; }
 
     public required bool Mirrored { get; init; }
+
+    /// <summary>
+    /// The voxel axis (0 = i, 1 = j, 2 = k) the image was mirrored along because it shows the other knee
+    /// than the model's sidecar names (<see cref="ModelSidecar.KneeSide"/>); null when it was not.
+    /// </summary>
+    public int? SideMirrorAxis { get; init; }
 
     /// <summary>The model's grid (after crop and resampling).</summary>
     public required Dims3 ModelGrid { get; init; }

@@ -132,6 +132,14 @@ public sealed class KneePipeline(SegmentationEngine engine)
                 "cuda" => ExecutionProviderPreference.Cuda,
                 _ => ExecutionProviderPreference.Auto,
             },
+
+            // A model built for one knee sees the other knee mirrored, when the user says which knee it is.
+            KneeSide = context.Options.KneeSide switch
+            {
+                "left" => Imaging.KneeSide.Left,
+                "right" => Imaging.KneeSide.Right,
+                _ => null,
+            },
         };
         SegmentationResult result = await engine.Predictor.SegmentAsync(image, model, options, reporter, preview => reporter.Preview(RenderPreview(preview)), ct);
         context.Labels = result.Labels;
@@ -144,6 +152,7 @@ public sealed class KneePipeline(SegmentationEngine engine)
             ["tiles"] = result.Tiles,
             ["batch_size"] = result.BatchSize,
             ["mirrored"] = result.Mirrored,
+            ["side_mirror_axis"] = result.SideMirrorAxis,
             ["model_grid"] = new JsonArray(result.ModelGrid.I, result.ModelGrid.J, result.ModelGrid.K),
             ["timings_s"] = new JsonObject
             {

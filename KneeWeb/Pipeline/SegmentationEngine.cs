@@ -13,9 +13,10 @@ public sealed class SegmentationEngine
     private readonly Lazy<ModelRegistry> registry;
     private readonly Lazy<SegmentationPredictor?> predictor;
 
-    public SegmentationEngine(string modelsFolder, string? runtimeLibraryPath = null)
+    public SegmentationEngine(string modelsFolder, string? runtimeLibraryPath = null, string? defaultModel = null)
     {
         ModelsFolder = Path.GetFullPath(modelsFolder);
+        DefaultModel = string.IsNullOrWhiteSpace(defaultModel) ? null : defaultModel;
         runtime = new Lazy<(OrtRuntime?, string?)>(() =>
         {
             try
@@ -33,6 +34,9 @@ public sealed class SegmentationEngine
 
     public string ModelsFolder { get; }
 
+    /// <summary>The configured default model's name (it may be absent or disabled here; see <see cref="Resolve"/>).</summary>
+    public string? DefaultModel { get; }
+
     public OrtRuntime? Runtime => runtime.Value.Runtime;
 
     /// <summary>Why ONNX Runtime is not available, or null when it is.</summary>
@@ -48,13 +52,19 @@ public sealed class SegmentationEngine
         ? []
         : Runtime.IsCudaProviderPresent ? ["CUDAExecutionProvider", "CPUExecutionProvider"] : ["CPUExecutionProvider"];
 
-    /// <summary>Model names a job may choose (enabled ones), in the registry's order.</summary>
+    /// <summary>Model names a job may choose (enabled ones): the default first, then the registry's order.</summary>
     public IReadOnlyList<string> SelectableModels()
     {
         var names = new List<string>();
+        ModelEntry? preferred = EnabledDefault();
+        if (preferred is not null)
+        {
+            names.Add(preferred.Name);
+        }
+
         foreach (ModelEntry model in Models)
         {
-            if (model.Enabled)
+            if (model.Enabled && !ReferenceEquals(model, preferred))
             {
                 names.Add(model.Name);
             }
@@ -63,8 +73,25 @@ public sealed class SegmentationEngine
         return names;
     }
 
+    private ModelEntry? FirstEnabled()
+    {
+        foreach (ModelEntry candidate in Models)
+        {
+            if (candidate.Enabled)
+            {
+                return candidate;
+            }
+        }
+
+        return null;
+    }
+
+    private ModelEntry? EnabledDefault() =>
+        DefaultModel is null ? null : registry.Value.Find(DefaultModel) is { Enabled: true } model ? model : null;
+
     /// <summary>
-    /// The model a job will use: the one it names, or the first enabled one. Null when the job
+    /// The model a job will use: the one it names, else the configured default when it is installed and
+    /// enabled, else the first enabled one. Null when the job
     /// names none and none is installed (the segmentation steps are then skipped, with that reason).
     /// </summary>
     /// <exception cref="InvalidJobOptionsException">The named model is unknown or disabled, or the runtime is missing.</exception>
@@ -73,16 +100,7 @@ public sealed class SegmentationEngine
         ModelEntry? model;
         if (string.IsNullOrWhiteSpace(name))
         {
-            model = null;
-            foreach (ModelEntry candidate in Models)
-            {
-                if (candidate.Enabled)
-                {
-                    model = candidate;
-                    break;
-                }
-            }
-
+            model = EnabledDefault() ?? FirstEnabled();
             if (model is null)
             {
                 return null;

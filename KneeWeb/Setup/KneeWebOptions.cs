@@ -11,6 +11,12 @@ public sealed class KneeWebOptions
     /// <summary>Folder of segmentation models (&lt;name&gt;.onnx + &lt;name&gt;.json).</summary>
     public string ModelsPath { get; set; } = "models";
 
+    /// <summary>
+    /// Model a job uses when it names none, and the one the Upload page offers first. Empty, missing or
+    /// disabled = the first enabled model in the registry.
+    /// </summary>
+    public string? DefaultModel { get; set; } = "phantom-knee";
+
     /// <summary>ONNX Runtime library (file or folder); empty = KNEEWEB_ONNXRUNTIME, then node_modules/onnxruntime-node.</summary>
     public string? OnnxRuntimePath { get; set; }
 

@@ -89,7 +89,8 @@ public static class Resampling
         return table;
     }
 
-    private static (int[] Lower, float[] Weight) LinearTable(int size, int newSize, bool nearest)
+    /// <summary>Per target voxel: the lower source index and the weight of the next one (0 along a nearest axis), pixel centres aligned.</summary>
+    internal static (int[] Lower, float[] Weight) LinearTable(int size, int newSize, bool nearest)
     {
         var lower = new int[newSize];
         var weight = new float[newSize];
