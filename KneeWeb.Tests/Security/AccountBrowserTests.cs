@@ -149,4 +149,43 @@ public sealed class AccountBrowserTests(BrowserFixture fixture) : IAsyncLifetime
         Assert.Contains("group-created,,group lab-c", csv, StringComparison.Ordinal);
         Assert.Contains("member-added,,group lab-c", csv, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_member_of_two_groups_picks_the_group_of_a_new_job_on_the_upload_page()
+    {
+        await using (AccountsHost host = await AccountsHost.OpenAsync(data.Path))
+        {
+            await host.Accounts.AddGroupAsync("lab-g");
+            await host.Accounts.AddUserAsync("gina", Roles.Member, "gina-password-2026", [KneeWeb.Data.Group.DefaultName, "lab-g"]);
+        }
+
+        string input = TestVolumes.WriteRamp(data.Path, "ramp.nii.gz");
+        var errors = new List<string>();
+        (IBrowserContext context, IPage page) = await fixture.OpenPageAsync(server.BaseAddress, errors, userName: "gina", password: "gina-password-2026");
+        await using (context)
+        {
+            await page.GotoAsync("/");
+            await page.Locator("main[data-interactive='true']").WaitForAsync(new() { Timeout = 30_000 });
+            await page.Locator("[data-testid=drop-zone][data-ready='true']").WaitForAsync(new() { Timeout = 30_000 });
+            await page.GetByTestId("file-input").SetInputFilesAsync(input);
+            await Assertions.Expect(page.GetByTestId("chosen-file")).ToContainTextAsync("ramp.nii.gz");
+            await page.GetByTestId("group-choice").ClickAsync();
+            await page.Locator(".rz-dropdown-item", new() { HasTextString = "lab-g" }).ClickAsync();
+            await page.GetByTestId("start").ClickAsync();
+            await page.WaitForURLAsync(new System.Text.RegularExpressions.Regex("/jobs/[0-9a-f-]{36}$"), new() { Timeout = 30_000 });
+        }
+
+        Assert.Empty(errors);
+        Guid id = Guid.Parse(page.Url[^36..]);
+        int labG;
+        await using (AccountsHost host = await AccountsHost.OpenAsync(data.Path))
+        {
+            labG = (await host.Accounts.ListGroupsAsync()).Single(g => g.Name == "lab-g").Id;
+        }
+
+        using HttpClient admin = server.CreateClient();
+        string csv = await admin.GetStringAsync($"/v1/audit.csv?action=upload&user=gina");
+        Assert.Contains($"gina,upload,{id:D},ramp.nii.gz,", csv, StringComparison.Ordinal);
+        Assert.Contains($",group {labG}", csv, StringComparison.Ordinal);
+    }
 }

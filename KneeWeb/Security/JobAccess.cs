@@ -17,6 +17,9 @@ public sealed record AccessSubject(string? UserId, string? UserName, bool IsAdmi
         IsAdmin ? new JobVisibility(true, UserId, []) : UserId is null ? JobVisibility.Nobody : new JobVisibility(false, UserId, [.. GroupIds]);
 }
 
+/// <summary>A group a user may upload into; <see cref="IsDefault"/> marks the one used when none is chosen.</summary>
+public sealed record UploadGroupChoice(int Id, string Name, bool IsDefault);
+
 /// <summary>
 /// Resource-based authorization of jobs: the one place that decides who may see and change a job.
 /// Members see the jobs of their groups, PIs the groups they lead (a PI's membership is a lead
@@ -164,6 +167,34 @@ public sealed class JobAccess(JobStore store, AuditLog audit, ILogger<JobAccess>
         }
 
         return rows.FindAll(r => visible.Contains(idOf(r)));
+    }
+
+    /// <summary>
+    /// The groups a user may upload into (Admins: every group; others: their own), by id, for the
+    /// Upload page's picker; the first choice offered is <see cref="UploadGroupAsync"/>'s default.
+    /// </summary>
+    public async Task<List<UploadGroupChoice>> UploadGroupsAsync(AccessSubject subject, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(subject);
+        if (!subject.IsAuthenticated)
+        {
+            return [];
+        }
+
+        List<Group> all = await store.ReadAsync(db => db.Groups.AsNoTracking().OrderBy(g => g.Id).ToListAsync(ct), ct);
+        int? preferred = await UploadGroupAsync(subject, null, ct);
+        var choices = new List<UploadGroupChoice>(all.Count);
+        foreach (Group g in all)
+        {
+            if (subject.IsAdmin || subject.GroupIds.Contains(g.Id))
+            {
+                choices.Add(new UploadGroupChoice(g.Id, g.Name, g.Id == preferred));
+            }
+        }
+
+        // The default first, the rest by id.
+        choices.Sort((a, b) => a.IsDefault == b.IsDefault ? a.Id.CompareTo(b.Id) : a.IsDefault ? -1 : 1);
+        return choices;
     }
 
     /// <summary>

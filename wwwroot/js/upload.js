@@ -19,14 +19,14 @@ export function selectedFile(input) {
   return { name: f.name, size: f.size };
 }
 
-export function upload(input, optionsJson, dotnet) {
+export function upload(input, optionsJson, dotnet, group) {
   return new Promise(resolve => {
     if (!input.files || input.files.length === 0) { resolve({ status: 0, body: '' }); return; }
     const form = new FormData();
     form.append('options', optionsJson);
     form.append('file', input.files[0], input.files[0].name);
     const xhr = new XMLHttpRequest();
-    xhr.open('POST', '/v1/jobs');
+    xhr.open('POST', group == null ? '/v1/jobs' : '/v1/jobs?group=' + encodeURIComponent(group));
     // The sign-in cookie rides along, so the API asks for the page's antiforgery token (App.razor's meta tag).
     xhr.setRequestHeader('RequestVerificationToken', document.querySelector('meta[name="kw-antiforgery"]')?.content ?? '');
     let last = 0;
