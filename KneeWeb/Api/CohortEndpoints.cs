@@ -21,7 +21,7 @@ public static class CohortEndpoints
         v1.MapGet("/jobs/{id:guid}/input", InputAsync).WithName("DownloadJobInput")
             .WithDescription("The uploaded volume as stored. With ?as=nifti, a NIfTI (.nii.gz) copy for viewers (converted once and kept beside the upload).");
         v1.MapGet("/cohort", CohortAsync).WithName("Cohort")
-            .WithDescription("Jobs with their stats.json metrics. Filters: subject, tag (matches notes), model, from, to (ISO dates, UTC), status (default Completed; 'any' for all).");
+            .WithDescription("Jobs with their stats.json metrics. Filters: subject, tag (one of the job's tags, exactly), model, from, to (ISO dates, UTC), status (default Completed; 'any' for all).");
         v1.MapGet("/cohort.csv", CohortCsvAsync).WithName("CohortCsv")
             .WithDescription("The cohort table as CSV: one row per job, one column per metric; same filters as /v1/cohort.");
         return app;
@@ -108,6 +108,7 @@ public static class CohortEndpoints
                 ["created_utc"] = row.CreatedUtc,
                 ["status"] = row.Status.ToString(),
                 ["model"] = row.Model,
+                ["tags"] = row.Tags,
                 ["notes"] = row.Notes,
                 ["qc_flags"] = row.Stats?.QcFlags.Select(f => f.Code).ToArray() ?? [],
             };

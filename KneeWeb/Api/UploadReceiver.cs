@@ -111,15 +111,7 @@ public sealed class UploadReceiver(JobService jobs, SegmentationEngine engine, I
                 return ApiErrors.Problem(ErrorCode.FILE_NOT_FOUND, StatusCodes.Status400BadRequest, "The request held no part named 'file'.");
             }
 
-            var problems = new List<string>(pipelineOptions.Validate());
-            if (!string.IsNullOrWhiteSpace(pipelineOptions.Model) && !engine.SelectableModels().Contains(pipelineOptions.Model))
-            {
-                Inference.ModelEntry? known = engine.Models.FirstOrDefault(m => m.Name == pipelineOptions.Model);
-                problems.Add(known is null
-                    ? $"model '{pipelineOptions.Model}' is not installed (available: {string.Join(", ", engine.SelectableModels())})."
-                    : $"model '{pipelineOptions.Model}' is disabled: {known.DisabledReason}");
-            }
-
+            List<string> problems = ValidateOptions(pipelineOptions, engine);
             if (problems.Count > 0)
             {
                 return ApiErrors.Problem(ErrorCode.CONFIG_ERROR, StatusCodes.Status400BadRequest, string.Join(" ", problems));
@@ -180,6 +172,23 @@ public sealed class UploadReceiver(JobService jobs, SegmentationEngine engine, I
                 Directory.Delete(uploadFolder, recursive: true);
             }
         }
+    }
+
+    /// <summary>What is wrong with job options (their own checks, and the model being installed and enabled); empty when nothing is.</summary>
+    public static List<string> ValidateOptions(PipelineOptions pipelineOptions, SegmentationEngine engine)
+    {
+        ArgumentNullException.ThrowIfNull(pipelineOptions);
+        ArgumentNullException.ThrowIfNull(engine);
+        var problems = new List<string>(pipelineOptions.Validate());
+        if (!string.IsNullOrWhiteSpace(pipelineOptions.Model) && !engine.SelectableModels().Contains(pipelineOptions.Model))
+        {
+            Inference.ModelEntry? known = engine.Models.FirstOrDefault(m => m.Name == pipelineOptions.Model);
+            problems.Add(known is null
+                ? $"model '{pipelineOptions.Model}' is not installed (available: {string.Join(", ", engine.SelectableModels())})."
+                : $"model '{pipelineOptions.Model}' is disabled: {known.DisabledReason}");
+        }
+
+        return problems;
     }
 
     /// <summary>

@@ -30,6 +30,9 @@ public sealed class Job
 
     public string? Notes { get; set; }
 
+    /// <summary>Normalised tags, comma-separated ("baseline,knee-oa"), or null (see Pipeline.JobTags).</summary>
+    public string? Tags { get; set; }
+
     /// <summary>Original file name as uploaded (display only, never used as a path).</summary>
     public string InputFileName { get; set; } = "";
 

@@ -2,13 +2,17 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using KneeWeb.Data;
+using KneeWeb.Pipeline;
 using KneeWeb.Setup;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 
 namespace KneeWeb.Jobs;
 
-/// <summary>Filters of the cohort table; every field optional. Text filters match case-insensitively as substrings.</summary>
+/// <summary>
+/// Filters of the cohort table; every field optional. Subject and model match case-insensitively as
+/// substrings; a tag matches one of the job's tags exactly (after the same normalisation as when tagging).
+/// </summary>
 public sealed record CohortFilter(
     string? Subject = null,
     string? Tag = null,
@@ -29,6 +33,9 @@ public sealed record CohortRow(
     string? Model,
     ResultStats? Stats)
 {
+    /// <summary>The job's tags (normalised), in the order given.</summary>
+    public IReadOnlyList<string> Tags { get; init; } = [];
+
     public int QcWarnings => Stats is null ? 0 : Stats.QcFlags.Count(f => !string.Equals(f.Severity, "info", StringComparison.OrdinalIgnoreCase));
 
     public double? Volume(string structure) => Find(Stats?.VolumesMm3, structure);
@@ -91,7 +98,7 @@ public sealed class CohortQueries(JobStore store, IOptions<KneeWebOptions> optio
         var rows = new List<CohortRow>(jobs.Count);
         foreach (Job job in jobs)
         {
-            if (!Contains(job.SubjectId, filter.Subject) || !Contains(job.Notes, filter.Tag))
+            if (!Contains(job.SubjectId, filter.Subject) || !JobTags.HasTag(job.Tags, filter.Tag))
             {
                 continue;
             }
@@ -103,7 +110,10 @@ public sealed class CohortQueries(JobStore store, IOptions<KneeWebOptions> optio
                 continue;
             }
 
-            rows.Add(new CohortRow(job.Id, job.SubjectId, job.KneeSide ?? stats?.KneeSide, job.Owner, job.CreatedUtc, job.Status, job.Notes, model, stats));
+            rows.Add(new CohortRow(job.Id, job.SubjectId, job.KneeSide ?? stats?.KneeSide, job.Owner, job.CreatedUtc, job.Status, job.Notes, model, stats)
+            {
+                Tags = JobTags.Split(job.Tags),
+            });
         }
 
         return rows;
@@ -163,7 +173,10 @@ public sealed class CohortQueries(JobStore store, IOptions<KneeWebOptions> optio
 
         foreach (string b in bones)
         {
-            columns.Add(new CohortColumn($"bscore_{b}", $"{b} BScore", r => r.BScore(b)));
+            // One BScore per knee (today's stats.json) is plain "bscore"; older files had one per bone.
+            columns.Add(b == "overall"
+                ? new CohortColumn("bscore", "BScore", r => r.BScore(b))
+                : new CohortColumn($"bscore_{b}", $"{b} BScore", r => r.BScore(b)));
         }
 
         if (nsm)
@@ -180,7 +193,7 @@ public sealed class CohortQueries(JobStore store, IOptions<KneeWebOptions> optio
         ArgumentNullException.ThrowIfNull(rows);
         List<CohortColumn> columns = Columns(rows);
         var sb = new StringBuilder();
-        sb.Append("job_id,subject_id,knee_side,owner,created_utc,status,model,notes,qc_flags");
+        sb.Append("job_id,subject_id,knee_side,owner,created_utc,status,model,tags,notes,qc_flags");
         foreach (CohortColumn c in columns)
         {
             sb.Append(',').Append(Escape(c.Key));
@@ -196,6 +209,7 @@ public sealed class CohortQueries(JobStore store, IOptions<KneeWebOptions> optio
                 .Append(row.CreatedUtc.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture)).Append(',')
                 .Append(row.Status).Append(',')
                 .Append(Escape(row.Model)).Append(',')
+                .Append(Escape(string.Join("; ", row.Tags))).Append(',')
                 .Append(Escape(row.Notes)).Append(',')
                 .Append(row.Stats is null ? "" : Escape(string.Join("; ", row.Stats.QcFlags.Select(f => f.Code))));
             foreach (CohortColumn c in columns)

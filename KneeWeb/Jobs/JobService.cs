@@ -41,6 +41,7 @@ public sealed class JobService(
             SubjectId = string.IsNullOrWhiteSpace(pipelineOptions.SubjectId) ? null : pipelineOptions.SubjectId.Trim(),
             KneeSide = pipelineOptions.KneeSide == "auto" ? null : pipelineOptions.KneeSide,
             Notes = pipelineOptions.Notes,
+            Tags = JobTags.ToStored(pipelineOptions.Tags),
             InputFileName = upload.OriginalFileName,
             InputPath = upload.RelativePath,
             InputSizeBytes = upload.SizeBytes,

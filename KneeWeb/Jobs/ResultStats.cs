@@ -10,8 +10,48 @@ public sealed record QcFlagView(string Code, string Severity, string? Structure,
 /// <summary>Cartilage thickness of one plate or subregion, in millimetres.</summary>
 public sealed record ThicknessRegion(string Region, double? MeanMm, double? SdMm, double? MedianMm, double? P5Mm, double? P95Mm, long? N);
 
-/// <summary>What the neural shape model reported: latent size, reconstruction error, optimiser iterations.</summary>
-public sealed record NsmView(int? LatentSize, double? AssdMm, int? Iterations);
+/// <summary>
+/// What the neural shape model reported: latent size, reconstruction error (ASSD), optimiser
+/// iterations, and (in the current stats.json schema) its mode, model, fit and registration.
+/// </summary>
+public sealed record NsmView(int? LatentSize, double? AssdMm, int? Iterations)
+{
+    /// <summary>"bone" or "bone-cartilage".</summary>
+    public string? Mode { get; init; }
+
+    public string? ModelName { get; init; }
+
+    public string? ModelVersion { get; init; }
+
+    /// <summary>The latent vector, when stats.json lists it (older files give only its size).</summary>
+    public IReadOnlyList<double>? Latent { get; init; }
+
+    public double? BestLoss { get; init; }
+
+    public bool? Converged { get; init; }
+
+    public double? FitTimeSeconds { get; init; }
+
+    /// <summary>The reconstructed mesh's file name as stats.json gives it (e.g. "femur_nsm.vtk").</summary>
+    public string? Mesh { get; init; }
+
+    public NsmTransform? Transform { get; init; }
+}
+
+/// <summary>The registration from the knee to the shape model's frame: mirroring (left to right), scale, rotation and translation.</summary>
+public sealed record NsmTransform(bool? Mirrored, double? Scale, IReadOnlyList<IReadOnlyList<double>>? Rotation, IReadOnlyList<double>? TranslationMm);
+
+/// <summary>The input as the pipeline read it.</summary>
+public sealed record InputView(string? FileName, string? Format, IReadOnlyList<double>? Dims, IReadOnlyList<double>? SpacingMm, int? Frames, int? FrameUsed, string? DataType);
+
+/// <summary>How the segmentation ran: tiles, batch, grid, fallbacks and its own timings (seconds).</summary>
+public sealed record SegmentationRunView(int? Tiles, int? BatchSize, bool? Mirrored, IReadOnlyList<double>? ModelGrid, IReadOnlyList<string> Fallbacks, IReadOnlyList<KeyValuePair<string, double>> TimingsSeconds);
+
+/// <summary>One structure's mesh as stats.json describes it.</summary>
+public sealed record MeshStat(string Structure, long? Vertices, long? Triangles, bool? Watertight, double? AreaMm2, double? VolumeMm3);
+
+/// <summary>The healthy reference a BScore is measured against, and the model of the axis it lies on.</summary>
+public sealed record BScoreReference(double? HealthyMean, double? HealthySd, string? AxisModel);
 
 /// <summary>One pipeline step's record in stats.json.</summary>
 public sealed record StepTiming(string Name, string State, double? DurationSeconds, string? Reason);
@@ -61,6 +101,18 @@ public sealed class ResultStats
     /// <summary>Why the shape model (and so BScore) did not run, when the pipeline said.</summary>
     public string? NsmSkipped { get; private init; }
 
+    public InputView? Input { get; private init; }
+
+    /// <summary>image_stats: min, max, mean, SD... of the image's values, in file order.</summary>
+    public IReadOnlyList<KeyValuePair<string, double>>? ImageStats { get; private init; }
+
+    public SegmentationRunView? SegmentationRun { get; private init; }
+
+    public IReadOnlyList<MeshStat>? Meshes { get; private init; }
+
+    /// <summary>bscore_reference: healthy mean and SD along the axis, and the axis model.</summary>
+    public BScoreReference? BScoreReference { get; private init; }
+
     public static ResultStats Parse(string json)
     {
         JsonObject root = JsonNode.Parse(json) as JsonObject ?? throw new JsonException("stats.json is not a JSON object.");
@@ -86,7 +138,23 @@ public sealed class ResultStats
             Thickness = ParseThickness(root["thickness_mm"] as JsonObject),
             Nsm = ParseNsm(root["nsm"] as JsonObject),
             BScore = ParseBScore(root["bscore"]),
-            NsmSkipped = Text(root["nsm_skipped"]),
+            NsmSkipped = Text(root["nsm_skipped"]) ?? Text((root["nsm_skipped"] as JsonObject)?["reason"]),
+            BScoreReference = ParseReference(root["bscore_reference"] as JsonObject),
+            Input = root["input"] is JsonObject input
+                ? new InputView(Text(input["file_name"]), Text(input["format"]), Vector(input["dims"] as JsonArray), Vector(input["spacing_mm"] as JsonArray),
+                    Number(input["frames"]) is { } fr ? (int)fr : null, Number(input["frame_used"]) is { } fu ? (int)fu : null, Text(input["datatype"]))
+                : null,
+            ImageStats = Numbers(root["image_stats"] as JsonObject),
+            SegmentationRun = segmentation is null || (segmentation["tiles"] is null && segmentation["timings_s"] is null)
+                ? null
+                : new SegmentationRunView(
+                    Number(segmentation["tiles"]) is { } tiles ? (int)tiles : null,
+                    Number(segmentation["batch_size"]) is { } batch ? (int)batch : null,
+                    Bool(segmentation["mirrored"]),
+                    Vector(segmentation["model_grid"] as JsonArray),
+                    Texts(segmentation["fallbacks"] as JsonArray),
+                    Numbers(segmentation["timings_s"] as JsonObject) ?? []),
+            Meshes = ParseMeshes(root["meshes"] as JsonObject),
         };
     }
 
@@ -200,7 +268,119 @@ public sealed class ResultStats
             JsonNode n when Number(n) is { } d => (int)d,
             _ => Number(obj["latent_size"]) is { } ls ? (int)ls : null,
         };
-        return new NsmView(latent, Number(obj["assd_mm"]), Number(obj["iterations"]) is { } it ? (int)it : null);
+        JsonObject? model = obj["model"] as JsonObject;
+        JsonObject? transform = obj["transform"] as JsonObject;
+        return new NsmView(latent, Number(obj["assd_mm"]), Number(obj["iterations"]) is { } it ? (int)it : null)
+        {
+            Mode = Text(obj["mode"]),
+            // Older files named the model with a plain string.
+            ModelName = Text(model?["name"]) ?? Text(obj["model"]),
+            ModelVersion = Text(model?["version"]) ?? Text(obj["model_version"]),
+            Latent = Vector(obj["latent"] as JsonArray),
+            BestLoss = Number(obj["best_loss"]),
+            Converged = Bool(obj["converged"]),
+            FitTimeSeconds = Number(obj["fit_time_s"]),
+            Mesh = Text(obj["mesh"]),
+            Transform = transform is null ? null : new NsmTransform(
+                Bool(transform["mirrored"]),
+                Number(transform["scale"]),
+                Matrix(transform["rotation"] as JsonArray),
+                Vector(transform["translation_mm"] as JsonArray)),
+        };
+    }
+
+    private static BScoreReference? ParseReference(JsonObject? obj)
+    {
+        if (obj is null)
+        {
+            return null;
+        }
+
+        JsonNode? axis = obj["axis_model"];
+        string? axisModel = Text(axis) ?? (axis is JsonObject a
+            ? $"{Text(a["name"])} {Text(a["version"])}".Trim() is { Length: > 0 } named ? named : null
+            : null);
+        return new BScoreReference(Number(obj["healthy_mean"]), Number(obj["healthy_sd"]), axisModel);
+    }
+
+    private static List<string> Texts(JsonArray? array)
+    {
+        var list = new List<string>();
+        foreach (JsonNode? item in array ?? [])
+        {
+            if (Text(item) is { } t)
+            {
+                list.Add(t);
+            }
+        }
+
+        return list;
+    }
+
+    private static List<MeshStat>? ParseMeshes(JsonObject? obj)
+    {
+        if (obj is null)
+        {
+            return null;
+        }
+
+        var list = new List<MeshStat>(obj.Count);
+        foreach ((string structure, JsonNode? node) in obj)
+        {
+            if (node is JsonObject m)
+            {
+                list.Add(new MeshStat(structure, Number(m["vertices"]) is { } v ? (long)v : null, Number(m["triangles"]) is { } t ? (long)t : null,
+                    Bool(m["watertight"]), Number(m["area_mm2"]), Number(m["volume_mm3"])));
+            }
+        }
+
+        return list;
+    }
+
+    private static bool? Bool(JsonNode? node) =>
+        node is JsonValue value && value.TryGetValue(out bool b) ? b : null;
+
+    /// <summary>Numbers of a JSON list; null when it is absent or holds anything but numbers.</summary>
+    private static List<double>? Vector(JsonArray? array)
+    {
+        if (array is null)
+        {
+            return null;
+        }
+
+        var list = new List<double>(array.Count);
+        foreach (JsonNode? item in array)
+        {
+            if (Number(item) is not { } v)
+            {
+                return null;
+            }
+
+            list.Add(v);
+        }
+
+        return list;
+    }
+
+    private static List<IReadOnlyList<double>>? Matrix(JsonArray? rows)
+    {
+        if (rows is null)
+        {
+            return null;
+        }
+
+        var list = new List<IReadOnlyList<double>>(rows.Count);
+        foreach (JsonNode? row in rows)
+        {
+            if (Vector(row as JsonArray) is not { } r)
+            {
+                return null;
+            }
+
+            list.Add(r);
+        }
+
+        return list;
     }
 
     private static List<KeyValuePair<string, double>>? ParseBScore(JsonNode? node)

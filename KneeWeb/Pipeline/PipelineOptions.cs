@@ -30,6 +30,11 @@ public sealed class PipelineOptions
     [JsonPropertyName("notes")]
     public string? Notes { get; set; }
 
+    /// <summary>Comma-separated tags (see <see cref="JobTags"/>); a JSON list is accepted too.</summary>
+    [JsonPropertyName("tags")]
+    [JsonConverter(typeof(TagsJsonConverter))]
+    public string? Tags { get; set; }
+
     [JsonPropertyName("device")]
     public string Device { get; set; } = "auto";
 
@@ -68,6 +73,8 @@ public sealed class PipelineOptions
         {
             errors.Add("notes are longer than 4000 characters.");
         }
+
+        errors.AddRange(JobTags.Parse(Tags).Problems);
 
         if (Frame is < 0)
         {

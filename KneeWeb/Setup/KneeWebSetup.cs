@@ -142,6 +142,7 @@ public static class KneeWebSetup
         app.MapKneeWebAccount();
         app.MapKneeWebApi();
         app.MapKneeWebCohortApi();
+        app.MapKneeWebSampleApi();
         app.MapHub<JobsHub>("/hubs/jobs");
         app.MapRazorComponents<Components.App>().AddInteractiveServerRenderMode()
             .Add(endpoint =>

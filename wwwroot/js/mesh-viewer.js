@@ -18,7 +18,7 @@ async function readThickness(url) {
     return values;
 }
 
-export async function create(canvas, dotnet, meshes, thicknessMaxMm) {
+export async function create(canvas, dotnet, meshes, thicknessMaxMm, nsm) {
     const nv = new Niivue({ backColor: [1, 1, 1, 1], show3Dcrosshair: false, isResizeCanvas: true, logLevel: 'error' });
     const viewer = {
         reset() {
@@ -31,8 +31,13 @@ export async function create(canvas, dotnet, meshes, thicknessMaxMm) {
                 nv.setMeshProperty(nv.meshes[index].id, 'visible', visible);
             }
         },
+        setNsmVisible(visible) {
+            const mesh = nv.meshes.find(m => m.kwNsm);
+            if (mesh) nv.setMeshProperty(mesh.id, 'visible', visible);
+        },
         setThicknessVisible(visible) {
             for (const mesh of nv.meshes) {
+                if (mesh.kwNsm) continue;
                 for (const layer of mesh.layers) layer.opacity = visible ? 1 : 0;
                 mesh.updateMesh(nv.gl);
             }
@@ -45,7 +50,15 @@ export async function create(canvas, dotnet, meshes, thicknessMaxMm) {
     try {
         await nv.attachToCanvas(canvas);
         nv.setSliceType(SLICE_TYPE.RENDER);
-        await nv.loadMeshes(meshes.map(m => ({ url: m.url, name: m.name, rgba255: m.rgba255 })));
+        const list = meshes.map(m => ({ url: m.url, name: m.name, rgba255: m.rgba255 }));
+        // The shape model's reconstruction comes last, so mesh i stays structure i for the toggles.
+        if (nsm) list.push({ url: nsm.url, name: nsm.name, rgba255: nsm.rgba255 });
+        await nv.loadMeshes(list);
+        if (nsm && nv.meshes.length === list.length) {
+            const overlay = nv.meshes[list.length - 1];
+            overlay.kwNsm = true;
+            nv.setMeshProperty(overlay.id, 'opacity', nsm.opacity);
+        }
     } catch (e) {
         await dotnet.invokeMethodAsync('OnMeshesError', `The meshes could not be shown (${e.message}).`);
         return viewer;

@@ -42,3 +42,21 @@ export function upload(input, optionsJson, dotnet, group) {
     xhr.send(form);
   });
 }
+
+// "Try a sample": the server generates (or reuses) the knee phantom and starts a job on it.
+export async function trySample(optionsJson, group) {
+  try {
+    const response = await fetch(group == null ? '/v1/samples/phantom/jobs' : '/v1/samples/phantom/jobs?group=' + encodeURIComponent(group), {
+      method: 'POST',
+      // The sign-in cookie rides along, so the API asks for the page's antiforgery token, as for the upload.
+      headers: {
+        'Content-Type': 'application/json',
+        'RequestVerificationToken': document.querySelector('meta[name="kw-antiforgery"]')?.content ?? '',
+      },
+      body: optionsJson,
+    });
+    return { status: response.status, body: await response.text() };
+  } catch {
+    return { status: 0, body: '' };
+  }
+}

@@ -22,7 +22,7 @@ public sealed class CohortApiTests : IDisposable
     {
         HttpClient client = factory.CreateClient();
         string input = TestVolumes.WriteRamp(inputs.Path, "knee.nii.gz");
-        Guid a = await ApiClient.SubmitAsync(client, input, new { subject_id = "COH-ALPHA", notes = "visit 1 #trial" });
+        Guid a = await ApiClient.SubmitAsync(client, input, new { subject_id = "COH-ALPHA", notes = "visit 1", tags = "#trial" });
         Guid b = await ApiClient.SubmitAsync(client, input, new { subject_id = "COH-BETA", notes = "visit 1" });
         Assert.Equal("Completed", (await ApiClient.WaitForEndAsync(client, a, TimeSpan.FromMinutes(2))).GetProperty("status").GetString());
         Assert.Equal("Completed", (await ApiClient.WaitForEndAsync(client, b, TimeSpan.FromMinutes(2))).GetProperty("status").GetString());
@@ -32,7 +32,7 @@ public sealed class CohortApiTests : IDisposable
         Assert.Equal("text/csv", all.Content.Headers.ContentType!.MediaType);
         string[] lines = (await all.Content.ReadAsStringAsync()).TrimStart('\uFEFF').Split("\r\n", StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(3, lines.Length);
-        Assert.StartsWith("job_id,subject_id,knee_side,owner,created_utc,status,model,notes,qc_flags", lines[0], StringComparison.Ordinal);
+        Assert.StartsWith("job_id,subject_id,knee_side,owner,created_utc,status,model,tags,notes,qc_flags", lines[0], StringComparison.Ordinal);
 
         string[] filtered = (await client.GetStringAsync("/v1/cohort.csv?subject=beta")).TrimStart('\uFEFF').Split("\r\n", StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(2, filtered.Length);
