@@ -54,6 +54,28 @@ public sealed class HubRecheckTests : IDisposable
         await Assert.ThrowsAsync<TimeoutException>(() => lena.NextEventAsync(TimeSpan.FromSeconds(1), m => Mentions(m, third)));
     }
 
+    [Fact]
+    public async Task A_locked_account_cannot_join_a_job_on_a_connection_opened_before_the_lock()
+    {
+        (_, string token) = await TestAccounts.CreateUserAsync(factory.Services, "lucy", Roles.Member, "lab-l");
+        string input = TestVolumes.WriteRamp(inputs.Path);
+        using HttpClient admin = factory.CreateClient();
+        using HttpResponseMessage submitted = await ApiClient.PostJobAsync(admin, input, group: "lab-l");
+        Guid job = Guid.Parse(System.Text.Json.JsonDocument.Parse(await submitted.Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetString()!);
+
+        var ws = factory.Server.CreateWebSocketClient();
+        await using HubTestClient lucy = await HubTestClient.ConnectAsync((uri, ct) => ws.ConnectAsync(uri, ct), new Uri(factory.Server.BaseAddress, "hubs/jobs"), token);
+        Assert.True((await lucy.InvokeAsync("Join", job.ToString()))!.Value.GetBoolean());
+
+        await using (AsyncServiceScope scope = factory.Services.CreateAsyncScope())
+        {
+            await scope.ServiceProvider.GetRequiredService<AccountAdmin>().LockAsync("lucy");
+        }
+
+        Assert.False((await lucy.InvokeAsync("Join", job.ToString()))!.Value.GetBoolean());
+        await ApiClient.WaitForEndAsync(admin, job);
+    }
+
     private static bool Mentions(HubMessage message, Guid jobId) =>
         message.Arguments.Length > 0 && message.Arguments[0].GetRawText().Contains(jobId.ToString(), StringComparison.OrdinalIgnoreCase);
 }

@@ -36,7 +36,8 @@ public sealed class JobsHub(JobNotifier notifier, JobAccess access, JobsHubAudie
             return false;
         }
 
-        AccessSubject subject = await access.SubjectAsync(Context.User, Context.ConnectionAborted);
+        // Read afresh (roles, lock-out, memberships): the connection may be older than a change.
+        AccessSubject subject = await audience.FreshSubjectAsync(Context.User);
         string? remote = Context.GetHttpContext()?.Connection.RemoteIpAddress?.ToString();
         if (await access.FindAsync(subject, Context.User, remote, id, "hub join", Context.ConnectionAborted) is not { } job)
         {
@@ -66,7 +67,7 @@ public sealed class JobsHub(JobNotifier notifier, JobAccess access, JobsHubAudie
     /// <summary>Every event of the jobs the caller may see, now and later (rights re-checked as they change).</summary>
     public async Task JoinAll()
     {
-        AccessSubject subject = await access.SubjectAsync(Context.User, Context.ConnectionAborted);
+        AccessSubject subject = await audience.FreshSubjectAsync(Context.User);
         audience.JoinAll(Context.ConnectionId, Context.User, subject);
     }
 
@@ -133,6 +134,29 @@ public sealed class JobsHubAudience(JobAccess access, IServiceScopeFactory scope
     private Listener ListenerOf(string connectionId, ClaimsPrincipal? user, AccessSubject subject) =>
         listeners.GetOrAdd(connectionId, _ => new Listener(user, subject, DateTime.UtcNow));
 
+    /// <summary>
+    /// The account's rights as the database says now: nothing for a deleted or locked account, Admin
+    /// from its current roles (not the claims of when it connected), and its current group memberships.
+    /// </summary>
+    public async Task<AccessSubject> FreshSubjectAsync(ClaimsPrincipal? principal)
+    {
+        if (principal is null)
+        {
+            return AccessSubject.Anonymous;
+        }
+
+        await using AsyncServiceScope scope = scopes.CreateAsyncScope();
+        UserManager<IdentityUser> users = scope.ServiceProvider.GetRequiredService<UserManager<IdentityUser>>();
+        IdentityUser? user = await users.GetUserAsync(principal);
+        if (user is null || await users.IsLockedOutAsync(user))
+        {
+            return AccessSubject.Anonymous;
+        }
+
+        AccessSubject memberships = await access.SubjectAsync(principal);
+        return memberships with { IsAdmin = await users.IsInRoleAsync(user, Roles.Admin) };
+    }
+
     private async Task<AccessSubject> CurrentAsync(Listener listener)
     {
         if (DateTime.UtcNow - listener.ReadUtc < recheck)
@@ -140,17 +164,10 @@ public sealed class JobsHubAudience(JobAccess access, IServiceScopeFactory scope
             return listener.Subject;
         }
 
-        AccessSubject fresh = AccessSubject.Anonymous;
+        AccessSubject fresh;
         try
         {
-            await using AsyncServiceScope scope = scopes.CreateAsyncScope();
-            UserManager<IdentityUser> users = scope.ServiceProvider.GetRequiredService<UserManager<IdentityUser>>();
-            IdentityUser? user = listener.User is null ? null : await users.GetUserAsync(listener.User);
-            if (user is not null && !await users.IsLockedOutAsync(user))
-            {
-                AccessSubject memberships = await access.SubjectAsync(listener.User);
-                fresh = memberships with { IsAdmin = await users.IsInRoleAsync(user, Roles.Admin) };
-            }
+            fresh = await FreshSubjectAsync(listener.User);
         }
         catch (InvalidOperationException e)
         {
