@@ -13,6 +13,7 @@ public static class PeerComparisons
         ["onnx-overhead"] = Inference.OnnxPeer.RunOverheadAsync,
         ["marching-cubes"] = Analysis.MarchingCubesPeer.RunAsync,
         ["knee-analysis"] = Analysis.KneeAnalysisTiming.RunAsync,
+        ["nsm-fit"] = ShapeModel.NsmFitTiming.RunAsync,
     };
 
     public static async Task<int> RunAsync(string[] args)

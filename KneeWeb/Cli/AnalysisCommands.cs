@@ -4,6 +4,8 @@ using KneeWeb.Imaging;
 using KneeWeb.Imaging.Analysis;
 using KneeWeb.Imaging.Io;
 using KneeWeb.Imaging.Phantom;
+using KneeWeb.Imaging.ShapeModel;
+using KneeWeb.Inference;
 
 namespace KneeWeb.Cli;
 
@@ -17,22 +19,28 @@ public static class AnalysisCommands
         var coarseOption = new Option<int>("--coarsening") { Description = "1: 384x384x160 at 0.36x0.36x0.7 mm; 2, 4, 8: the same knee on coarser grids.", DefaultValueFactory = _ => 1 };
         var leftOption = new Option<bool>("--left") { Description = "A left knee (the mirror image) instead of a right one." };
         var oaOption = new Option<double>("--oa") { Description = "Osteoarthritis severity 0-1 (femoral osteophytes, thinner medial condyle cartilage).", DefaultValueFactory = _ => 0 };
+        var familyOption = new Option<bool>("--femur-family")
+        {
+            Description = "Draw the femur from the shape model's phantom family: healthy variation from --seed (0: the default femur) and OA that also flattens and spreads the condyles.",
+        };
         var command = new Command("phantom", "Write a synthetic DESS-like knee with ground-truth labels and exact cartilage thickness.")
         {
-            outOption, seedOption, coarseOption, leftOption, oaOption,
+            outOption, seedOption, coarseOption, leftOption, oaOption, familyOption,
         };
         command.SetAction(parseResult =>
         {
             string folder = parseResult.GetValue(outOption)!;
-            var options = new PhantomOptions
-            {
-                Seed = parseResult.GetValue(seedOption),
-                Coarsening = parseResult.GetValue(coarseOption),
-                Side = parseResult.GetValue(leftOption) ? KneeSide.Left : KneeSide.Right,
-                Anatomy = PhantomAnatomy.Default with { OsteoarthritisSeverity = parseResult.GetValue(oaOption) },
-            };
             try
             {
+                var options = new PhantomOptions
+                {
+                    Seed = parseResult.GetValue(seedOption),
+                    Coarsening = parseResult.GetValue(coarseOption),
+                    Side = parseResult.GetValue(leftOption) ? KneeSide.Left : KneeSide.Right,
+                    Anatomy = parseResult.GetValue(familyOption)
+                        ? FemurShapeFamily.Sample(parseResult.GetValue(seedOption), parseResult.GetValue(oaOption))
+                        : PhantomAnatomy.Default with { OsteoarthritisSeverity = parseResult.GetValue(oaOption) },
+                };
                 PhantomResult phantom = KneePhantom.Generate(options);
                 Directory.CreateDirectory(folder);
                 VolumeIo.Write(phantom.Image, Path.Combine(folder, "image.nii.gz"));
@@ -43,7 +51,7 @@ public static class AnalysisCommands
             }
             catch (ArgumentOutOfRangeException e)
             {
-                return CliErrors.Report("CONFIG_ERROR", e.Message, "Use --coarsening 1, 2, 4 or 8.");
+                return CliErrors.Report("CONFIG_ERROR", e.Message, "Use --coarsening 1, 2, 4 or 8, and --oa in [0, 1].");
             }
             catch (IOException e)
             {
@@ -59,16 +67,18 @@ public static class AnalysisCommands
         var imageOption = new Option<string?>("--image") { Description = "The image the segmentation belongs to (optional; checked for matching geometry)." };
         var outOption = new Option<string>("--out") { Description = "Output folder.", Required = true };
         var noThicknessOption = new Option<bool>("--no-thickness") { Description = "Skip cartilage thickness." };
-        var command = new Command("analyze", "Postprocess a segmentation, build meshes and measure cartilage thickness.")
+        ShapeModelOptions nsm = ShapeModelOptions.Create();
+        var command = new Command("analyze", "Postprocess a segmentation, build meshes, measure cartilage thickness and (with --nsm) fit the shape model and compute the BScore.")
         {
             labelsOption, imageOption, outOption, noThicknessOption,
         };
+        nsm.AddTo(command);
         command.SetAction(parseResult => Analyze(
-            parseResult.GetValue(labelsOption)!, parseResult.GetValue(imageOption), parseResult.GetValue(outOption)!, !parseResult.GetValue(noThicknessOption)));
+            parseResult.GetValue(labelsOption)!, parseResult.GetValue(imageOption), parseResult.GetValue(outOption)!, !parseResult.GetValue(noThicknessOption), nsm.Read(parseResult)));
         return command;
     }
 
-    private static int Analyze(string labelsPath, string? imagePath, string folder, bool thickness)
+    private static int Analyze(string labelsPath, string? imagePath, string folder, bool thickness, ShapeModelChoice nsm)
     {
         Volume labels, raw;
         Volume? image = null;
@@ -95,11 +105,23 @@ public static class AnalysisCommands
             return CliErrors.Report("INVALID_FORMAT", e.Message, "The segmentation must be an integer label map in the knee schema (labels 0-9, 11-15).");
         }
 
+        if (nsm.Problem is not null)
+        {
+            return CliErrors.Report("CONFIG_ERROR", nsm.Problem, "Use --nsm off, bone or bone-cartilage.");
+        }
+
         var watch = Stopwatch.StartNew();
         AnalysisResult result;
+        IDisposable? shapeModelOwner = null;
         try
         {
-            result = KneeAnalysis.Run(labels, image, new AnalysisOptions { Thickness = thickness },
+            NsmModel? shapeModel = null;
+            if (nsm.Mode != NsmMode.Off)
+            {
+                (shapeModel, shapeModelOwner) = nsm.Load();
+            }
+
+            result = KneeAnalysis.Run(labels, image, new AnalysisOptions { Thickness = thickness, Nsm = nsm.Mode, ShapeModel = shapeModel, NsmSettings = nsm.Settings },
                 new Progress<(string Step, double Fraction)>(p =>
                 {
                     if (p.Fraction == 0)
@@ -108,18 +130,40 @@ public static class AnalysisCommands
                     }
                 }), CancellationToken.None);
         }
+        catch (NsmFailedException e)
+        {
+            return CliErrors.Report("NSM_FAILED", e.Message, "Run again with --nsm off to get meshes and thickness, or check the shape model in models/nsm/.");
+        }
+        catch (ModelConfigurationException e)
+        {
+            return CliErrors.Report("CONFIG_ERROR", e.Message, "Point --onnxruntime at libonnxruntime, or set KNEEWEB_ONNXRUNTIME.");
+        }
         catch (ArgumentException e)
         {
             return CliErrors.Report("PIPELINE_ERROR", e.Message);
+        }
+        finally
+        {
+            shapeModelOwner?.Dispose();
         }
 
         Directory.CreateDirectory(folder);
         IReadOnlyList<string> files = result.WriteOutputs(folder);
         VolumeIo.Write(result.LabelsWithSubregions ?? result.Labels, Path.Combine(folder, "labels_postprocessed.nii.gz"));
+        // stats.json as a job folder has it (the analysis sections: volumes, thickness, nsm, bscore, qc, timings).
+        System.Text.Json.Nodes.JsonObject stats = result.ToStatsJson();
+        stats["input_labels"] = Path.GetFileName(labelsPath);
+        File.WriteAllText(Path.Combine(folder, "stats.json"), stats.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
         Console.WriteLine($"analysis done in {watch.Elapsed.TotalSeconds:F1} s; {files.Count + 1} files in {folder}");
         foreach (Imaging.Segmentation.QcFlag flag in result.Qc)
         {
             Console.WriteLine($"QC {flag.Severity.ToString().ToUpperInvariant()} {flag.Code} {flag.Structure}: {flag.Message}");
+        }
+
+        if (result.Nsm is { } fit)
+        {
+            Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"NSM {fit.ModelName} {fit.ModelVersion}: {fit.Iterations} iterations in {fit.FitTimeSeconds:F2} s (converged {fit.Converged}), best L1 {fit.BestLoss:F4} mm, ASSD {fit.AssdMm:F3} mm, BScore {fit.BScore:F3}"));
         }
 
         return 0;

@@ -56,6 +56,7 @@ public static class CliApp
         root.Subcommands.Add(AnalysisCommands.CreateAnalyze());
         root.Subcommands.Add(UsersCommands.Create());
         root.Subcommands.Add(UsersCommands.CreateGroups());
+        ShapeModelCommands.AttachTo(root);
         return root;
     }
 }

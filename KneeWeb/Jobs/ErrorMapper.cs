@@ -1,4 +1,5 @@
 using KneeWeb.Imaging;
+using KneeWeb.Imaging.ShapeModel;
 using KneeWeb.Inference;
 using KneeWeb.Pipeline;
 
@@ -19,6 +20,7 @@ public static class ErrorMapper
         {
             JobFailureException known => ErrorCatalog.Create(known.Code, details, known.Message),
             PipelineStepException { InnerException: { } inner } step => Map(inner, step.Step?.Name ?? stepName),
+            NsmFailedException nsm => ErrorCatalog.Create(ErrorCode.NSM_FAILED, details, nsm.Message),
             InvalidJobOptionsException options => ErrorCatalog.Create(ErrorCode.CONFIG_ERROR, details, options.Message),
             GpuOutOfMemoryException => ErrorCatalog.Create(ErrorCode.GPU_OOM, details),
             ModelConfigurationException model => ErrorCatalog.Create(ErrorCode.CONFIG_ERROR, details, model.Message),

@@ -8,7 +8,9 @@ using KneeWeb.Imaging.Meshing;
 using KneeWeb.Imaging.Thickness;
 using KneeWeb.Imaging.Rendering;
 using KneeWeb.Imaging.Segmentation;
+using KneeWeb.Imaging.ShapeModel;
 using KneeWeb.Inference;
+using KneeWeb.Inference.ModelBuilding;
 
 namespace KneeWeb.Pipeline;
 
@@ -64,6 +66,7 @@ public sealed class KneePipeline(SegmentationEngine engine)
             await run.RunStepAsync(KneeSteps.Postprocess, (r, c) => Postprocess(context, r, c), ct);
         }
 
+        IReadOnlyDictionary<byte, StructureMesh> meshes = new Dictionary<byte, StructureMesh>();
         if (context.Labels is null)
         {
             run.Skip(KneeSteps.Meshes, "Meshes are built from a segmentation, and there is none.");
@@ -73,7 +76,6 @@ public sealed class KneePipeline(SegmentationEngine engine)
         }
         else
         {
-            IReadOnlyDictionary<byte, StructureMesh> meshes = new Dictionary<byte, StructureMesh>();
             await run.RunStepAsync(KneeSteps.Meshes, (r, c) => meshes = BuildMeshes(context, r, c), ct);
             if (context.Options.Thickness)
             {
@@ -87,12 +89,27 @@ public sealed class KneePipeline(SegmentationEngine engine)
             RecordAnalysis(context, meshes);
         }
 
-        run.Skip(KneeSteps.Nsm, context.Options.Nsm == "off"
-            ? "The neural shape model was turned off in the job options."
-            : context.Labels is null
-                ? "The neural shape model needs a segmentation, and there is none."
-                : "The neural shape model is not part of this version of KneeWeb yet.");
-        run.Skip(KneeSteps.BScore, "BScore comes from the neural shape model, which did not run.");
+        if (context.Options.Nsm == "off" || context.Labels is null)
+        {
+            string reason = context.Options.Nsm == "off"
+                ? "The neural shape model was turned off in the job options."
+                : "The neural shape model needs a segmentation, and there is none.";
+            run.Skip(KneeSteps.Nsm, reason);
+            run.Skip(KneeSteps.BScore, "BScore comes from the neural shape model, which did not run.");
+            context.Stats["nsm"] = null;
+            context.Stats["bscore"] = null;
+            context.Stats["nsm_skipped"] = reason;
+            if (context.Analysis is { } analysis)
+            {
+                analysis.NsmSkippedReason = reason;
+            }
+        }
+        else
+        {
+            NsmFitResult? fit = null;
+            await run.RunStepAsync(KneeSteps.Nsm, (r, c) => fit = RunShapeModel(context, meshes, r, c), ct);
+            await run.RunStepAsync(KneeSteps.BScore, (r, c) => RecordBScore(context, fit!, r), ct);
+        }
 
         IReadOnlyList<ArtifactInfo> artifacts = [];
         await run.RunStepAsync(KneeSteps.Save, async (r, c) => artifacts = await SaveAsync(context, run, r, c), ct);
@@ -227,6 +244,49 @@ public sealed class KneePipeline(SegmentationEngine engine)
         }
 
         context.OutputFolderWriters.Add((folder, c) => Task.Run(() => analysis.WriteOutputs(folder), c));
+    }
+
+    /// <summary>
+    /// Step 7: loads the installed shape model (models/nsm/) and fits it to the femur; the fit reports its
+    /// fraction as it goes. A failure is an <see cref="NsmFailedException"/> (NSM_FAILED) with the reason.
+    /// </summary>
+    private NsmFitResult RunShapeModel(PipelineContext context, IReadOnlyDictionary<byte, StructureMesh> meshes, StepReporter reporter, CancellationToken ct)
+    {
+        reporter.Report(0, "Loading the shape model");
+        (NsmModel model, IDisposable owner) = NsmModels.Load(engine.Runtime, engine.ModelsFolder);
+        using (owner)
+        {
+            NsmFitOptions options = new()
+            {
+                Mode = context.Options.Nsm == "bone" ? NsmFitMode.Bone : NsmFitMode.BoneAndCartilage,
+                Side = context.Options.KneeSide switch
+                {
+                    "left" => KneeSide.Left,
+                    "right" => KneeSide.Right,
+                    _ => null,
+                },
+            };
+            NsmFitResult fit = KneeAnalysis.FitShapeModel(context.Labels!, meshes, model, options, reporter, ct);
+            context.Stats["nsm"] = NsmOutputs.NsmJson(fit);
+            context.Stats["nsm_skipped"] = null;
+            context.OutputFolderWriters.Add((folder, c) => Task.Run(() => NsmOutputs.Write(folder, fit), c));
+            if (context.Analysis is { } analysis)
+            {
+                // analysis.json carries the fit too.
+                analysis.Nsm = fit;
+                analysis.NsmSkippedReason = null;
+            }
+
+            return fit;
+        }
+    }
+
+    /// <summary>Step 8: the BScore of the fitted latent on the model's OA axis.</summary>
+    private static void RecordBScore(PipelineContext context, NsmFitResult fit, StepReporter reporter)
+    {
+        context.Stats["bscore"] = fit.BScore;
+        context.Stats["bscore_reference"] = NsmOutputs.ReferenceJson(fit.BScoreReference);
+        reporter.Report(1);
     }
 
     private static PipelinePreview RenderPreview(SegmentationPreview preview)

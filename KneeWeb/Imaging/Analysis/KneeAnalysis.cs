@@ -5,6 +5,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using KneeWeb.Imaging.Meshing;
 using KneeWeb.Imaging.Segmentation;
+using KneeWeb.Imaging.ShapeModel;
 using KneeWeb.Imaging.Thickness;
 
 namespace KneeWeb.Imaging.Analysis;
@@ -32,6 +33,12 @@ public sealed record AnalysisOptions
     public double WeightBearingFraction { get; init; } = 0.6;
 
     public NsmMode Nsm { get; init; } = NsmMode.Off;
+
+    /// <summary>The loaded shape model (the caller loads it, e.g. on ONNX Runtime); required when <see cref="Nsm"/> is on.</summary>
+    public NsmModel? ShapeModel { get; init; }
+
+    /// <summary>Fit settings (learning rate, iterations, reconstruction resolution...); the mode comes from <see cref="Nsm"/>.</summary>
+    public NsmFitOptions NsmSettings { get; init; } = new();
 }
 
 /// <summary>Everything the analysis found; <see cref="ToStatsJson"/> is the part that goes into stats.json.</summary>
@@ -54,8 +61,11 @@ public sealed class AnalysisResult
 
     public KneeSide? Side { get; init; }
 
-    /// <summary>Why the shape model did not run (it is not part of this build yet), or null when it ran.</summary>
-    public string? NsmSkippedReason { get; init; }
+    /// <summary>Why the shape model did not run, or null when it ran.</summary>
+    public string? NsmSkippedReason { get; set; }
+
+    /// <summary>The shape-model fit (latent, transform, ASSD, mesh, BScore), or null when it did not run.</summary>
+    public NsmFitResult? Nsm { get; set; }
 
     public required IReadOnlyDictionary<string, double> TimingsMs { get; init; }
 
@@ -121,9 +131,10 @@ public sealed class AnalysisResult
         {
             ["volumes_mm3"] = volumes,
             ["thickness_mm"] = thickness,
-            ["nsm"] = null,
-            ["bscore"] = null,
-            ["nsm_skipped"] = NsmSkippedReason,
+            ["nsm"] = Nsm is null ? null : NsmOutputs.NsmJson(Nsm),
+            ["bscore"] = Nsm?.BScore,
+            ["bscore_reference"] = Nsm is null ? null : NsmOutputs.ReferenceJson(Nsm.BScoreReference),
+            ["nsm_skipped"] = Nsm is null ? NsmSkippedReason : null,
             ["qc"] = qc,
             ["side"] = Side?.ToString().ToLowerInvariant(),
             ["femoral_subregions"] = Subregions is null ? null : new JsonObject
@@ -182,6 +193,11 @@ public sealed class AnalysisResult
         string thicknessPath = Path.Combine(folder, "thickness.json");
         File.WriteAllText(thicknessPath, stats["thickness_mm"]!.ToJsonString(Indented));
         written.Add(thicknessPath);
+        if (Nsm is not null)
+        {
+            written.AddRange(NsmOutputs.Write(folder, Nsm));
+        }
+
         string analysisPath = Path.Combine(folder, "analysis.json");
         File.WriteAllText(analysisPath, stats.ToJsonString(Indented));
         written.Add(analysisPath);
@@ -196,8 +212,8 @@ public sealed class AnalysisResult
 }
 
 /// <summary>
-/// The knee analysis after segmentation: postprocessing, meshes, cartilage thickness by region (and, later,
-/// the neural shape model and BScore). Each step is callable on its own; <see cref="Run"/> chains them and
+/// The knee analysis after segmentation: postprocessing, meshes, cartilage thickness by region, and the
+/// neural shape model fit and BScore (the caller loads the model; see <see cref="AnalysisOptions.ShapeModel"/>). Each step is callable on its own; <see cref="Run"/> chains them and
 /// reports progress with the pipeline's step names.
 /// </summary>
 public static class KneeAnalysis
@@ -205,8 +221,14 @@ public static class KneeAnalysis
     public const string PostprocessStep = "Postprocessing results";
     public const string MeshStep = "Generating 3D meshes";
     public const string ThicknessStep = "Calculating cartilage thickness";
+    public const string NsmStep = "Running Neural Shape Model";
+    public const string BScoreStep = "Computing BScore";
 
-    /// <summary>Runs postprocessing, meshing and thickness. <paramref name="image"/> is accepted for the shape-model and intensity QC steps and not used yet.</summary>
+    /// <summary>
+    /// Runs postprocessing, meshing, thickness and (when <see cref="AnalysisOptions.Nsm"/> is on) the shape-model
+    /// fit and BScore. <paramref name="image"/> is accepted for intensity QC and not used yet.
+    /// </summary>
+    /// <exception cref="NsmFailedException">The shape model was asked for and could not be fitted (or was not given).</exception>
     public static AnalysisResult Run(Volume labels, Volume? image, AnalysisOptions options, IProgress<(string Step, double Fraction)>? progress, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(labels);
@@ -259,6 +281,20 @@ public static class KneeAnalysis
         }
 
         timings["thickness"] = watch.Elapsed.TotalMilliseconds;
+        NsmFitResult? nsm = null;
+        if (options.Nsm != NsmMode.Off)
+        {
+            watch.Restart();
+            NsmModel model = options.ShapeModel
+                ?? throw new NsmFailedException("The neural shape model was asked for, but no shape model was loaded.");
+            progress?.Report((NsmStep, 0));
+            nsm = FitShapeModel(clean.Labels, meshes, model, options.NsmSettings with { Mode = options.Nsm == NsmMode.Bone ? NsmFitMode.Bone : NsmFitMode.BoneAndCartilage },
+                progress is null ? null : new Progress<double>(f => progress.Report((NsmStep, f))), ct);
+            progress?.Report((NsmStep, 1));
+            progress?.Report((BScoreStep, 1));
+            timings["nsm"] = watch.Elapsed.TotalMilliseconds;
+        }
+
         return new AnalysisResult
         {
             Labels = clean.Labels,
@@ -271,11 +307,26 @@ public static class KneeAnalysis
             Thickness = thickness,
             Subregions = rule,
             Side = side,
-            NsmSkippedReason = options.Nsm == NsmMode.Off
-                ? "The neural shape model was turned off."
-                : "The neural shape model is not part of this build yet.",
+            NsmSkippedReason = options.Nsm == NsmMode.Off ? "The neural shape model was turned off." : null,
+            Nsm = nsm,
             TimingsMs = timings,
         };
+    }
+
+    /// <summary>
+    /// Fits the shape model to the femur (reusing the femur mesh when there is one) and computes the BScore.
+    /// </summary>
+    /// <exception cref="NsmFailedException">No femur, or the fit failed; the message says why.</exception>
+    public static NsmFitResult FitShapeModel(Volume labels, IReadOnlyDictionary<byte, StructureMesh> meshes, NsmModel model, NsmFitOptions options,
+        IProgress<double>? progress = null, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(meshes);
+        if (!meshes.TryGetValue(KneeLabels.Femur, out StructureMesh? femur) || femur.Mesh.VertexCount == 0)
+        {
+            throw new NsmFailedException("The segmentation has no femur (label 1) to fit the shape model to.");
+        }
+
+        return NsmFitter.Fit(labels, femur.Mesh, model, options, progress, ct);
     }
 
     public static PostprocessResult Postprocess(Volume labels, PostprocessOptions options, CancellationToken ct = default) =>

@@ -60,6 +60,13 @@ public sealed record PhantomAnatomy
 
     public double OsteophyteRadiusMm => 3.5 * Math.Clamp(OsteoarthritisSeverity, 0, 1);
 
+    /// <summary>
+    /// Distal flattening of both condyles (mm): the weight-bearing pole is cut by a plane this far above the
+    /// round condyles' lowest point. 0 (the default) leaves the condyles round; <see cref="FemurShapeFamily"/>
+    /// sets it with its OA parameter.
+    /// </summary>
+    public double CondyleFlatteningMm { get; init; }
+
     // Tibia: a stadium-shaped disk (segment along x, radius) swept by a ball; flat top at z = 0.
     public double PlateauHalfLengthMm { get; init; } = 12.0;
     public double PlateauDiskRadiusMm { get; init; } = 20.0;
@@ -264,6 +271,15 @@ public sealed record PhantomAnatomy
     {
         double d0 = CondyleDistance(-CondyleOffsetXMm, x, y, z);
         double d1 = CondyleDistance(CondyleOffsetXMm, x, y, z);
+        double flattening = CondyleFlatteningMm;
+        if (flattening > 0)
+        {
+            // Intersection with the half-space above the cut: exact inside, a bound outside (enough for labels).
+            double below = CondyleCenterZMm - CondyleRingRadiusMm - CondyleTubeRadiusMm + flattening - z;
+            d0 = Math.Max(d0, below);
+            d1 = Math.Max(d1, below);
+        }
+
         double d2 = TrochleaDistance(x, y, z);
         double d3 = SegmentDistance(x, y, z, 0, CondyleCenterYMm, CondyleCenterZMm + 6, 0, CondyleCenterYMm - 4, CondyleCenterZMm + 200) - FemoralShaftRadiusMm;
         piece = 0;

@@ -50,6 +50,7 @@ public sealed class OnnxGraphBuilder
     private readonly List<(string Name, int ElementType, object?[] Dims)> inputs = [];
     private readonly List<(string Name, int ElementType, object?[] Dims)> outputs = [];
     private readonly List<(string Name, long[] Dims, float[] Data)> initializers = [];
+    private readonly List<(string Name, long[] Dims, long[] Data)> int64Initializers = [];
     private readonly List<(string OpType, string[] Inputs, string[] Outputs, string Name, OnnxAttr[] Attributes)> nodes = [];
     private readonly List<KeyValuePair<string, string>> metadata = [];
     private int nameCounter;
@@ -103,6 +104,50 @@ public sealed class OnnxGraphBuilder
         ParameterCount += data.Length;
         return name;
     }
+
+    /// <summary>An int64 constant (shapes, axes: Unsqueeze, Reshape, ReduceSum since opset 13 take them as inputs).</summary>
+    public string AddInt64Initializer(string name, long[] data, params long[] dims)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        long count = 1;
+        foreach (long d in dims)
+        {
+            count *= d;
+        }
+
+        if (count != data.Length)
+        {
+            throw new ArgumentException($"Initializer {name} has {data.Length} values for dims [{string.Join(',', dims)}].", nameof(data));
+        }
+
+        int64Initializers.Add((name, dims, data));
+        return name;
+    }
+
+    /// <summary>Matrix product (numpy matmul semantics); returns the output name.</summary>
+    public string MatMul(string a, string b) => Add("MatMul", [a, b]);
+
+    /// <summary>Elementwise ops with numpy broadcasting; each returns the output name.</summary>
+    public string Mul(string a, string b) => Add("Mul", [a, b]);
+
+    public string AddTensors(string a, string b) => Add("Add", [a, b]);
+
+    public string Sub(string a, string b) => Add("Sub", [a, b]);
+
+    /// <summary>Transpose with the default permutation (reversed axes).</summary>
+    public string Transpose(string a) => Add("Transpose", [a]);
+
+    /// <summary>Sign (-1, 0, 1): the derivative of |x|, and of ReLU when applied to ReLU's output.</summary>
+    public string Sign(string a) => Add("Sign", [a]);
+
+    public string Relu(string a) => Add("Relu", [a]);
+
+    public string Abs(string a) => Add("Abs", [a]);
+
+    /// <summary>ReduceMean over the given axes (all when none), as an attribute (opset up to 17).</summary>
+    public string ReduceMean(string a, bool keepDims, params long[] axes) => axes.Length == 0
+        ? Add("ReduceMean", [a], OnnxAttr.Int("keepdims", keepDims ? 1 : 0))
+        : Add("ReduceMean", [a], OnnxAttr.Ints("axes", axes), OnnxAttr.Int("keepdims", keepDims ? 1 : 0));
 
     /// <summary>Adds a node; returns its (first) output name.</summary>
     public string AddNode(string opType, string[] nodeInputs, string[] nodeOutputs, params OnnxAttr[] attributes)
@@ -190,6 +235,11 @@ public sealed class OnnxGraphBuilder
             foreach (var initializer in initializers)
             {
                 WriteMessage(o, 5, t => WriteTensor(t, initializer.Name, initializer.Dims, initializer.Data));
+            }
+
+            foreach (var initializer in int64Initializers)
+            {
+                WriteMessage(o, 5, t => WriteInt64Tensor(t, initializer.Name, initializer.Dims, initializer.Data));
             }
 
             foreach (var input in inputs)
@@ -289,6 +339,26 @@ public sealed class OnnxGraphBuilder
         byte[] bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(data.AsSpan()).ToArray();
         o.WriteTag(9, WireFormat.WireType.LengthDelimited);
         o.WriteBytes(UnsafeByteOperations.UnsafeWrap(bytes));
+    }
+
+    private static void WriteInt64Tensor(CodedOutputStream o, string name, long[] dims, long[] data)
+    {
+        // TensorProto: dims = 1, data_type = 2 (7 = INT64), int64_data = 7 (packed), name = 8.
+        foreach (long d in dims)
+        {
+            o.WriteTag(1, WireFormat.WireType.Varint);
+            o.WriteInt64(d);
+        }
+
+        o.WriteTag(2, WireFormat.WireType.Varint);
+        o.WriteInt32(7);
+        foreach (long value in data)
+        {
+            o.WriteTag(7, WireFormat.WireType.Varint);
+            o.WriteInt64(value);
+        }
+
+        WriteString(o, 8, name);
     }
 
     private static void WriteValueInfo(CodedOutputStream o, string name, int elementType, object?[] dims)
