@@ -100,7 +100,9 @@ public sealed class BrowserFixture : IAsyncLifetime
     }
 }
 
-[CollectionDefinition(Name)]
+// Browser tests run alone, after the parallel classes: their live-update latency bounds and software
+// WebGL rendering measure the site, not CPU contention from the rest of the suite.
+[CollectionDefinition(Name, DisableParallelization = true)]
 public sealed class BrowserCollection : ICollectionFixture<BrowserFixture>
 {
     public const string Name = "browser";
