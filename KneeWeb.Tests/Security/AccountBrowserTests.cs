@@ -106,4 +106,86 @@ public sealed class AccountBrowserTests(BrowserFixture fixture) : IAsyncLifetime
         string csv = await audit.GetStringAsync($"/v1/audit.csv?action=access-denied&user=bea");
         Assert.Contains($"bea,access-denied,{foreign:D},view page", csv, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task An_Admin_creates_an_account_and_a_group_through_the_page_and_the_new_account_signs_in()
+    {
+        var errors = new List<string>();
+        (IBrowserContext context, IPage page) = await fixture.OpenPageAsync(server.BaseAddress, errors);
+        string password;
+        await using (context)
+        {
+            await page.GotoAsync("/admin/users");
+            await page.FillAsync("[data-testid=new-group-name]", "lab-c");
+            await page.ClickAsync("[data-testid=create-group]");
+            await Assertions.Expect(page.GetByTestId("admin-message")).ToHaveTextAsync("Created the group lab-c.");
+
+            await page.FillAsync("[data-testid=new-user-name]", "cleo");
+            await page.SelectOptionAsync("[data-testid=new-user-role]", Roles.Member);
+            await page.ClickAsync("[data-testid=create-user]");
+            await Assertions.Expect(page.GetByTestId("admin-message")).ToHaveTextAsync("Created the account cleo.");
+            password = (await page.GetByTestId("new-password").TextContentAsync())!.Trim();
+            Assert.Equal(20, password.Length);
+
+            await page.SelectOptionAsync("[data-testid=member-group]", new SelectOptionValue { Label = "lab-c" });
+            await page.SelectOptionAsync("[data-testid=member-user]", "cleo");
+            await page.CheckAsync("[data-testid=member-lead]");
+            await page.ClickAsync("[data-testid=add-member]");
+            await Assertions.Expect(page.Locator("tr[data-group='lab-c']")).ToContainTextAsync("cleo (lead)");
+            await Assertions.Expect(page.Locator("tr[data-user='cleo'] [data-testid=user-state]")).ToHaveTextAsync("active");
+        }
+
+        (IBrowserContext cleoContext, IPage cleoPage) = await fixture.OpenPageAsync(server.BaseAddress, errors, userName: "cleo", password: password);
+        await using (cleoContext)
+        {
+            await Assertions.Expect(cleoPage.GetByTestId("account-groups")).ToContainTextAsync("lab-c (lead)");
+            await Assertions.Expect(cleoPage.GetByTestId("account-roles")).ToHaveTextAsync(Roles.Member);
+        }
+
+        Assert.Empty(errors);
+        using HttpClient audit = server.CreateClient();
+        string csv = await audit.GetStringAsync("/v1/audit.csv");
+        Assert.Contains("user-created,,user cleo", csv, StringComparison.Ordinal);
+        Assert.Contains("group-created,,group lab-c", csv, StringComparison.Ordinal);
+        Assert.Contains("member-added,,group lab-c", csv, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_member_of_two_groups_picks_the_group_of_a_new_job_on_the_upload_page()
+    {
+        await using (AccountsHost host = await AccountsHost.OpenAsync(data.Path))
+        {
+            await host.Accounts.AddGroupAsync("lab-g");
+            await host.Accounts.AddUserAsync("gina", Roles.Member, "gina-password-2026", [KneeWeb.Data.Group.DefaultName, "lab-g"]);
+        }
+
+        string input = TestVolumes.WriteRamp(data.Path, "ramp.nii.gz");
+        var errors = new List<string>();
+        (IBrowserContext context, IPage page) = await fixture.OpenPageAsync(server.BaseAddress, errors, userName: "gina", password: "gina-password-2026");
+        await using (context)
+        {
+            await page.GotoAsync("/");
+            await page.Locator("main[data-interactive='true']").WaitForAsync(new() { Timeout = 30_000 });
+            await page.Locator("[data-testid=drop-zone][data-ready='true']").WaitForAsync(new() { Timeout = 30_000 });
+            await page.GetByTestId("file-input").SetInputFilesAsync(input);
+            await Assertions.Expect(page.GetByTestId("chosen-file")).ToContainTextAsync("ramp.nii.gz");
+            await page.GetByTestId("group-choice").ClickAsync();
+            await page.Locator(".rz-dropdown-item", new() { HasTextString = "lab-g" }).ClickAsync();
+            await page.GetByTestId("start").ClickAsync();
+            await page.WaitForURLAsync(new System.Text.RegularExpressions.Regex("/jobs/[0-9a-f-]{36}$"), new() { Timeout = 30_000 });
+        }
+
+        Assert.Empty(errors);
+        Guid id = Guid.Parse(page.Url[^36..]);
+        int labG;
+        await using (AccountsHost host = await AccountsHost.OpenAsync(data.Path))
+        {
+            labG = (await host.Accounts.ListGroupsAsync()).Single(g => g.Name == "lab-g").Id;
+        }
+
+        using HttpClient admin = server.CreateClient();
+        string csv = await admin.GetStringAsync($"/v1/audit.csv?action=upload&user=gina");
+        Assert.Contains($"gina,upload,{id:D},ramp.nii.gz,", csv, StringComparison.Ordinal);
+        Assert.Contains($",group {labG}", csv, StringComparison.Ordinal);
+    }
 }

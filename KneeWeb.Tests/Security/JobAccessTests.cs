@@ -135,7 +135,10 @@ public sealed class JobAccessTests : IClassFixture<JobAccessTests.Site>
     {
         using HttpClient alice = site.Factory.CreateClientWithToken(site.AliceToken);
         using HttpResponseMessage refused = await ApiClient.PostJobAsync(alice, site.InputPath, fileName: null, group: "lab-b");
-        Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
+        using HttpResponseMessage missing = await ApiClient.PostJobAsync(alice, site.InputPath, fileName: null, group: "no-such-lab");
+        Assert.Equal(HttpStatusCode.NotFound, refused.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+        Assert.Contains(await SecuritySite.AuditAsync(site.Factory.Services, AuditActions.AccessDenied), e => e.UserName == "alice" && e.Target == "upload to group lab-b");
 
         List<AuditEvent> uploads = await SecuritySite.AuditAsync(site.Factory.Services, AuditActions.Upload);
         AuditEvent upload = Assert.Single(uploads, e => e.JobId == site.AliceJob);

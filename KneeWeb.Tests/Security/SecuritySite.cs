@@ -46,6 +46,25 @@ public static partial class SecuritySite
         return client;
     }
 
+    /// <summary>
+    /// Posts one of a static page's forms the way a browser does: the page's antiforgery field, the
+    /// form's handler name and the given fields. Null <paramref name="antiforgery"/> reads it from the page;
+    /// an empty one sends none.
+    /// </summary>
+    public static async Task<HttpResponseMessage> PostPageFormAsync(HttpClient client, string path, string handler, IEnumerable<KeyValuePair<string, string>> fields, string? antiforgery = null)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        antiforgery ??= AntiforgeryOf(await client.GetStringAsync(path));
+        var all = new List<KeyValuePair<string, string>>(fields) { new("_handler", handler) };
+        if (antiforgery.Length > 0)
+        {
+            all.Add(new("__RequestVerificationToken", antiforgery));
+        }
+
+        using var content = new FormUrlEncodedContent(all);
+        return await client.PostAsync(path, content);
+    }
+
     public static async Task<List<AuditEvent>> AuditAsync(IServiceProvider services, string? action = null)
     {
         ArgumentNullException.ThrowIfNull(services);

@@ -31,6 +31,7 @@ public sealed class SignInTests : IClassFixture<SignInTests.Site>
     [InlineData("/server")]
     [InlineData("/account")]
     [InlineData("/admin/audit")]
+    [InlineData("/admin/users")]
     public async Task Pages_send_an_anonymous_visitor_to_the_sign_in_form(string path)
     {
         using HttpClient client = site.Factory.CreateAnonymousClient();
@@ -55,6 +56,9 @@ public sealed class SignInTests : IClassFixture<SignInTests.Site>
     [InlineData("GET", "/v1/server/info")]
     [InlineData("GET", "/v1/audit")]
     [InlineData("GET", "/v1/audit.csv")]
+    [InlineData("GET", "/v1/account/tokens")]
+    [InlineData("POST", "/v1/account/tokens")]
+    [InlineData("DELETE", "/v1/account/tokens/1")]
     [InlineData("POST", "/hubs/jobs/negotiate?negotiateVersion=1")]
     [InlineData("GET", "/openapi/v1.json")]
     public async Task The_API_downloads_and_hub_answer_401_without_credentials(string method, string path)

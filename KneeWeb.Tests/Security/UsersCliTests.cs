@@ -72,4 +72,37 @@ public sealed class UsersCliTests : IDisposable
             Assert.Contains(audit, e => e.Action == Data.AuditActions.TokenRevoked);
         }
     }
+
+    [Fact]
+    public async Task Accounts_are_locked_unlocked_and_given_a_role_from_the_command_line_and_audited()
+    {
+        string root = data.Path;
+        (int code, _, string stderr) = ProcessCommandTests.Run("users", "add", "lou", "--role", "Member", "--password", "lou-password-2026", "--data-root", root);
+        Assert.True(code == 0, stderr);
+
+        (code, string stdout, stderr) = ProcessCommandTests.Run("users", "lock", "lou", "--data-root", root);
+        Assert.True(code == 0, stderr);
+        Assert.Contains("Locked 'lou'", stdout, StringComparison.Ordinal);
+        (_, stdout, _) = ProcessCommandTests.Run("users", "list", "--data-root", root);
+        Assert.Contains("(locked out)", stdout.Split('\n').Single(l => l.StartsWith("lou ", StringComparison.Ordinal)), StringComparison.Ordinal);
+
+        (code, _, stderr) = ProcessCommandTests.Run("users", "unlock", "lou", "--data-root", root);
+        Assert.True(code == 0, stderr);
+        (code, _, stderr) = ProcessCommandTests.Run("users", "set-role", "lou", "pi", "--data-root", root);
+        Assert.True(code == 0, stderr);
+        (_, stdout, _) = ProcessCommandTests.Run("users", "list", "--data-root", root);
+        string lou = stdout.Split('\n').Single(l => l.StartsWith("lou ", StringComparison.Ordinal));
+        Assert.DoesNotContain("(locked out)", lou, StringComparison.Ordinal);
+        Assert.Contains(" PI ", lou, StringComparison.Ordinal);
+
+        (code, _, stderr) = ProcessCommandTests.Run("users", "lock", "nobody", "--data-root", root);
+        Assert.Equal(1, code);
+        Assert.Contains("no account named 'nobody'", stderr, StringComparison.Ordinal);
+
+        await using AccountsHost host = await AccountsHost.OpenAsync(root);
+        List<Data.AuditEvent> audit = await host.Audit.QueryAsync(new AuditFilter());
+        Assert.Contains(audit, e => e.Action == Data.AuditActions.UserLocked && e.Target == "user lou" && e.RemoteAddress == "cli");
+        Assert.Contains(audit, e => e.Action == Data.AuditActions.UserUnlocked && e.Target == "user lou");
+        Assert.Contains(audit, e => e.Action == Data.AuditActions.RoleChanged && e.Detail == "role PI");
+    }
 }

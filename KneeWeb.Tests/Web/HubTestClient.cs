@@ -116,6 +116,10 @@ public sealed class HubTestClient : IAsyncDisposable
         catch (OperationCanceledException)
         {
         }
+        catch (ObjectDisposedException)
+        {
+            // The test server's socket may be torn down while the loop still waits for a frame.
+        }
 
         socket.Dispose();
         stop.Dispose();

@@ -54,12 +54,12 @@ public static class SampleEndpoints
         IOptions<KneeWebOptions> options, IConfiguration configuration, CancellationToken ct)
     {
         // The job's group (?group=name or id; else the user's default), as for an upload.
+        // A group the caller is not in is answered like a missing one (404), logged and audited.
         Security.AccessSubject subject = await access.SubjectAsync(http, ct);
-        if (await access.UploadGroupAsync(subject, http.Request.Query["group"], ct) is not int groupId)
+        (int? chosenGroup, IResult? refusal) = await access.UploadGroupOrRefusalAsync(http, ct);
+        if (chosenGroup is not int groupId)
         {
-            return Results.Problem(statusCode: StatusCodes.Status403Forbidden, title: "You may not start jobs in this group.",
-                detail: "Name a group you belong to with ?group=, or ask an administrator to add you to one (KneeWeb users add ... --group).",
-                extensions: new Dictionary<string, object?> { ["code"] = "FORBIDDEN" });
+            return refusal!;
         }
 
         PipelineOptions pipelineOptions;

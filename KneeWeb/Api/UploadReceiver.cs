@@ -35,11 +35,10 @@ public sealed class UploadReceiver(JobService jobs, SegmentationEngine engine, I
 
         // The job's group (?group=name or id; else the user's default) is settled before any byte is stored.
         Security.AccessSubject subject = await access.SubjectAsync(http, http.RequestAborted);
-        if (await access.UploadGroupAsync(subject, request.Query["group"], http.RequestAborted) is not int groupId)
+        (int? chosenGroup, IResult? refusal) = await access.UploadGroupOrRefusalAsync(http, http.RequestAborted);
+        if (chosenGroup is not int groupId)
         {
-            return Results.Problem(statusCode: StatusCodes.Status403Forbidden, title: "You may not upload to this group.",
-                detail: "Name a group you belong to with ?group=, or ask an administrator to add you to one (KneeWeb users add ... --group).",
-                extensions: new Dictionary<string, object?> { ["code"] = "FORBIDDEN" });
+            return refusal!;
         }
 
         if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } sizeFeature)

@@ -17,6 +17,9 @@ public static class UsersCommands
         users.Subcommands.Add(CreateAdd());
         users.Subcommands.Add(CreateList());
         users.Subcommands.Add(CreateSetPassword());
+        users.Subcommands.Add(CreateLock(lockIt: true));
+        users.Subcommands.Add(CreateLock(lockIt: false));
+        users.Subcommands.Add(CreateSetRole());
         var token = new Command("token", "Personal API tokens (Authorization: Bearer <token>).");
         token.Subcommands.Add(CreateTokenCreate());
         token.Subcommands.Add(CreateTokenRevoke());
@@ -98,6 +101,55 @@ public static class UsersCommands
         }));
         return command;
     }
+
+    private static Command CreateLock(bool lockIt)
+    {
+        var name = new Argument<string>("name") { Description = "Account name." };
+        var dataRoot = DataRootOption();
+        var command = lockIt
+            ? new Command("lock", "Lock an account (instead of deleting it): tokens stop at once, sign-ins within a minute.") { name, dataRoot }
+            : new Command("unlock", "Unlock an account.") { name, dataRoot };
+        command.SetAction((parse, _) => RunAsync(parse.GetValue(dataRoot), async host =>
+        {
+            IdentityUser account = await host.Accounts.FindAsync(parse.GetValue(name)!);
+            if (lockIt)
+            {
+                await host.Accounts.LockAsync(account.UserName!);
+            }
+            else
+            {
+                await host.Accounts.UnlockAsync(account.UserName!);
+            }
+
+            await CliAuditAsync(host, lockIt ? KneeWeb.Data.AuditActions.UserLocked : KneeWeb.Data.AuditActions.UserUnlocked, $"user {account.UserName}", null);
+            Console.WriteLine($"{(lockIt ? "Locked" : "Unlocked")} '{account.UserName}'.");
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command CreateSetRole()
+    {
+        var name = new Argument<string>("name") { Description = "Account name." };
+        var role = new Argument<string>("role") { Description = "Member, PI or Admin." };
+        var dataRoot = DataRootOption();
+        var command = new Command("set-role", "Give an account exactly one role.") { name, role, dataRoot };
+        command.SetAction((parse, _) => RunAsync(parse.GetValue(dataRoot), async host =>
+        {
+            string canonical = await host.Accounts.SetRoleAsync(parse.GetValue(name)!, parse.GetValue(role)!);
+            await CliAuditAsync(host, KneeWeb.Data.AuditActions.RoleChanged, $"user {parse.GetValue(name)}", $"role {canonical}");
+            Console.WriteLine($"'{parse.GetValue(name)}' is now {canonical}.");
+            return 0;
+        }));
+        return command;
+    }
+
+    // Changes made at the terminal are audited as from "cli", by the operating-system account that ran them.
+    private static Task CliAuditAsync(AccountsHost host, string action, string target, string? detail) =>
+        host.Audit.RecordAsync(new KneeWeb.Data.AuditEvent
+        {
+            TimestampUtc = DateTime.UtcNow, UserName = Environment.UserName + " (cli)", Action = action, Target = target, Detail = detail, RemoteAddress = "cli",
+        });
 
     private static Command CreateList()
     {

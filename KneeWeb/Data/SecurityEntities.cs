@@ -48,6 +48,9 @@ public sealed class ApiToken
     public DateTime CreatedUtc { get; set; }
 
     public DateTime? RevokedUtc { get; set; }
+
+    /// <summary>When a request last used the token (written at most once a minute per token).</summary>
+    public DateTime? LastUsedUtc { get; set; }
 }
 
 /// <summary>
@@ -91,4 +94,11 @@ public static class AuditActions
     public const string TokenCreated = "token-created";
     public const string TokenRevoked = "token-revoked";
     public const string AccessDenied = "access-denied";
+    public const string UserCreated = "user-created";
+    public const string RoleChanged = "role-changed";
+    public const string UserLocked = "user-locked";
+    public const string UserUnlocked = "user-unlocked";
+    public const string GroupCreated = "group-created";
+    public const string MemberAdded = "member-added";
+    public const string MemberRemoved = "member-removed";
 }

@@ -9,6 +9,12 @@ namespace KneeWeb.Security;
 /// <summary>An account as listed by `KneeWeb users list`.</summary>
 public sealed record UserSummary(string Id, string UserName, IReadOnlyList<string> Roles, IReadOnlyList<string> Groups, int LiveTokens, bool LockedOut);
 
+/// <summary>A member of a group as the admin page lists it.</summary>
+public sealed record GroupMemberSummary(string UserId, string UserName, bool IsLead);
+
+/// <summary>A group with its members, leads first.</summary>
+public sealed record GroupSummary(int Id, string Name, string? Description, IReadOnlyList<GroupMemberSummary> Members);
+
 /// <summary>Thrown for a refused account operation; the message is for the person at the terminal.</summary>
 public sealed class AccountException(string message) : Exception(message)
 {
@@ -116,6 +122,106 @@ public sealed class AccountAdmin(UserManager<IdentityUser> users, RoleManager<Id
         Check(await users.SetLockoutEndDateAsync(user, null), $"unlock {userName}");
         return password;
     }
+
+    /// <summary>Gives the account exactly this role (the others are removed). Group leads are not touched.</summary>
+    public async Task<string> SetRoleAsync(string userName, string role)
+    {
+        string canonicalRole = Roles.Parse(role) ?? throw new AccountException($"Unknown role '{role}': use {string.Join(", ", Roles.All)}.");
+        await EnsureRolesAsync();
+        IdentityUser user = await FindAsync(userName);
+        IList<string> current = await users.GetRolesAsync(user);
+        List<string> drop = [.. current.Where(r => r != canonicalRole)];
+        if (drop.Count > 0)
+        {
+            Check(await users.RemoveFromRolesAsync(user, drop), $"remove the roles of {userName}");
+        }
+
+        if (!current.Contains(canonicalRole))
+        {
+            Check(await users.AddToRoleAsync(user, canonicalRole), $"give {userName} the role {canonicalRole}");
+        }
+
+        // A new stamp makes live sign-ins pick the new role up at their next check (within a minute).
+        Check(await users.UpdateSecurityStampAsync(user), $"renew the sign-ins of {userName}");
+        return canonicalRole;
+    }
+
+    /// <summary>
+    /// Locks an account until unlocked (instead of deleting it, which would orphan its jobs). Tokens
+    /// and proxy sign-ins are refused from the next request; cookie sign-ins and open pages end at their
+    /// next check (at most a minute: the security stamp changes).
+    /// </summary>
+    public async Task LockAsync(string userName)
+    {
+        IdentityUser user = await FindAsync(userName);
+        Check(await users.SetLockoutEnabledAsync(user, true), $"enable lock-out of {userName}");
+        Check(await users.SetLockoutEndDateAsync(user, DateTimeOffset.MaxValue), $"lock {userName}");
+        Check(await users.UpdateSecurityStampAsync(user), $"end the sign-ins of {userName}");
+    }
+
+    /// <summary>Lifts a lock (an admin's, or one from failed sign-ins).</summary>
+    public async Task UnlockAsync(string userName)
+    {
+        IdentityUser user = await FindAsync(userName);
+        Check(await users.SetLockoutEndDateAsync(user, null), $"unlock {userName}");
+        Check(await users.ResetAccessFailedCountAsync(user), $"reset the failed sign-ins of {userName}");
+    }
+
+    /// <summary>Every group with its members, by name.</summary>
+    public async Task<List<GroupSummary>> ListGroupsAsync()
+    {
+        List<Group> groups = await store.ReadAsync(db => db.Groups.AsNoTracking().OrderBy(g => g.Name).ToListAsync());
+        List<GroupMembership> memberships = await store.ReadAsync(db => db.GroupMemberships.AsNoTracking().ToListAsync());
+        Dictionary<string, string> names = await users.Users.ToDictionaryAsync(u => u.Id, u => u.UserName ?? u.Id);
+        var list = new List<GroupSummary>(groups.Count);
+        foreach (Group g in groups)
+        {
+            List<GroupMemberSummary> members = [.. memberships.Where(m => m.GroupId == g.Id)
+                .Select(m => new GroupMemberSummary(m.UserId, names.GetValueOrDefault(m.UserId, m.UserId), m.IsLead))
+                .OrderByDescending(m => m.IsLead).ThenBy(m => m.UserName, StringComparer.Ordinal)];
+            list.Add(new GroupSummary(g.Id, g.Name, g.Description, members));
+        }
+
+        return list;
+    }
+
+    /// <summary>Adds a membership, or changes whether it is a lead one. Returns the group's and user's names.</summary>
+    public async Task<(string Group, string User)> SetMembershipAsync(int groupId, string userName, bool lead)
+    {
+        IdentityUser user = await FindAsync(userName);
+        string group = await GroupNameAsync(groupId);
+        await store.WriteAsync(async db =>
+        {
+            GroupMembership? m = await db.GroupMemberships.FirstOrDefaultAsync(x => x.GroupId == groupId && x.UserId == user.Id);
+            if (m is null)
+            {
+                db.GroupMemberships.Add(new GroupMembership { GroupId = groupId, UserId = user.Id, IsLead = lead });
+            }
+            else
+            {
+                m.IsLead = lead;
+            }
+        });
+        return (group, user.UserName ?? userName);
+    }
+
+    /// <summary>Removes a membership; false when there was none. The user's jobs stay in the group.</summary>
+    public async Task<bool> RemoveMemberAsync(int groupId, string userId) =>
+        await store.WriteAsync(async db =>
+        {
+            GroupMembership? m = await db.GroupMemberships.FirstOrDefaultAsync(x => x.GroupId == groupId && x.UserId == userId);
+            if (m is null)
+            {
+                return false;
+            }
+
+            db.GroupMemberships.Remove(m);
+            return true;
+        });
+
+    public async Task<string> GroupNameAsync(int groupId) =>
+        await store.ReadAsync(db => db.Groups.AsNoTracking().Where(g => g.Id == groupId).Select(g => g.Name).FirstOrDefaultAsync())
+        ?? throw new AccountException($"There is no group #{groupId}.");
 
     public async Task<bool> AnyUserAsync() => await users.Users.AnyAsync();
 

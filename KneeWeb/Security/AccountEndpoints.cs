@@ -1,4 +1,5 @@
 using System.Globalization;
+using KneeWeb.Api;
 using KneeWeb.Data;
 using Microsoft.AspNetCore.Antiforgery;
 using Microsoft.AspNetCore.Identity;
@@ -28,6 +29,8 @@ public static class AccountEndpoints
         // Ordered before the sign-in page's own endpoint, which also answers POST (Blazor form handling).
         app.MapPost("/account/signin", SignInAsync).AllowAnonymous().DisableAntiforgery().WithOrder(-1).ExcludeFromDescription();
         app.MapPost("/account/signout", SignOutAsync).DisableAntiforgery().ExcludeFromDescription();
+
+        app.MapKneeWebTokenApi();
 
         RouteGroupBuilder audit = app.MapGroup("/v1").WithTags("KneeWeb audit").RequireAuthorization(Roles.Admin);
         audit.MapGet("/audit", AuditJsonAsync).WithName("AuditLog")

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
 using KneeWeb.Data;
@@ -7,16 +8,23 @@ using Microsoft.EntityFrameworkCore;
 namespace KneeWeb.Security;
 
 /// <summary>A token as listed (never with its secret).</summary>
-public sealed record ApiTokenInfo(long Id, string Name, string Prefix, DateTime CreatedUtc, DateTime? RevokedUtc);
+public sealed record ApiTokenInfo(long Id, string Name, string Prefix, DateTime CreatedUtc, DateTime? RevokedUtc, DateTime? LastUsedUtc = null);
 
 /// <summary>
 /// Personal API tokens: `Authorization: Bearer kw_...`. The secret is 32 random bytes, shown once;
 /// the database keeps its SHA-256 only (a stolen database file gives no usable token). Every request
-/// looks the hash up again, so a revocation takes effect at once.
+/// looks the hash up again, so a revocation takes effect at once. The "last used" time is written at
+/// most once per <see cref="LastUsedResolution"/> per token, never on every request.
 /// </summary>
 public sealed class ApiTokenService(JobStore store)
 {
     public const string SecretPrefix = "kw_";
+
+    /// <summary>How stale a token's "last used" time may be: a busy script costs one write a minute.</summary>
+    public static readonly TimeSpan LastUsedResolution = TimeSpan.FromMinutes(1);
+
+    // Token id -> when its LastUsedUtc was last written by this process.
+    private readonly ConcurrentDictionary<long, DateTime> lastWritten = new();
 
     /// <summary>Creates a token for a user and returns its row and the secret (the only time it is known).</summary>
     public async Task<(ApiTokenInfo Token, string Secret)> CreateAsync(string userId, string name, CancellationToken ct = default) =>
@@ -81,15 +89,49 @@ public sealed class ApiTokenService(JobStore store)
         }
 
         string hash = Hash(secret);
-        return await store.ReadAsync(db => db.ApiTokens.AsNoTracking()
+        var live = await store.ReadAsync(db => db.ApiTokens.AsNoTracking()
             .Where(t => t.Hash == hash && t.RevokedUtc == null)
-            .Select(t => t.UserId)
+            .Select(t => new { t.Id, t.UserId, t.LastUsedUtc })
             .FirstOrDefaultAsync(ct), ct);
+        if (live is null)
+        {
+            return null;
+        }
+
+        await TouchAsync(live.Id, live.LastUsedUtc);
+        return live.UserId;
+    }
+
+    // Throttled twice: by what this process wrote last, and by what the row already says (a restart, or
+    // another process sharing the database, does not cause a write per request either).
+    private async Task TouchAsync(long tokenId, DateTime? storedUtc)
+    {
+        DateTime now = DateTime.UtcNow;
+        if (storedUtc is DateTime stored && now - stored < LastUsedResolution)
+        {
+            return;
+        }
+
+        if (lastWritten.TryGetValue(tokenId, out DateTime written) && now - written < LastUsedResolution)
+        {
+            return;
+        }
+
+        lastWritten[tokenId] = now;
+        // No cancellation: the write is tiny and should not fail because the request was aborted.
+        await store.WriteAsync(async db =>
+        {
+            ApiToken? row = await db.ApiTokens.FirstOrDefaultAsync(t => t.Id == tokenId);
+            if (row is not null)
+            {
+                row.LastUsedUtc = now;
+            }
+        }, CancellationToken.None);
     }
 
     public static string Hash(string secret) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(secret)));
 
-    private static ApiTokenInfo Info(ApiToken t) => new(t.Id, t.Name, t.Prefix, t.CreatedUtc, t.RevokedUtc);
+    private static ApiTokenInfo Info(ApiToken t) => new(t.Id, t.Name, t.Prefix, t.CreatedUtc, t.RevokedUtc, t.LastUsedUtc);
 
     private static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 }

@@ -17,6 +17,9 @@ public sealed record AccessSubject(string? UserId, string? UserName, bool IsAdmi
         IsAdmin ? new JobVisibility(true, UserId, []) : UserId is null ? JobVisibility.Nobody : new JobVisibility(false, UserId, [.. GroupIds]);
 }
 
+/// <summary>A group a user may upload into; <see cref="IsDefault"/> marks the one used when none is chosen.</summary>
+public sealed record UploadGroupChoice(int Id, string Name, bool IsDefault);
+
 /// <summary>
 /// Resource-based authorization of jobs: the one place that decides who may see and change a job.
 /// Members see the jobs of their groups, PIs the groups they lead (a PI's membership is a lead
@@ -25,7 +28,7 @@ public sealed record AccessSubject(string? UserId, string? UserName, bool IsAdmi
 /// A job someone may not see is answered exactly like a missing one (no hint that it exists), and the
 /// attempt is logged and audited.
 /// </summary>
-public sealed class JobAccess(JobStore store, AuditLog audit)
+public sealed class JobAccess(JobStore store, AuditLog audit, ILogger<JobAccess> logger)
 {
     private const string SubjectKey = "KneeWeb.AccessSubject";
 
@@ -164,6 +167,66 @@ public sealed class JobAccess(JobStore store, AuditLog audit)
         }
 
         return rows.FindAll(r => visible.Contains(idOf(r)));
+    }
+
+    /// <summary>
+    /// The groups a user may upload into (Admins: every group; others: their own), by id, for the
+    /// Upload page's picker; the first choice offered is <see cref="UploadGroupAsync"/>'s default.
+    /// </summary>
+    public async Task<List<UploadGroupChoice>> UploadGroupsAsync(AccessSubject subject, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(subject);
+        if (!subject.IsAuthenticated)
+        {
+            return [];
+        }
+
+        List<Group> all = await store.ReadAsync(db => db.Groups.AsNoTracking().OrderBy(g => g.Id).ToListAsync(ct), ct);
+        int? preferred = await UploadGroupAsync(subject, null, ct);
+        var choices = new List<UploadGroupChoice>(all.Count);
+        foreach (Group g in all)
+        {
+            if (subject.IsAdmin || subject.GroupIds.Contains(g.Id))
+            {
+                choices.Add(new UploadGroupChoice(g.Id, g.Name, g.Id == preferred));
+            }
+        }
+
+        // The default first, the rest by id.
+        choices.Sort((a, b) => a.IsDefault == b.IsDefault ? a.Id.CompareTo(b.Id) : a.IsDefault ? -1 : 1);
+        return choices;
+    }
+
+    /// <summary>
+    /// The group a new upload goes to, or the refusal to send: a group the user may not upload to is
+    /// answered exactly like one that does not exist (404, no hint that it exists), and the attempt is
+    /// logged and audited. With no group asked for and none to fall back on, the answer is 403.
+    /// For every endpoint that creates jobs (uploads, samples).
+    /// </summary>
+    public async Task<(int? GroupId, IResult? Refusal)> UploadGroupOrRefusalAsync(HttpContext http, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(http);
+        AccessSubject subject = await SubjectAsync(http, ct);
+        string? requested = http.Request.Query["group"];
+        if (await UploadGroupAsync(subject, requested, ct) is int groupId)
+        {
+            return (groupId, null);
+        }
+
+        if (string.IsNullOrWhiteSpace(requested))
+        {
+            return (null, Results.Problem(statusCode: StatusCodes.Status403Forbidden, title: "You are in no group to upload to.",
+                detail: "Ask an administrator to add you to a group (Accounts page, or KneeWeb users add ... --group).",
+                extensions: new Dictionary<string, object?> { ["code"] = "FORBIDDEN" }));
+        }
+
+        string name = requested.Trim();
+        name = name.Length > 128 ? name[..128] : name;
+        logger.LogWarning("Access denied: {User} from {Remote} tried to upload to group {Group}", subject.UserName, http.Connection.RemoteIpAddress, name);
+        await audit.RecordAsync(http, AuditActions.AccessDenied, target: $"upload to group {name}");
+        return (null, Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "No such group.",
+            detail: $"There is no group '{name}' you may upload to. Leave out ?group= to use your default group.",
+            extensions: new Dictionary<string, object?> { ["code"] = "NOT_FOUND" }));
     }
 
     /// <summary>

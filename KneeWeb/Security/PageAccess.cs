@@ -65,6 +65,9 @@ public sealed class PageAccess(AuthenticationStateProvider authentication, JobAc
         return true;
     }
 
+    /// <summary>The groups the user may upload into, the default first.</summary>
+    public async Task<List<UploadGroupChoice>> UploadGroupsAsync() => await access.UploadGroupsAsync(await SubjectAsync());
+
     /// <summary>The rows whose job the user may see.</summary>
     public async Task<List<T>> VisibleAsync<T>(List<T> rows, Func<T, Guid> idOf) => await access.VisibleAsync(await SubjectAsync(), rows, idOf);
 

@@ -13,6 +13,9 @@ public sealed class SecurityOptions
 
     /// <summary>Name of the Admin account created on first start when there is no account at all.</summary>
     public string InitialAdminName { get; set; } = "admin";
+
+    /// <summary>How often a hub connection's rights are re-read while it receives events (seconds).</summary>
+    public int HubRecheckSeconds { get; set; } = 30;
 }
 
 /// <summary>

@@ -99,6 +99,7 @@ public static class SecuritySetup
         services.Configure<SecurityStampValidatorOptions>(o => o.ValidationInterval = TimeSpan.FromMinutes(1));
         services.AddHttpContextAccessor();
         services.AddScoped<PageAccess>();
+        services.AddSingleton<Api.JobsHubAudience>();
         services.AddScoped<Microsoft.AspNetCore.Components.Server.Circuits.CircuitHandler, JobVisibilityCircuitHandler>();
         return builder;
     }

@@ -19,14 +19,14 @@ export function selectedFile(input) {
   return { name: f.name, size: f.size };
 }
 
-export function upload(input, optionsJson, dotnet) {
+export function upload(input, optionsJson, dotnet, group) {
   return new Promise(resolve => {
     if (!input.files || input.files.length === 0) { resolve({ status: 0, body: '' }); return; }
     const form = new FormData();
     form.append('options', optionsJson);
     form.append('file', input.files[0], input.files[0].name);
     const xhr = new XMLHttpRequest();
-    xhr.open('POST', '/v1/jobs');
+    xhr.open('POST', group == null ? '/v1/jobs' : '/v1/jobs?group=' + encodeURIComponent(group));
     // The sign-in cookie rides along, so the API asks for the page's antiforgery token (App.razor's meta tag).
     xhr.setRequestHeader('RequestVerificationToken', document.querySelector('meta[name="kw-antiforgery"]')?.content ?? '');
     let last = 0;
@@ -44,9 +44,9 @@ export function upload(input, optionsJson, dotnet) {
 }
 
 // "Try a sample": the server generates (or reuses) the knee phantom and starts a job on it.
-export async function trySample(optionsJson) {
+export async function trySample(optionsJson, group) {
   try {
-    const response = await fetch('/v1/samples/phantom/jobs', {
+    const response = await fetch(group == null ? '/v1/samples/phantom/jobs' : '/v1/samples/phantom/jobs?group=' + encodeURIComponent(group), {
       method: 'POST',
       // The sign-in cookie rides along, so the API asks for the page's antiforgery token, as for the upload.
       headers: {

@@ -186,7 +186,9 @@ public sealed class SampleAndTagsApiTests : IDisposable
 
         using (HttpResponseMessage otherGroup = await alice.PostAsync("/v1/samples/phantom/jobs?group=lab-b", JsonContent.Create(new { })))
         {
-            Assert.Equal(HttpStatusCode.Forbidden, otherGroup.StatusCode);
+            // Answered like a group that does not exist, and audited.
+            Assert.Equal(HttpStatusCode.NotFound, otherGroup.StatusCode);
+            Assert.Contains(await KneeWeb.Tests.Security.SecuritySite.AuditAsync(factory.Services, KneeWeb.Data.AuditActions.AccessDenied), e => e.UserName == "alice" && e.Target == "upload to group lab-b");
         }
 
         using HttpResponseMessage own = await alice.PostAsync("/v1/samples/phantom/jobs?group=lab-a", JsonContent.Create(new { subject_id = "ALICE-SAMPLE" }));

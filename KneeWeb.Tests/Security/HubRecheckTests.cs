@@ -1,0 +1,81 @@
+using KneeWeb.Data;
+using KneeWeb.Security;
+using KneeWeb.Tests.TestData;
+using KneeWeb.Tests.Web;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.Extensions.DependencyInjection;
+using Xunit;
+
+namespace KneeWeb.Tests.Security;
+
+/// <summary>
+/// Hub events are checked against the listener's current rights (re-read every second here): a member
+/// removed from a group stops receiving that group's events on an open connection, without reconnecting.
+/// </summary>
+public sealed class HubRecheckTests : IDisposable
+{
+    private readonly KneeWebFactory factory = new(new Dictionary<string, string?> { ["KneeWeb:Security:HubRecheckSeconds"] = "1" });
+    private readonly TempFolder inputs = new("kneeweb-hub-recheck");
+
+    public void Dispose()
+    {
+        factory.Dispose();
+        inputs.Dispose();
+    }
+
+    [Fact]
+    public async Task A_removed_member_stops_receiving_the_groups_events_on_an_open_connection()
+    {
+        (IdentityUser _, string ownerToken) = await TestAccounts.CreateUserAsync(factory.Services, "owen", Roles.Member, "lab-h");
+        (IdentityUser leaver, string leaverToken) = await TestAccounts.CreateUserAsync(factory.Services, "lena", Roles.Member, "lab-h");
+        string input = TestVolumes.WriteRamp(inputs.Path);
+        using HttpClient owner = factory.CreateClientWithToken(ownerToken);
+
+        var ws = factory.Server.CreateWebSocketClient();
+        var hubUri = new Uri(factory.Server.BaseAddress, "hubs/jobs");
+        await using HubTestClient lena = await HubTestClient.ConnectAsync((uri, ct) => ws.ConnectAsync(uri, ct), hubUri, leaverToken);
+        await lena.InvokeAsync("JoinAll");
+
+        Guid first = await ApiClient.SubmitAsync(owner, input);
+        await lena.NextEventAsync(TimeSpan.FromSeconds(60), m => m.Target == "completed" && Mentions(m, first));
+        Guid second = await ApiClient.SubmitAsync(owner, input);
+        await lena.NextEventAsync(TimeSpan.FromSeconds(60), m => m.Target == "completed" && Mentions(m, second));
+
+        await using (AsyncServiceScope scope = factory.Services.CreateAsyncScope())
+        {
+            AccountAdmin accounts = scope.ServiceProvider.GetRequiredService<AccountAdmin>();
+            int groupId = (await accounts.ListGroupsAsync()).Single(g => g.Name == "lab-h").Id;
+            Assert.True(await accounts.RemoveMemberAsync(groupId, leaver.Id));
+        }
+
+        await Task.Delay(TimeSpan.FromSeconds(1.2));
+        Guid third = await ApiClient.SubmitAsync(owner, input);
+        await ApiClient.WaitForEndAsync(owner, third);
+        await Assert.ThrowsAsync<TimeoutException>(() => lena.NextEventAsync(TimeSpan.FromSeconds(1), m => Mentions(m, third)));
+    }
+
+    [Fact]
+    public async Task A_locked_account_cannot_join_a_job_on_a_connection_opened_before_the_lock()
+    {
+        (_, string token) = await TestAccounts.CreateUserAsync(factory.Services, "lucy", Roles.Member, "lab-l");
+        string input = TestVolumes.WriteRamp(inputs.Path);
+        using HttpClient admin = factory.CreateClient();
+        using HttpResponseMessage submitted = await ApiClient.PostJobAsync(admin, input, group: "lab-l");
+        Guid job = Guid.Parse(System.Text.Json.JsonDocument.Parse(await submitted.Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetString()!);
+
+        var ws = factory.Server.CreateWebSocketClient();
+        await using HubTestClient lucy = await HubTestClient.ConnectAsync((uri, ct) => ws.ConnectAsync(uri, ct), new Uri(factory.Server.BaseAddress, "hubs/jobs"), token);
+        Assert.True((await lucy.InvokeAsync("Join", job.ToString()))!.Value.GetBoolean());
+
+        await using (AsyncServiceScope scope = factory.Services.CreateAsyncScope())
+        {
+            await scope.ServiceProvider.GetRequiredService<AccountAdmin>().LockAsync("lucy");
+        }
+
+        Assert.False((await lucy.InvokeAsync("Join", job.ToString()))!.Value.GetBoolean());
+        await ApiClient.WaitForEndAsync(admin, job);
+    }
+
+    private static bool Mentions(HubMessage message, Guid jobId) =>
+        message.Arguments.Length > 0 && message.Arguments[0].GetRawText().Contains(jobId.ToString(), StringComparison.OrdinalIgnoreCase);
+}
