@@ -89,36 +89,32 @@ public sealed class OnnxGraphBuilder
     public string AddInitializer(string name, float[] data, params long[] dims)
     {
         ArgumentNullException.ThrowIfNull(data);
-        long count = 1;
-        foreach (long d in dims)
-        {
-            count *= d;
-        }
-
-        if (count != data.Length)
-        {
-            throw new ArgumentException($"Initializer {name} has {data.Length} values for dims [{string.Join(',', dims)}].", nameof(data));
-        }
+        CheckElementCount(name, data.Length, dims, nameof(data));
 
         initializers.Add((name, dims, data));
         ParameterCount += data.Length;
         return name;
     }
 
-    /// <summary>An int64 constant (shapes, axes: Unsqueeze, Reshape, ReduceSum since opset 13 take them as inputs).</summary>
-    public string AddInt64Initializer(string name, long[] data, params long[] dims)
+    private static void CheckElementCount(string name, int length, long[] dims, string paramName)
     {
-        ArgumentNullException.ThrowIfNull(data);
         long count = 1;
         foreach (long d in dims)
         {
             count *= d;
         }
 
-        if (count != data.Length)
+        if (count != length)
         {
-            throw new ArgumentException($"Initializer {name} has {data.Length} values for dims [{string.Join(',', dims)}].", nameof(data));
+            throw new ArgumentException($"Initializer {name} has {length} values for dims [{string.Join(',', dims)}].", paramName);
         }
+    }
+
+    /// <summary>An int64 constant (shapes, axes: Unsqueeze, Reshape, ReduceSum since opset 13 take them as inputs).</summary>
+    public string AddInt64Initializer(string name, long[] data, params long[] dims)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        CheckElementCount(name, data.Length, dims, nameof(data));
 
         int64Initializers.Add((name, dims, data));
         return name;
