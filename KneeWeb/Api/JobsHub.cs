@@ -21,14 +21,6 @@ namespace KneeWeb.Api;
 /// </summary>
 public sealed class JobsHub(JobNotifier notifier, JobAccess access, JobsHubAudience audience) : Hub
 {
-    /// <summary>Kept for clients that named it; events are now addressed per connection.</summary>
-    public const string AllJobsGroup = "jobs:all";
-
-    public static string GroupOf(Guid jobId) => $"job:{jobId:D}";
-
-    /// <summary>Kept for clients that named it; events are now addressed per connection.</summary>
-    public static string LabGroupOf(int groupId) => $"jobs:group:{groupId}";
-
     public async Task<bool> Join(string jobId)
     {
         if (!Guid.TryParse(jobId, out Guid id))
