@@ -125,6 +125,9 @@ public sealed record ModelSidecar
 
     public ModelProvenance? Provenance { get; init; }
 
+    /// <summary>Present on models imported from nnU-Net v2: run with nnU-Net's own semantics (see <see cref="NnUnetSettings"/>).</summary>
+    public NnUnetSettings? NnUnet { get; init; }
+
     /// <summary>Lower-case hex SHA-256 of the .onnx file.</summary>
     public string? Sha256 { get; init; }
 
