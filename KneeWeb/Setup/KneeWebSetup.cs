@@ -7,7 +7,7 @@ using KneeWeb.Pipeline;
 using KneeWeb.Security;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
-using Radzen;
+using MudBlazor.Services;
 
 namespace KneeWeb.Setup;
 
@@ -87,11 +87,11 @@ public static class KneeWebSetup
     public static WebApplicationBuilder AddKneeWebUi(this WebApplicationBuilder builder)
     {
         ArgumentNullException.ThrowIfNull(builder);
-        // Serve library assets (Radzen, blazor.web.js) from a build output in any environment, not
+        // Serve library assets (MudBlazor, blazor.web.js) from a build output in any environment, not
         // only Development; a no-op for published output, which carries them itself.
         builder.WebHost.UseStaticWebAssets();
         builder.Services.AddRazorComponents().AddInteractiveServerComponents();
-        builder.Services.AddRadzenComponents();
+        builder.Services.AddMudServices();
         return builder;
     }
 
