@@ -1,27 +1,16 @@
-// Upload page helpers: drag and drop onto the zone, and a streaming multipart POST to /v1/jobs
+// Upload page helpers: a streaming multipart POST to /v1/jobs
 // with upload progress reported back to the Blazor component.
 
-export function initDropZone(zone, input) {
-  const stop = e => { e.preventDefault(); e.stopPropagation(); };
-  ['dragenter', 'dragover'].forEach(t => zone.addEventListener(t, e => { stop(e); zone.classList.add('kw-drop-active'); }));
-  ['dragleave', 'drop'].forEach(t => zone.addEventListener(t, e => { stop(e); zone.classList.remove('kw-drop-active'); }));
-  zone.addEventListener('drop', e => {
-    if (e.dataTransfer && e.dataTransfer.files.length > 0) {
-      input.files = e.dataTransfer.files;
-      input.dispatchEvent(new Event('change', { bubbles: true }));
-    }
-  });
+// MudFileUpload keeps the chosen file in an <input type=file> inside the zone (the newest one when it adds inputs).
+function chosenInput(zone) {
+  const inputs = [...zone.querySelectorAll('input[type=file]')].filter(i => i.files && i.files.length > 0);
+  return inputs.length === 0 ? null : inputs[inputs.length - 1];
 }
 
-export function selectedFile(input) {
-  if (!input.files || input.files.length === 0) return null;
-  const f = input.files[0];
-  return { name: f.name, size: f.size };
-}
-
-export function upload(input, optionsJson, dotnet, group) {
+export function upload(zone, optionsJson, dotnet, group) {
   return new Promise(resolve => {
-    if (!input.files || input.files.length === 0) { resolve({ status: 0, body: '' }); return; }
+    const input = chosenInput(zone);
+    if (input === null) { resolve({ status: 0, body: '' }); return; }
     const form = new FormData();
     form.append('options', optionsJson);
     form.append('file', input.files[0], input.files[0].name);
