@@ -1,4 +1,5 @@
 using AngleSharp.Dom;
+using Bunit;
 using KneeWeb.Components.Pages.Cohort;
 using KneeWeb.Components.Pages.Results;
 using KneeWeb.Data;
@@ -12,7 +13,8 @@ namespace KneeWeb.Tests.Components;
 /// The shape model and BScore sections against the stats.json schema of the NSM steps, from the
 /// hand-written golden file TestData/Results/stats-nsm.json (and its skipped-NSM sibling).
 /// </summary>
-public sealed class NsmResultTests
+[Trait("Category", "component")]
+public sealed class NsmResultTests : ComponentTestContext
 {
     private static readonly ResultStats Golden = ResultStats.Parse(TestFiles.ReadText("Results/stats-nsm.json"));
     private static readonly ResultStats Skipped = ResultStats.Parse(TestFiles.ReadText("Results/stats-nsm-skipped.json"));
@@ -63,7 +65,7 @@ public sealed class NsmResultTests
     [Fact]
     public async Task The_result_page_shows_the_bscore_on_its_scale_and_every_nsm_field()
     {
-        IDocument doc = await MarkupRenderer.RenderAsync<JobResults>(new Dictionary<string, object?>
+        var doc = Render<JobResults>(new Dictionary<string, object?>
         {
             ["Job"] = CompletedJob("meshes/femur_nsm.vtk", "results.zip", "stats.json"),
             ["Stats"] = Golden,
@@ -110,7 +112,7 @@ public sealed class NsmResultTests
     [Fact]
     public async Task A_skipped_shape_model_says_why_for_bscore_and_nsm_and_a_missing_nsm_mesh_is_named()
     {
-        IDocument doc = await MarkupRenderer.RenderAsync<JobResults>(new Dictionary<string, object?>
+        var doc = Render<JobResults>(new Dictionary<string, object?>
         {
             ["Job"] = CompletedJob("stats.json"),
             ["Stats"] = Skipped,
@@ -119,7 +121,7 @@ public sealed class NsmResultTests
         Assert.Contains("No shape model is installed for the femur.", doc.QuerySelector("[data-what='The neural shape model']")!.TextContent, StringComparison.Ordinal);
         Assert.Null(doc.QuerySelector("[data-testid=bscore-scale]"));
 
-        IDocument golden = await MarkupRenderer.RenderAsync<JobResults>(new Dictionary<string, object?>
+        var golden = Render<JobResults>(new Dictionary<string, object?>
         {
             ["Job"] = CompletedJob("stats.json"),
             ["Stats"] = Golden,
@@ -130,7 +132,7 @@ public sealed class NsmResultTests
     [Fact]
     public async Task A_file_missing_from_the_job_folder_is_listed_without_a_broken_link()
     {
-        IDocument doc = await MarkupRenderer.RenderAsync<JobResults>(new Dictionary<string, object?>
+        var doc = Render<JobResults>(new Dictionary<string, object?>
         {
             ["Job"] = CompletedJob("results.zip", "segmentation.nii.gz", "stats.json"),
             ["Stats"] = Golden,
@@ -152,7 +154,7 @@ public sealed class NsmResultTests
         Assert.Contains(columns, c => c.Key == "bscore" && c.Header == "BScore");
         Assert.Contains(columns, c => c.Key == "nsm_assd_mm");
 
-        IDocument table = await MarkupRenderer.RenderAsync<CohortTable>(new Dictionary<string, object?> { ["Rows"] = rows, ["Columns"] = columns });
+        var table = Render<CohortTable>(new Dictionary<string, object?> { ["Rows"] = rows, ["Columns"] = columns });
         Assert.Equal("1.37", table.QuerySelector($"tr[data-job='{visit1.Id}'] [data-col=bscore]")!.TextContent);
         Assert.Equal("0.88", table.QuerySelector($"tr[data-job='{visit1.Id}'] [data-col=nsm_assd_mm]")!.TextContent);
         Assert.Equal("–", table.QuerySelector($"tr[data-job='{none.Id}'] [data-col=bscore]")!.TextContent);
@@ -166,7 +168,7 @@ public sealed class NsmResultTests
         Assert.Equal("0.8765", lines[1].Split(',')[assd]);
         Assert.Equal("", lines[3].Split(',')[bscore]);
 
-        IDocument compare = await MarkupRenderer.RenderAsync<CompareJobs>(new Dictionary<string, object?> { ["A"] = visit1, ["B"] = visit2 });
+        var compare = Render<CompareJobs>(new Dictionary<string, object?> { ["A"] = visit1, ["B"] = visit2 });
         Assert.Equal("+0.60", compare.QuerySelector("tr[data-metric=bscore]")!.Children[3].TextContent);
         Assert.Contains("1.37 → 1.97 (change +0.60)", Text(compare, "[data-testid=compare-bscore]"), StringComparison.Ordinal);
     }
@@ -174,6 +176,7 @@ public sealed class NsmResultTests
     private static CohortRow Row(string subject, ResultStats stats, int day) =>
         new(Guid.NewGuid(), subject, "right", "pi@lab", new DateTime(2026, 1, day, 0, 0, 0, DateTimeKind.Utc), JobStatus.Completed, null, "demo-knee", stats);
 
-    private static string Text(IDocument doc, string selector) =>
+    private static string Text<T>(IRenderedComponent<T> doc, string selector)
+        where T : Microsoft.AspNetCore.Components.IComponent =>
         (doc.QuerySelector(selector) ?? throw new Xunit.Sdk.XunitException($"No element matches {selector}.")).TextContent;
 }

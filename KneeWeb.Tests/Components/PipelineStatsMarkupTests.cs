@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using AngleSharp.Dom;
+using Bunit;
 using KneeWeb.Components.Pages.Results;
 using KneeWeb.Data;
 using KneeWeb.Jobs;
@@ -13,7 +14,8 @@ namespace KneeWeb.Tests.Components;
 /// Every section of a stats.json the pipeline wrote (TestData/Results/stats-pipeline-phantom.json:
 /// `KneeWeb process` on the phantom at coarsening 2 with the demo model, kept as written) is on the result page.
 /// </summary>
-public sealed class PipelineStatsMarkupTests
+[Trait("Category", "component")]
+public sealed class PipelineStatsMarkupTests : ComponentTestContext
 {
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
@@ -23,7 +25,7 @@ public sealed class PipelineStatsMarkupTests
         string json = TestFiles.ReadText("Results/stats-pipeline-phantom.json");
         using JsonDocument doc = JsonDocument.Parse(json);
         JsonElement root = doc.RootElement;
-        IDocument page = await MarkupRenderer.RenderAsync<JobResults>(new Dictionary<string, object?>
+        var page = Render<JobResults>(new Dictionary<string, object?>
         {
             ["Job"] = new Job { Id = Guid.NewGuid(), Owner = "lab", Status = JobStatus.Completed, InputFileName = "image.nii.gz" },
             ["Stats"] = ResultStats.Parse(json),
@@ -84,6 +86,7 @@ public sealed class PipelineStatsMarkupTests
         Assert.Equal(["BScore", "The neural shape model"], page.QuerySelectorAll("[data-testid=not-computed]").Select(e => e.GetAttribute("data-what")));
     }
 
-    private static string Text(IDocument doc, string selector) =>
+    private static string Text<T>(IRenderedComponent<T> doc, string selector)
+        where T : Microsoft.AspNetCore.Components.IComponent =>
         (doc.QuerySelector(selector) ?? throw new Xunit.Sdk.XunitException($"No element matches {selector}.")).TextContent;
 }

@@ -1,4 +1,5 @@
 using AngleSharp.Dom;
+using Bunit;
 using KneeWeb.Components.Pages.Cohort;
 using KneeWeb.Components.Pages.Results;
 using KneeWeb.Data;
@@ -8,7 +9,8 @@ using Xunit;
 namespace KneeWeb.Tests.Components;
 
 /// <summary>Markup of the result and cohort components from real stats.json documents.</summary>
-public sealed class ResultComponentTests
+[Trait("Category", "component")]
+public sealed class ResultComponentTests : ComponentTestContext
 {
     /// <summary>A stats.json with every section, the shape the analysis steps will write.</summary>
     public const string FullStats = """
@@ -61,7 +63,7 @@ public sealed class ResultComponentTests
     [Fact]
     public async Task A_full_stats_json_shows_summary_qc_volumes_thickness_bscore_nsm_and_downloads()
     {
-        IDocument doc = await MarkupRenderer.RenderAsync<JobResults>(new Dictionary<string, object?>
+        var doc = Render<JobResults>(new Dictionary<string, object?>
         {
             ["Job"] = CompletedJob("results.zip", "segmentation.nii.gz", "stats.json"),
             ["Stats"] = ResultStats.Parse(FullStats),
@@ -108,7 +110,7 @@ public sealed class ResultComponentTests
     [Fact]
     public async Task Sections_the_job_did_not_compute_say_so_and_show_no_values()
     {
-        IDocument doc = await MarkupRenderer.RenderAsync<JobResults>(new Dictionary<string, object?>
+        var doc = Render<JobResults>(new Dictionary<string, object?>
         {
             ["Job"] = CompletedJob("stats.json"),
             ["Stats"] = ResultStats.Parse(SegmentationOnlyStats),
@@ -128,7 +130,7 @@ public sealed class ResultComponentTests
     [Fact]
     public async Task A_job_without_stats_json_says_why_and_still_lists_its_files()
     {
-        IDocument doc = await MarkupRenderer.RenderAsync<JobResults>(new Dictionary<string, object?>
+        var doc = Render<JobResults>(new Dictionary<string, object?>
         {
             ["Job"] = CompletedJob("results.zip"),
             ["Stats"] = null,
@@ -153,7 +155,7 @@ public sealed class ResultComponentTests
     [Fact]
     public async Task The_bscore_marker_sits_between_the_0_and_2_ticks_in_proportion()
     {
-        IDocument doc = await MarkupRenderer.RenderAsync<BScoreScale>(new Dictionary<string, object?> { ["Bone"] = "femur", ["Value"] = 1.0 });
+        var doc = Render<BScoreScale>(new Dictionary<string, object?> { ["Bone"] = "femur", ["Value"] = 1.0 });
         // Scale -1..4 over x 10..390: 0 at 86, 2 at 238, 1 at 162.
         IElement[] ticks = [.. doc.QuerySelectorAll("line")];
         Assert.Equal(["86", "238"], ticks.Select(t => t.GetAttribute("x1")));
@@ -165,7 +167,7 @@ public sealed class ResultComponentTests
     {
         List<CohortRow> rows = [Row("S-1", FullStats, 1), Row("S-2", SegmentationOnlyStats, 2)];
         List<CohortColumn> columns = CohortQueries.Columns(rows);
-        IDocument doc = await MarkupRenderer.RenderAsync<CohortTable>(new Dictionary<string, object?> { ["Rows"] = rows, ["Columns"] = columns });
+        var doc = Render<CohortTable>(new Dictionary<string, object?> { ["Rows"] = rows, ["Columns"] = columns });
 
         Assert.Equal(2, doc.QuerySelectorAll("tbody tr").Length);
         string[] keys = [.. doc.QuerySelectorAll("th button[data-sort]").Select(b => b.GetAttribute("data-sort")!)];
@@ -192,7 +194,7 @@ public sealed class ResultComponentTests
     {
         CohortRow visit1 = Row("S-1", FullStats, 1);
         CohortRow visit2 = Row("S-1", FullStats.Replace("\"mean\": 1.75", "\"mean\": 1.5", StringComparison.Ordinal).Replace("\"femur\": 1.37", "\"femur\": 1.87", StringComparison.Ordinal), 28);
-        IDocument doc = await MarkupRenderer.RenderAsync<CompareJobs>(new Dictionary<string, object?> { ["A"] = visit1, ["B"] = visit2 });
+        var doc = Render<CompareJobs>(new Dictionary<string, object?> { ["A"] = visit1, ["B"] = visit2 });
         IElement mtc = doc.QuerySelector("tr[data-metric=thickness_mean_mm_medial_tibial_cartilage]")!;
         Assert.Equal(["1.75", "1.50", "-0.25", "-14.3%"], mtc.Children.Skip(1).Select(c => c.TextContent));
         IElement bscore = doc.QuerySelector("tr[data-metric=bscore_femur]")!;
@@ -223,6 +225,7 @@ public sealed class ResultComponentTests
     private static CohortRow Row(string subject, string stats, int day) =>
         new(Guid.NewGuid(), subject, "left", "pi@lab", new DateTime(2026, 1, day, 0, 0, 0, DateTimeKind.Utc), JobStatus.Completed, null, "demo-knee", ResultStats.Parse(stats));
 
-    private static string Text(IDocument doc, string selector) =>
+    private static string Text<T>(IRenderedComponent<T> doc, string selector)
+        where T : Microsoft.AspNetCore.Components.IComponent =>
         (doc.QuerySelector(selector) ?? throw new Xunit.Sdk.XunitException($"No element matches {selector}.")).TextContent;
 }

@@ -1,4 +1,5 @@
 using AngleSharp.Dom;
+using Bunit;
 using KneeWeb.Components.Shared;
 using KneeWeb.Data;
 using KneeWeb.Jobs;
@@ -6,13 +7,14 @@ using Xunit;
 
 namespace KneeWeb.Tests.Components;
 
-/// <summary>Markup of the job components, rendered by Blazor's HtmlRenderer and read with AngleSharp.</summary>
-public sealed class SharedComponentTests
+/// <summary>The job components (progress, error panel, timeline, badge) rendered by bUnit with MudBlazor.</summary>
+[Trait("Category", "component")]
+public sealed class SharedComponentTests : ComponentTestContext
 {
     [Fact]
     public async Task Progress_shows_the_step_the_percent_and_an_accessible_bar()
     {
-        IDocument doc = await MarkupRenderer.RenderAsync<JobProgressView>(new Dictionary<string, object?>
+        var doc = Render<JobProgressView>(new Dictionary<string, object?>
         {
             ["Status"] = JobStatus.Running,
             ["Step"] = "Running segmentation",
@@ -23,20 +25,24 @@ public sealed class SharedComponentTests
         });
         Assert.Equal("Step 3 of 10: Running segmentation", doc.QuerySelector("[data-testid=current-step]")!.TextContent);
         Assert.Equal("42%", doc.QuerySelector("[data-testid=percent]")!.TextContent);
-        IElement bar = doc.QuerySelector("[role=progressbar]")!;
-        Assert.Equal("42", bar.GetAttribute("aria-valuenow"));
-        Assert.Contains("width:42.4%", bar.QuerySelector(".kw-bar-fill")!.GetAttribute("style"), StringComparison.Ordinal);
+        IElement bar = doc.QuerySelector("[data-testid=overall-progress]")!;
+        Assert.Equal("progressbar", bar.GetAttribute("role"));
+        Assert.Equal("Overall progress", bar.GetAttribute("aria-label"));
+        Assert.Equal("42.4", bar.GetAttribute("aria-valuenow"));
+        Assert.Contains("mud-progress-linear-color-info", bar.ClassName, StringComparison.Ordinal);
+        // MudProgressLinear draws the fill by moving the bar left by what is left to do (whole percent).
+        Assert.Contains("translateX(-58%)", bar.QuerySelector(".mud-progress-linear-bar")!.GetAttribute("style"), StringComparison.Ordinal);
         Assert.Equal("About 1 min 15 s left", doc.QuerySelector(".kw-eta")!.TextContent);
-        Assert.Equal("Running", doc.QuerySelector("[data-testid=status]")!.TextContent);
+        Assert.Equal("Running", doc.QuerySelector("[data-testid=status]")!.Text());
     }
 
     [Fact]
     public async Task Progress_of_a_queued_or_finished_job_says_so_without_an_eta()
     {
-        IDocument queued = await MarkupRenderer.RenderAsync<JobProgressView>(new Dictionary<string, object?> { ["Status"] = JobStatus.Queued, ["EtaSeconds"] = 5.0 });
+        var queued = Render<JobProgressView>(new Dictionary<string, object?> { ["Status"] = JobStatus.Queued, ["EtaSeconds"] = 5.0 });
         Assert.Equal("Waiting in the queue", queued.QuerySelector("[data-testid=current-step]")!.TextContent);
         Assert.Null(queued.QuerySelector(".kw-eta"));
-        IDocument done = await MarkupRenderer.RenderAsync<JobProgressView>(new Dictionary<string, object?> { ["Status"] = JobStatus.Completed, ["Percent"] = 100.0 });
+        var done = Render<JobProgressView>(new Dictionary<string, object?> { ["Status"] = JobStatus.Completed, ["Percent"] = 100.0 });
         Assert.Equal("Complete", done.QuerySelector("[data-testid=current-step]")!.TextContent);
         Assert.NotNull(done.QuerySelector(".kw-bar-completed"));
     }
@@ -45,7 +51,7 @@ public sealed class SharedComponentTests
     public async Task The_error_panel_shows_code_message_detail_and_hint_as_an_alert()
     {
         ErrorEntry entry = ErrorCatalog.Get(ErrorCode.DICOM_ERROR);
-        IDocument doc = await MarkupRenderer.RenderAsync<ErrorPanel>(new Dictionary<string, object?>
+        var doc = Render<ErrorPanel>(new Dictionary<string, object?>
         {
             ["Code"] = "DICOM_ERROR",
             ["Message"] = entry.Message,
@@ -71,7 +77,7 @@ public sealed class SharedComponentTests
             new() { JobId = id, Kind = "step-started", StepIndex = 3, Step = "Running segmentation", Message = "" },
         ];
         IReadOnlyList<StepRow> rows = StepTimeline.Build(events, null, JobStatus.Running, 3);
-        IDocument doc = await MarkupRenderer.RenderAsync<StepTimelineView>(new Dictionary<string, object?> { ["Steps"] = rows });
+        var doc = Render<StepTimelineView>(new Dictionary<string, object?> { ["Steps"] = rows });
 
         IHtmlCollection<IElement> items = doc.QuerySelectorAll("li.kw-step");
         Assert.Equal(10, items.Length);
