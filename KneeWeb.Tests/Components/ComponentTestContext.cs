@@ -26,7 +26,6 @@ namespace KneeWeb.Tests.Components;
 public abstract class ComponentTestContext : IAsyncLifetime
 {
     private readonly List<AsyncServiceScope> hostScopes = [];
-    private bool popoverProviderRendered;
 
     protected ComponentTestContext()
     {
@@ -64,14 +63,20 @@ public abstract class ComponentTestContext : IAsyncLifetime
         });
     }
 
-    /// <summary>Mud's popovers (selects, menus, tooltips) render into the provider, so it comes first.</summary>
-    protected void EnsurePopoverProvider()
+    /// <summary>Where Mud's popovers (select lists, menus) render: the provider comes first.</summary>
+    protected IRenderedComponent<MudPopoverProvider>? Popovers { get; private set; }
+
+    protected void EnsurePopoverProvider() => Popovers ??= Context.Render<MudPopoverProvider>();
+
+    /// <summary>Opens a MudSelect by its test id and clicks the list item with the given text.</summary>
+    protected void Pick<T>(IRenderedComponent<T> rendered, string testId, string itemText)
+        where T : IComponent
     {
-        if (!popoverProviderRendered)
-        {
-            Context.Render<MudPopoverProvider>();
-            popoverProviderRendered = true;
-        }
+        ArgumentNullException.ThrowIfNull(rendered);
+        IRenderedComponent<MudPopoverProvider> popovers = Popovers ?? throw new InvalidOperationException("Render the page first.");
+        rendered.Find($"[data-testid={testId}]").Closest(".mud-input-control")!.MouseDown();
+        popovers.WaitForAssertion(() => Assert.Contains(popovers.FindAll(".mud-popover-open .mud-list-item"), i => i.Text() == itemText));
+        popovers.FindAll(".mud-popover-open .mud-list-item").First(i => i.Text() == itemText).Click();
     }
 
     /// <summary>
