@@ -31,6 +31,7 @@ public abstract class ComponentTestContext : IAsyncLifetime
     {
         Context.JSInterop.Mode = JSRuntimeMode.Loose;
         Context.Services.AddMudServices();
+        Context.Services.AddSingleton<Microsoft.AspNetCore.Components.Forms.AntiforgeryStateProvider>(new FixedAntiforgery());
     }
 
     protected BunitContext Context { get; } = new();
@@ -61,6 +62,35 @@ public abstract class ComponentTestContext : IAsyncLifetime
 
             builder.CloseComponent();
         });
+    }
+
+    /// <summary>Renders a static (form post) page the way the endpoint does: with the request's HttpContext cascaded.</summary>
+    protected IRenderedComponent<T> RenderStatic<T>(HttpContext http, IDictionary<string, object?>? parameters = null)
+        where T : IComponent
+    {
+        EnsurePopoverProvider();
+        return Context.Render<T>(builder =>
+        {
+            builder.OpenComponent<CascadingValue<HttpContext>>(0);
+            builder.AddComponentParameter(1, nameof(CascadingValue<HttpContext>.Value), http);
+            builder.AddComponentParameter(2, nameof(CascadingValue<HttpContext>.ChildContent), (RenderFragment)(inner =>
+            {
+                inner.OpenComponent<T>(0);
+                foreach ((string name, object? value) in parameters ?? new Dictionary<string, object?>())
+                {
+                    inner.AddComponentParameter(1, name, value);
+                }
+
+                inner.CloseComponent();
+            }));
+            builder.CloseComponent();
+        });
+    }
+
+    /// <summary>The form token a static page embeds (the real one needs a request pipeline).</summary>
+    private sealed class FixedAntiforgery : Microsoft.AspNetCore.Components.Forms.AntiforgeryStateProvider
+    {
+        public override Microsoft.AspNetCore.Components.Forms.AntiforgeryRequestToken? GetAntiforgeryToken() => new("test-antiforgery-token", "__RequestVerificationToken");
     }
 
     /// <summary>Where Mud's popovers (select lists, menus) render: the provider comes first.</summary>
