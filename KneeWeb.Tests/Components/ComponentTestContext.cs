@@ -48,10 +48,14 @@ public abstract class ComponentTestContext : IAsyncLifetime
     }
 
     /// <summary>Renders a component with parameters by name (the way a page or the router passes them).</summary>
-    protected IRenderedComponent<T> Render<T>(IDictionary<string, object?>? parameters = null)
+    protected IRenderedComponent<T> Render<T>(IDictionary<string, object?>? parameters = null, bool popoverProvider = true)
         where T : IComponent
     {
-        EnsurePopoverProvider();
+        if (popoverProvider)
+        {
+            EnsurePopoverProvider();
+        }
+
         return Context.Render<T>(builder =>
         {
             builder.OpenComponent<T>(0);
