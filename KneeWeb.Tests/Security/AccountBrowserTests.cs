@@ -170,7 +170,7 @@ public sealed class AccountBrowserTests(BrowserFixture fixture) : IAsyncLifetime
             await page.GetByTestId("file-input").SetInputFilesAsync(input);
             await Assertions.Expect(page.GetByTestId("chosen-file")).ToContainTextAsync("ramp.nii.gz");
             await page.GetByTestId("group-choice").ClickAsync();
-            await page.Locator(".rz-dropdown-item", new() { HasTextString = "lab-g" }).ClickAsync();
+            await page.Locator(".mud-popover-open .mud-list-item", new() { HasTextString = "lab-g" }).ClickAsync();
             await page.GetByTestId("start").ClickAsync();
             await page.WaitForURLAsync(new System.Text.RegularExpressions.Regex("/jobs/[0-9a-f-]{36}$"), new() { Timeout = 30_000 });
         }

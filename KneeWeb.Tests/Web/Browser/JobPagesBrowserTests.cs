@@ -141,7 +141,7 @@ public sealed class JobPagesBrowserTests(BrowserFixture fixture, ITestOutputHelp
         await Assertions.Expect(page.GetByTestId("error-code")).ToHaveTextAsync("DICOM_ERROR", new() { Timeout = 30_000 });
         await Assertions.Expect(page.GetByTestId("error-detail")).ToContainTextAsync("2 series");
         await page.GetByTestId("series-choice").ClickAsync();
-        await page.Locator(".rz-dropdown-item", new() { HasTextString = "T2 SAG" }).ClickAsync();
+        await page.Locator(".mud-popover-open .mud-list-item", new() { HasTextString = "T2 SAG" }).ClickAsync();
         await page.GetByTestId("start").ClickAsync();
 
         await page.WaitForURLAsync(new System.Text.RegularExpressions.Regex("/jobs/[0-9a-f-]{36}$"), new() { Timeout = 30_000 });
@@ -163,15 +163,41 @@ public sealed class JobPagesBrowserTests(BrowserFixture fixture, ITestOutputHelp
         Guid a = await ApiClient.SubmitAsync(api, input, new { subject_id = "ALPHA-1" });
         Guid b = await ApiClient.SubmitAsync(api, input, new { subject_id = "BETA-2" });
         // New jobs appear without a reload, and their status follows them live.
-        await Assertions.Expect(page.Locator($"tr[data-job='{a}']")).ToBeVisibleAsync(new() { Timeout = 15_000 });
-        await Assertions.Expect(page.Locator($"tr[data-job='{b}']")).ToBeVisibleAsync(new() { Timeout = 15_000 });
-        await Assertions.Expect(page.Locator($"tr[data-job='{b}'] [data-testid=status]")).ToHaveTextAsync("Completed", new() { Timeout = 60_000 });
+        await Assertions.Expect(page.Locator($"a[data-job='{a}']")).ToBeVisibleAsync(new() { Timeout = 15_000 });
+        await Assertions.Expect(page.Locator($"a[data-job='{b}']")).ToBeVisibleAsync(new() { Timeout = 15_000 });
+        await Assertions.Expect(page.Locator($"tr:has(a[data-job='{b}']) [data-testid=status]")).ToHaveTextAsync("Completed", new() { Timeout = 60_000 });
 
         ILocator subject = page.GetByTestId("subject-filter");
         await subject.FillAsync("BETA");
         await subject.PressAsync("Tab");
-        await Assertions.Expect(page.Locator("tr[data-job]")).ToHaveCountAsync(1);
-        await Assertions.Expect(page.Locator($"tr[data-job='{b}']")).ToBeVisibleAsync();
+        await Assertions.Expect(page.Locator("[data-testid=jobs-table] a[data-job]")).ToHaveCountAsync(1);
+        await Assertions.Expect(page.Locator($"a[data-job='{b}']")).ToBeVisibleAsync();
+        // The filter lives in the address: reloading it shows the same list.
+        await page.WaitForURLAsync(new System.Text.RegularExpressions.Regex("subject=BETA"));
+        await page.ReloadAsync();
+        await WaitForInteractiveAsync();
+        await Assertions.Expect(page.GetByTestId("subject-filter")).ToHaveValueAsync("BETA");
+        await Assertions.Expect(page.Locator("[data-testid=jobs-table] a[data-job]")).ToHaveCountAsync(1);
+        Assert.True(consoleErrors.Count == 0, "Browser errors:\n" + string.Join("\n", consoleErrors));
+    }
+
+    [Fact]
+    public async Task A_phone_reaches_jobs_and_cohort_through_the_menu_button()
+    {
+        await page.SetViewportSizeAsync(390, 844);
+        await page.GotoAsync("/");
+        await WaitForInteractiveAsync();
+        // On a phone the drawer is closed; the app bar's menu button opens it.
+        await Assertions.Expect(page.GetByTestId("nav-jobs")).Not.ToBeInViewportAsync();
+        await page.GetByTestId("nav-toggle").ClickAsync();
+        await page.GetByTestId("nav-jobs").ClickAsync();
+        await page.WaitForURLAsync(new System.Text.RegularExpressions.Regex("/jobs$"));
+        await Assertions.Expect(page.Locator("h1")).ToHaveTextAsync("Jobs");
+        await page.GetByTestId("nav-toggle").ClickAsync();
+        await page.GetByTestId("nav-cohort").ClickAsync();
+        await page.WaitForURLAsync(new System.Text.RegularExpressions.Regex("/cohort$"));
+        await Assertions.Expect(page.Locator("h1")).ToHaveTextAsync("Cohort");
+        Assert.True(consoleErrors.Count == 0, "Browser errors:\n" + string.Join("\n", consoleErrors));
     }
 
     private async Task WaitForInteractiveAsync()

@@ -438,8 +438,8 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
         await Assertions.Expect(page.Locator("[data-testid=cohort-table] tbody tr").First).ToHaveAttributeAsync("data-job", c.ToString());
 
         // Two visits of DELTA-2 side by side.
-        await page.GetByTestId("compare-a").SelectOptionAsync(c.ToString());
-        await page.GetByTestId("compare-b").SelectOptionAsync(b.ToString());
+        await CompareAsync("compare-a", c);
+        await CompareAsync("compare-b", b);
         await Assertions.Expect(page.GetByTestId("compare")).ToContainTextAsync("DELTA-2");
         await Assertions.Expect(page.Locator("[data-testid=compare-table] tr[data-metric]").First).ToBeVisibleAsync();
         Assert.True(consoleErrors.Count == 0, "Browser errors:\n" + string.Join("\n", consoleErrors));
@@ -549,12 +549,20 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
         return volumes;
     }
 
-    /// <summary>Picks an option of a Radzen dropdown on the Upload page, found by its accessible name.</summary>
+    /// <summary>Picks an option of a MudSelect on the Upload page, found by its accessible name.</summary>
     private async Task ChooseAsync(string dropdown, string option)
     {
         await page.GetByLabel(dropdown, new() { Exact = true }).First.ClickAsync();
-        await page.Locator(".rz-dropdown-item:visible", new() { HasTextString = option }).ClickAsync();
-        await Assertions.Expect(page.Locator(".rz-dropdown-item:visible")).ToHaveCountAsync(0);
+        await page.Locator(".mud-popover-open .mud-list-item", new() { HasTextString = option }).ClickAsync();
+        await Assertions.Expect(page.Locator(".mud-popover-open .mud-list-item")).ToHaveCountAsync(0);
+    }
+
+    /// <summary>Picks the job with the given id in one of the Cohort page's compare selects.</summary>
+    private async Task CompareAsync(string select, Guid job)
+    {
+        await page.GetByTestId(select).ClickAsync();
+        await page.Locator($".mud-popover-open .mud-list-item[data-job='{job}']").ClickAsync();
+        await Assertions.Expect(page.Locator(".mud-popover-open .mud-list-item")).ToHaveCountAsync(0);
     }
 
     /// <summary>Waits until at least <paramref name="atLeast"/> of the canvas's pixels differ from <paramref name="before"/>; returns the last fraction.</summary>
