@@ -73,6 +73,7 @@ public sealed record NnUnetImportOptions
     /// <summary>Registry name (lower-case letters, digits, '-', '_', '.'); default from dataset and configuration.</summary>
     public string? Name { get; init; }
 
+    /// <summary>The folds of the named folder; a cascade's 3d_lowres parent always takes every fold it has.</summary>
     public NnUnetFoldSelection Folds { get; init; } = new() { Default = true };
 
     public NnUnetCheckpointKind Checkpoint { get; init; } = NnUnetCheckpointKind.Final;

@@ -28,7 +28,7 @@ public static partial class NnUnetImporter
         CheckName(name);
         NnUnetPlans plans = NnUnetPlans.Parse(ReadText(source.Folder, "plans.json"), Path.Combine(source.Configuration, "plans.json"));
         NnUnetConfiguration configuration = plans.Configuration(source.Configuration);
-        var jobs = new List<(Source Source, string Name, string? Previous)>();
+        var jobs = new List<(Source Source, string Name, string? Previous, NnUnetFoldSelection Folds)>();
         if (configuration.PreviousStage is { } previous)
         {
             string parentFolder = Path.Combine(Path.GetDirectoryName(source.Folder)!, $"{source.Trainer}__{source.Plans}__{previous}");
@@ -39,16 +39,17 @@ public static partial class NnUnetImporter
 
             string parentName = options.Name is null ? DefaultName(source.Dataset, previous) : $"{options.Name}-{Slug(previous)}";
             CheckName(parentName);
-            jobs.Add((source with { Folder = parentFolder, Configuration = previous }, parentName, null));
-            jobs.Add((source, name, parentName));
+            // The parent is a model of its own, trained with its own folds: it takes every fold it has.
+            jobs.Add((source with { Folder = parentFolder, Configuration = previous }, parentName, null, new NnUnetFoldSelection { Default = true }));
+            jobs.Add((source, name, parentName, options.Folds));
         }
         else
         {
-            jobs.Add((source, name, null));
+            jobs.Add((source, name, null, options.Folds));
         }
 
         Directory.CreateDirectory(outFolder);
-        foreach ((_, string modelName, _) in jobs)
+        foreach ((_, string modelName, _, _) in jobs)
         {
             CheckFree(outFolder, modelName);
         }
@@ -58,9 +59,9 @@ public static partial class NnUnetImporter
         try
         {
             var written = new List<NnUnetImportedModel>();
-            foreach ((Source job, string modelName, string? previousName) in jobs)
+            foreach ((Source job, string modelName, string? previousName, NnUnetFoldSelection folds) in jobs)
             {
-                written.Add(WriteModel(job, modelName, previousName, temporary, options, userMap));
+                written.Add(WriteModel(job, modelName, previousName, temporary, options with { Folds = folds }, userMap));
             }
 
             Validate(temporary, written, options.Runtime);
