@@ -79,6 +79,7 @@ public static class KneeWebSetup
         builder.Services.AddOpenApi();
         builder.Services.AddSignalR().AddJsonProtocol(o => ConfigureJson(o.PayloadSerializerOptions));
         builder.Services.AddSingleton<UploadReceiver>();
+        builder.Services.AddSingleton<ModelAdminService>();
         builder.Services.AddSingleton<ServerInfoProvider>();
         builder.Services.AddHostedService<JobsHubBridge>();
         return builder;
@@ -143,6 +144,7 @@ public static class KneeWebSetup
         app.MapKneeWebApi();
         app.MapKneeWebCohortApi();
         app.MapKneeWebSampleApi();
+        app.MapKneeWebModelAdminApi();
         app.MapHub<JobsHub>("/hubs/jobs");
         app.MapRazorComponents<Components.App>().AddInteractiveServerRenderMode()
             .Add(endpoint =>

@@ -187,8 +187,6 @@ public sealed partial class NnUnetCheckpoint : INnUnetWeights, IDisposable
         }
     }
 
-    public void ReleaseCache() => file.ReleaseCache();
-
     public void Dispose() => file.Dispose();
 
     [GeneratedRegex(@"\.all_modules\.(\d+)\.")]

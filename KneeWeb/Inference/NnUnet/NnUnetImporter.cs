@@ -198,7 +198,6 @@ public static partial class NnUnetImporter
             foreach (NnUnetCheckpoint checkpoint in checkpoints)
             {
                 checkpoint.CheckAllUsed(configuration.Architecture.Stages - 2);
-                checkpoint.ReleaseCache();
             }
 
             graph.AddMetadata("nnunet_dataset", source.Dataset);

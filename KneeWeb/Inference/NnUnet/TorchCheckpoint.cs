@@ -41,7 +41,6 @@ public sealed partial class TorchCheckpoint : IDisposable
     private readonly ZipArchive archive;
     private readonly Dictionary<string, ZipArchiveEntry> storageEntries = new(StringComparer.Ordinal);
     private readonly Dictionary<string, TorchStorageRef> storages = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, byte[]> storageBytes = new(StringComparer.Ordinal);
     private readonly CheckpointLimits limits;
 
     private TorchCheckpoint(string path, ZipArchive archive, CheckpointLimits limits)
@@ -291,29 +290,26 @@ public sealed partial class TorchCheckpoint : IDisposable
         _ => (float)BinaryPrimitives.ReadDoubleLittleEndian(b),
     };
 
+    /// <summary>
+    /// A storage's bytes, read afresh each time: the graph reads every weight once (aliases are
+    /// not read), so a cache would only hold a second copy of the model in memory.
+    /// </summary>
     private byte[] StorageBytes(TorchStorageRef storage)
     {
-        if (!storageBytes.TryGetValue(storage.Key, out byte[]? bytes))
+        ZipArchiveEntry entry = storageEntries[storage.Key];
+        if (entry.Length > Array.MaxLength)
         {
-            ZipArchiveEntry entry = storageEntries[storage.Key];
-            if (entry.Length > Array.MaxLength)
-            {
-                throw new NnUnetFormatException($"{Path.GetFileName(FilePath)}: storage {storage.Key} is {entry.Length} bytes, more than one array holds");
-            }
-
-            try
-            {
-                bytes = ReadEntry(entry);
-            }
-            catch (Exception e) when (e is InvalidDataException or IOException)
-            {
-                throw new NnUnetFormatException($"{Path.GetFileName(FilePath)}: storage record data/{storage.Key} is damaged ({e.Message})", e);
-            }
-
-            storageBytes[storage.Key] = bytes;
+            throw new NnUnetFormatException($"{Path.GetFileName(FilePath)}: storage {storage.Key} is {entry.Length} bytes, more than one array holds");
         }
 
-        return bytes;
+        try
+        {
+            return ReadEntry(entry);
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException)
+        {
+            throw new NnUnetFormatException($"{Path.GetFileName(FilePath)}: storage record data/{storage.Key} is damaged ({e.Message})", e);
+        }
     }
 
     /// <summary>Reads exactly the declared bytes of an entry; more or fewer is an error.</summary>
@@ -340,9 +336,6 @@ public sealed partial class TorchCheckpoint : IDisposable
 
         return bytes;
     }
-
-    /// <summary>Drops cached storage bytes (after a checkpoint's weights are read).</summary>
-    public void ReleaseCache() => storageBytes.Clear();
 
     public void Dispose() => archive.Dispose();
 
