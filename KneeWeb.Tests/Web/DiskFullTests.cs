@@ -52,10 +52,10 @@ public sealed partial class DiskFullTests : IDisposable
         await TruncateWalAsync();
         disk.Fill();
 
-        await AssertDiskFullAsync(await client.GetAsync($"/v1/jobs/{id}/artifacts/stats.json"), "download");
-        await AssertDiskFullAsync(await client.PostAsJsonAsync("/v1/account/tokens", new { name = "while full" }), "token creation");
-        await AssertDiskFullAsync(await SignInAsync(server), "sign-in");
-        await AssertDiskFullAsync(await PostChunkedAsync(client, WriteZeros("scan.nii", 2 << 20)), "chunked upload");
+        await AssertDiskFullAsync(await client.GetAsync($"/v1/jobs/{id}/artifacts/stats.json"), "download", server);
+        await AssertDiskFullAsync(await client.PostAsJsonAsync("/v1/account/tokens", new { name = "while full" }), "token creation", server);
+        await AssertDiskFullAsync(await SignInAsync(server), "sign-in", server);
+        await AssertDiskFullAsync(await PostChunkedAsync(client, WriteZeros("scan.nii", 2 << 20)), "chunked upload", server);
         Assert.Equal([id.ToString("D")], Directory.GetFileSystemEntries(Path.Combine(data.Path, "uploads")).Select(Path.GetFileName));
         Assert.False(server.HasExited);
 
@@ -81,7 +81,7 @@ public sealed partial class DiskFullTests : IDisposable
 
         // No Content-Length: the up-front check cannot know the size; the writer must stop at the reserve.
         using HttpResponseMessage response = await PostChunkedAsync(client, WriteZeros("big.nii", 30 << 20));
-        await AssertDiskFullAsync(response, "chunked upload past the reserve");
+        await AssertDiskFullAsync(response, "chunked upload past the reserve", server);
         Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(data.Path, "uploads")));
         Assert.True(disk.FreeBytes > 40_000_000);
     }
@@ -123,12 +123,12 @@ public sealed partial class DiskFullTests : IDisposable
         Assert.False(server.HasExited);
     }
 
-    private async Task AssertDiskFullAsync(HttpResponseMessage response, string what)
+    private async Task AssertDiskFullAsync(HttpResponseMessage response, string what, ServerProcess server)
     {
         using (response)
         {
             string body = await response.Content.ReadAsStringAsync();
-            Assert.True(response.StatusCode == HttpStatusCode.InsufficientStorage, $"{what}: {(int)response.StatusCode} {body}");
+            Assert.True(response.StatusCode == HttpStatusCode.InsufficientStorage, $"{what}: {(int)response.StatusCode} {body}\n{server.Log}");
             Assert.Contains("DISK_FULL", body, StringComparison.Ordinal);
             Assert.DoesNotContain(data.Path, body, StringComparison.Ordinal);
             Assert.DoesNotContain("/tmp/", body, StringComparison.Ordinal);

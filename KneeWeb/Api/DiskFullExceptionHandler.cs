@@ -9,12 +9,17 @@ namespace KneeWeb.Api;
 /// token, a download's record) hit ENOSPC or SQLITE_FULL gets 507 with the catalog's DISK_FULL words,
 /// never a 500 and never a server path. API clients get ProblemDetails; browsers a short page.
 /// </summary>
-public sealed class DiskFullExceptionHandler(ILogger<DiskFullExceptionHandler> logger) : IExceptionHandler
+public sealed class DiskFullExceptionHandler(ILogger<DiskFullExceptionHandler> logger, Microsoft.Extensions.Options.IOptions<Setup.KneeWebOptions> options) : IExceptionHandler
 {
     public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(httpContext);
-        if (!DiskFull.Is(exception) || httpContext.Response.HasStarted)
+        // Identity's own writes (lock-out counts) reach SQLite without the job store; their SQLITE_FULL
+        // is hidden behind EF's failed rollback, so a database failure on a disk without room counts too.
+        bool full = DiskFull.Is(exception)
+            || (exception is Microsoft.EntityFrameworkCore.DbUpdateException or Microsoft.Data.Sqlite.SqliteException
+                && Imaging.Io.DiskSpace.FreeBytes(options.Value.FullDataRoot) is >= 0 and < (1L << 20));
+        if (!full || httpContext.Response.HasStarted)
         {
             return false;
         }
