@@ -14,6 +14,8 @@ public enum ErrorCode
     CONFIG_ERROR,
     PIPELINE_ERROR,
     CANCELLED,
+    IMAGE_TOO_LARGE,
+    DISK_FULL,
 }
 
 /// <summary>What a person sees for a code: what happened and what to do next.</summary>
@@ -59,6 +61,12 @@ public static class ErrorCatalog
         [ErrorCode.CANCELLED] = new(ErrorCode.CANCELLED,
             "The job was cancelled.",
             "Start a new job when you are ready."),
+        [ErrorCode.IMAGE_TOO_LARGE] = new(ErrorCode.IMAGE_TOO_LARGE,
+            "The image is too large to analyse on this server: it would need more memory than one job may use.",
+            "Upload a single knee volume at a usual resolution (crop it or resample it to the model's spacing first); an administrator can raise KneeWeb:Jobs:MaxJobMemoryBytes on a larger machine."),
+        [ErrorCode.DISK_FULL] = new(ErrorCode.DISK_FULL,
+            "The server's disk is full, so the request could not be saved.",
+            "Try again later; an administrator must free space in the data folder (old jobs, uploads) or give it a larger disk."),
     };
 
     public static IReadOnlyCollection<ErrorEntry> All => Entries.Values;

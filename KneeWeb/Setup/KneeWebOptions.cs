@@ -50,6 +50,14 @@ public sealed class JobOptions
     /// <summary>How many times a job interrupted by a restart is run in all before it is failed.</summary>
     public int MaxAttempts { get; set; } = 2;
 
+    /// <summary>
+    /// Most memory one job may need, in bytes, as estimated from the image header and the model before
+    /// any voxel is read; a larger image is refused with IMAGE_TOO_LARGE (at upload where the header is
+    /// cheap to read, else when the job starts). Null or 0: (the machine's memory - a reserve for the
+    /// server itself) / <see cref="Concurrency"/>.
+    /// </summary>
+    public long? MaxJobMemoryBytes { get; set; }
+
     /// <summary>Least interval between two persisted progress updates of one job.</summary>
     public TimeSpan ProgressPersistInterval { get; set; } = TimeSpan.FromSeconds(1);
 
