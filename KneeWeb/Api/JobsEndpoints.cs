@@ -152,7 +152,7 @@ public static class JobsEndpoints
             return ApiErrors.Problem(ErrorCode.FILE_NOT_FOUND, StatusCodes.Status404NotFound, $"The job has no file named '{name}'.");
         }
 
-        await audit.RecordAsync(http, AuditActions.Download, id, name);
+        await audit.RecordFetchAsync(http, id, name);
         string contentType = name.EndsWith(".gz", StringComparison.OrdinalIgnoreCase)
             ? "application/gzip"
             : ContentTypes.TryGetContentType(name, out string? ct2) ? ct2 : "application/octet-stream";

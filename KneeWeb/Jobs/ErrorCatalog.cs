@@ -14,6 +14,7 @@ public enum ErrorCode
     CONFIG_ERROR,
     PIPELINE_ERROR,
     CANCELLED,
+    RATE_LIMITED,
 }
 
 /// <summary>What a person sees for a code: what happened and what to do next.</summary>
@@ -59,6 +60,9 @@ public static class ErrorCatalog
         [ErrorCode.CANCELLED] = new(ErrorCode.CANCELLED,
             "The job was cancelled.",
             "Start a new job when you are ready."),
+        [ErrorCode.RATE_LIMITED] = new(ErrorCode.RATE_LIMITED,
+            "Too many requests in a short time: this one was not accepted.",
+            "Wait as long as the Retry-After header (or the message) says, then try again; an administrator can raise the limits under KneeWeb:Limits."),
     };
 
     public static IReadOnlyCollection<ErrorEntry> All => Entries.Values;

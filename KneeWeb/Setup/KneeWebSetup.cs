@@ -130,6 +130,7 @@ public static class KneeWebSetup
     public static WebApplication MapKneeWeb(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
+        app.UseMiddleware<SecurityHeaders>();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         // The viewer's library files (public code, no data) are served before sign-in is checked.
