@@ -39,11 +39,20 @@ public sealed class ErrorCatalogTests
     [Fact]
     public void Every_code_of_the_design_is_in_the_catalog_with_distinct_words()
     {
-        string[] design = ["GPU_OOM", "TIMEOUT", "INVALID_FORMAT", "FILE_NOT_FOUND", "DICOM_ERROR", "SEGMENTATION_FAILED", "NSM_FAILED", "CONFIG_ERROR", "PIPELINE_ERROR", "CANCELLED"];
+        string[] design = ["GPU_OOM", "TIMEOUT", "INVALID_FORMAT", "FILE_NOT_FOUND", "DICOM_ERROR", "SEGMENTATION_FAILED", "NSM_FAILED", "CONFIG_ERROR", "PIPELINE_ERROR", "CANCELLED", "RATE_LIMITED"];
         Assert.Equal(design.Order(), ErrorCatalog.All.Select(e => e.Code.ToString()).Order());
         Assert.Equal(design.Length, ErrorCatalog.All.Select(e => e.Message).Distinct().Count());
         Assert.Equal(design.Length, ErrorCatalog.All.Select(e => e.Hint).Distinct().Count());
         Assert.All(ErrorCatalog.All, e => Assert.EndsWith(".", e.Message, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void RATE_LIMITED_tells_a_person_to_wait_and_where_the_limits_are_set()
+    {
+        ErrorEntry entry = ErrorCatalog.Get(ErrorCode.RATE_LIMITED);
+        Assert.Contains("Too many requests", entry.Message, StringComparison.Ordinal);
+        Assert.Contains("Retry-After", entry.Hint, StringComparison.Ordinal);
+        Assert.Contains("KneeWeb:Limits", entry.Hint, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -59,6 +59,9 @@ public sealed class AccountStamps
         events.SessionsEnded += (userId, scope) => cache.TryRemove(userId, out var ended);
     }
 
+    /// <summary>Drops what is known of the account, so the next check reads the database.</summary>
+    public void Forget(string userId) => cache.TryRemove(userId, out var forgotten);
+
     /// <summary>An account as a session check needs it: gone, locked, or its current stamp.</summary>
     public sealed record AccountState(bool Exists, bool Locked, string? Stamp);
 
@@ -147,7 +150,7 @@ public sealed class SessionConnections : IHubFilter, IHostedService, IDisposable
         events.TokenRevoked += OnTokenRevoked;
     }
 
-    public int Count => connections.Count;
+    public int Count(string userId) => connections.Values.Count(e => e.UserId == userId);
 
     public async Task OnConnectedAsync(HubLifetimeContext context, Func<HubLifetimeContext, Task> next)
     {
