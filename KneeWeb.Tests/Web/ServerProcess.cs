@@ -129,7 +129,7 @@ public sealed partial class ServerProcess : IAsyncDisposable
         return binary;
     }
 
-    private static int FreePort()
+    public static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
