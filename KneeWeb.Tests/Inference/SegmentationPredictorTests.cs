@@ -42,7 +42,7 @@ public sealed class SegmentationPredictorTests(InferenceFixture fixture) : IClas
             Assert.True(dice >= 0.9, $"label {label}: Dice {dice:F3}");
         }
 
-        Assert.Equal("cpu", result.Provider);
+        Assert.Equal(InferenceProvider.Cpu, result.Provider);
         Assert.True(result.Tiles > 1, "the 96x96x48 grid needs several 64x64x32 tiles");
         Assert.Equal(1.0, fractions[^1]);
         SegmentationPreview last = Assert.IsType<SegmentationPreview>(previews[^1]);

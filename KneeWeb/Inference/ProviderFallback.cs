@@ -24,10 +24,13 @@ internal sealed class ProviderFallback : IDisposable
 
     public List<string> Fallbacks { get; } = [];
 
+    /// <summary>The provider the session runs on now.</summary>
+    public InferenceProvider Provider => Session.ExecutionProvider == "cuda" ? InferenceProvider.Cuda : InferenceProvider.Cpu;
+
     /// <summary>Runs the session (or the test seam's simulated out-of-memory failure).</summary>
     public void Run(IReadOnlyList<OrtFloatTensor> inputs, IReadOnlyList<OrtFloatTensor> outputs, int batch, CancellationToken cancellationToken)
     {
-        if (owner.TestSeam?.SimulateOutOfMemory?.Invoke(Session.ExecutionProvider, batch) == true)
+        if (owner.TestSeam?.SimulateOutOfMemory?.Invoke(Provider, batch) == true)
         {
             throw new OrtException(Native.OrtErrorCode.RuntimeException, "simulated: CUDA failure 2: out of memory");
         }
@@ -40,15 +43,16 @@ internal sealed class ProviderFallback : IDisposable
     /// <exception cref="InferenceFailedException">Out of memory on the CPU.</exception>
     public int Recover(OrtException error, int take)
     {
-        string provider = Session.ExecutionProvider;
+        InferenceProvider provider = Provider;
+        string providerName = Session.ExecutionProvider;
         if (take > 1)
         {
             int batch = Math.Max(1, take / 2);
-            Fallbacks.Add($"{provider} out of memory at batch {take}: batch halved to {batch}");
+            Fallbacks.Add($"{providerName} out of memory at batch {take}: batch halved to {batch}");
             return batch;
         }
 
-        if (provider == "cuda" && options.AllowCpuFallback)
+        if (provider == InferenceProvider.Cuda && options.AllowCpuFallback)
         {
             // The cached CUDA session stays for later jobs; this run finishes on a CPU session of its own.
             Session = CreateSession(ExecutionProviderPreference.Cpu, cached: false);
@@ -56,11 +60,11 @@ internal sealed class ProviderFallback : IDisposable
             return 1;
         }
 
-        bool gpuInvolved = provider == "cuda" || Fallbacks.Exists(f => f.StartsWith("cuda", StringComparison.Ordinal));
+        bool gpuInvolved = provider == InferenceProvider.Cuda || Fallbacks.Exists(f => f.StartsWith("cuda", StringComparison.Ordinal));
         if (gpuInvolved)
         {
             throw new GpuOutOfMemoryException(
-                provider == "cuda"
+                provider == InferenceProvider.Cuda
                     ? $"Out of GPU memory at batch 1 with model '{model.Name}', and CPU fallback is off."
                     : $"Out of GPU memory with model '{model.Name}', and the CPU fallback ran out of memory too.",
                 error);
@@ -120,5 +124,5 @@ internal sealed class ProviderFallback : IDisposable
 internal sealed class PredictorTestSeam
 {
     /// <summary>Answers whether a run on (provider, batch) should fail as out of GPU memory.</summary>
-    public Func<string, int, bool>? SimulateOutOfMemory { get; init; }
+    public Func<InferenceProvider, int, bool>? SimulateOutOfMemory { get; init; }
 }

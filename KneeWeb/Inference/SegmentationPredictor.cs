@@ -90,7 +90,7 @@ public sealed class SegmentationPredictor : IDisposable
 
         if (model.Sidecar.NnUnet is not null)
         {
-            return Task.Run(() => new NnUnet.NnUnetSegmentation(this, model, options, progress, cancellationToken).Segment(image), cancellationToken);
+            return Task.Run(() => new NnUnet.NnUnetSegmentation(this, model, options, progress, preview, cancellationToken).Segment(image), cancellationToken);
         }
 
         if (image.Frames != model.Sidecar.InputChannels)
@@ -115,7 +115,7 @@ public sealed class SegmentationPredictor : IDisposable
         private readonly CancellationToken cancellationToken;
         private readonly Stopwatch runClock = new();
         private readonly Stopwatch tilingClock = new();
-        private readonly Stopwatch previewClock = new();
+        private readonly PreviewSampler? previewSampler;
         private readonly Stopwatch restoreClock = new(); // linear restore: postprocessing, though done while tiling
         private readonly int classes;
         private readonly int pI, pJ, pK;
@@ -151,6 +151,7 @@ public sealed class SegmentationPredictor : IDisposable
             pJ = sidecar.PatchSizeIjk[1];
             pK = sidecar.PatchSizeIjk[2];
             labelLookup = sidecar.LabelLookup();
+            previewSampler = preview is null ? null : new PreviewSampler(preview, options.PreviewInterval);
         }
 
         public SegmentationResult Execute()
@@ -173,7 +174,7 @@ public sealed class SegmentationPredictor : IDisposable
             TimeSpan preprocess = stage.Elapsed;
             cancellationToken.ThrowIfCancellationRequested();
 
-            List<(int I, int J, int K)> tiles = PlaceTiles();
+            List<(int I, int J, int K)> tiles = SlidingWindow.Tiles(padded, pI, pJ, pK, options.Overlap ?? sidecar.SlidingWindow.Overlap);
             bool mirror = options.Mirroring switch
             {
                 MirroringMode.On => true,
@@ -197,7 +198,6 @@ public sealed class SegmentationPredictor : IDisposable
             var tensors = new Dictionary<int, (OrtFloatTensor Input, OrtFloatTensor Output, float[] Sum)>();
             try
             {
-                previewClock.Start();
                 int done = 0;
                 while (done < tiles.Count)
                 {
@@ -269,7 +269,7 @@ public sealed class SegmentationPredictor : IDisposable
                 Labels = Volume.CreateLabelMap(image.Geometry, labels),
                 ModelName = model.Name,
                 ModelVersion = model.Version,
-                Provider = fallback.Session.ExecutionProvider,
+                Provider = fallback.Provider,
                 Fallbacks = fallback.Fallbacks,
                 Tiles = tiles.Count,
                 BatchSize = batch,
@@ -539,26 +539,6 @@ public sealed class SegmentationPredictor : IDisposable
             return result;
         }
 
-        private List<(int I, int J, int K)> PlaceTiles()
-        {
-            double overlap = options.Overlap ?? sidecar.SlidingWindow.Overlap;
-            int[] si = SlidingWindow.Starts(padded.I, pI, overlap), sj = SlidingWindow.Starts(padded.J, pJ, overlap), sk = SlidingWindow.Starts(padded.K, pK, overlap);
-            // k outermost: slabs below the current k start are final and can be released.
-            var tiles = new List<(int I, int J, int K)>(si.Length * sj.Length * sk.Length);
-            foreach (int k in sk)
-            {
-                foreach (int j in sj)
-                {
-                    foreach (int i in si)
-                    {
-                        tiles.Add((i, j, k));
-                    }
-                }
-            }
-
-            return tiles;
-        }
-
         private static int[][] MirrorCombinations(int[] axes)
         {
             int[] distinct = axes.Distinct().Order().ToArray();
@@ -818,36 +798,8 @@ public sealed class SegmentationPredictor : IDisposable
 
         private void MaybePreview(double fraction, bool force)
         {
-            if (preview is null || (!force && previewClock.Elapsed < options.PreviewInterval))
-            {
-                return;
-            }
-
-            previewClock.Restart();
-            float[] source = channels[0];
-            int mi = padOffset.I + (preprocessed!.Dims.I / 2), mj = padOffset.J + (preprocessed.Dims.J / 2), mk = padOffset.K + (preprocessed.Dims.K / 2);
-            PreviewPlane Plane(string name, int width, int height, Func<int, int, long> index)
-            {
-                var pixels = new float[width * height];
-                var labels = new byte[width * height];
-                for (int y = 0; y < height; y++)
-                {
-                    for (int x = 0; x < width; x++)
-                    {
-                        long n = index(x, y);
-                        pixels[(y * width) + x] = source[n];
-                        labels[(y * width) + x] = paddedLabels[n];
-                    }
-                }
-
-                return new PreviewPlane(name, width, height, pixels, labels);
-            }
-
-            preview(new SegmentationPreview(
-                fraction,
-                Plane("k", padded.I, padded.J, (x, y) => padded.Index(x, y, mk)),
-                Plane("j", padded.I, padded.K, (x, y) => padded.Index(x, mj, y)),
-                Plane("i", padded.J, padded.K, (x, y) => padded.Index(mi, x, y))));
+            Dims3 model = preprocessed!.Dims;
+            previewSampler?.Offer(fraction, force, n => channels[0][n], n => paddedLabels[n], padded, (padOffset.I + (model.I / 2), padOffset.J + (model.J / 2), padOffset.K + (model.K / 2)));
         }
     }
 }

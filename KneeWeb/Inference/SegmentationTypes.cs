@@ -2,6 +2,13 @@ using KneeWeb.Imaging;
 
 namespace KneeWeb.Inference;
 
+/// <summary>Where a segmentation ran (ONNX Runtime's CUDA or CPU execution provider).</summary>
+public enum InferenceProvider
+{
+    Cpu,
+    Cuda,
+}
+
 /// <summary>
 /// Test-time mirroring of a segmentation run. Model: what the model says (an nnU-Net checkpoint's
 /// inference_allowed_mirroring_axes, a sidecar's mirroring section). On: every axis. Off: none
@@ -74,8 +81,8 @@ public sealed record SegmentationResult
 
     public required string ModelVersion { get; init; }
 
-    /// <summary>"cuda" or "cpu": the provider that finished the run.</summary>
-    public required string Provider { get; init; }
+    /// <summary>The provider that finished the run.</summary>
+    public required InferenceProvider Provider { get; init; }
 
     /// <summary>Every fallback taken, in order (batch halved, CPU instead of GPU, CUDA not installed).</summary>
     public required IReadOnlyList<string> Fallbacks { get; init; }

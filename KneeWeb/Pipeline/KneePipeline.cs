@@ -166,7 +166,7 @@ public sealed class KneePipeline(SegmentationEngine engine)
         {
             ["model"] = result.ModelName,
             ["model_version"] = result.ModelVersion,
-            ["execution_provider"] = result.Provider,
+            ["execution_provider"] = result.Provider == InferenceProvider.Cuda ? "cuda" : "cpu",
             ["fallbacks"] = new JsonArray([.. result.Fallbacks.Select(f => JsonValue.Create(f))]),
             ["tiles"] = result.Tiles,
             ["batch_size"] = result.BatchSize,

@@ -4,7 +4,7 @@ using KneeWeb.Imaging;
 namespace KneeWeb.Inference.NnUnet;
 
 /// <summary>What one nnU-Net-semantics prediction produced: output channel per image voxel and how it ran.</summary>
-internal sealed record NnUnetPrediction(byte[] Channels, int Tiles, int BatchSize, bool Mirrored, Grid3 ModelGrid, string Provider, IReadOnlyList<string> Fallbacks, TimeSpan Preprocess, TimeSpan ModelRuns, TimeSpan Export);
+internal sealed record NnUnetPrediction(byte[] Channels, int Tiles, int BatchSize, bool Mirrored, Grid3 ModelGrid, InferenceProvider Provider, IReadOnlyList<string> Fallbacks, TimeSpan Preprocess, TimeSpan ModelRuns, TimeSpan Export);
 
 /// <summary>
 /// One prediction with nnU-Net's semantics (shared/NNUNET.md steps 1-9) through an imported ONNX
@@ -16,6 +16,9 @@ internal sealed class NnUnetRun(SegmentationPredictor owner, ModelEntry model, S
 {
     private readonly NnUnetSettings settings = model.Sidecar!.NnUnet!;
     private readonly Stopwatch runClock = new();
+
+    /// <summary>Where to show the model grid's mid-planes with the labels so far (schema label per output channel).</summary>
+    public (PreviewSampler Sampler, byte[] SchemaByChannel)? Preview { get; init; }
 
     public NnUnetPrediction Predict(Volume image, int[]? previousStageLabels)
     {
@@ -47,7 +50,7 @@ internal sealed class NnUnetRun(SegmentationPredictor owner, ModelEntry model, S
         accumulator.Finish();
         clock.Restart();
         byte[] channels = NnUnetExport.ToImage(accumulator, plan, prepared, settings, image.Dims);
-        return new NnUnetPrediction(channels, plan.Tiles.Count, batch, mirrors.Length > 1, prepared.ModelGrid, fallback.Session.ExecutionProvider, fallback.Fallbacks, preprocess, runClock.Elapsed, clock.Elapsed);
+        return new NnUnetPrediction(channels, plan.Tiles.Count, batch, mirrors.Length > 1, prepared.ModelGrid, fallback.Provider, fallback.Fallbacks, preprocess, runClock.Elapsed, clock.Elapsed);
     }
 
     private void RunTiles(NnUnetTilePlan plan, float[][] padded, (bool, bool, bool)[] mirrors, int classes, LogitAccumulator accumulator, ProviderFallback fallback, ref int batch)
@@ -117,6 +120,7 @@ internal sealed class NnUnetRun(SegmentationPredictor owner, ModelEntry model, S
 
                 done += take;
                 progress?.Report((double)done / tiles.Count);
+                OfferPreview(plan, padded, accumulator, (double)done / tiles.Count, force: done == tiles.Count);
             }
         }
         finally
@@ -127,6 +131,33 @@ internal sealed class NnUnetRun(SegmentationPredictor owner, ModelEntry model, S
                 tensors.Output.Dispose();
             }
         }
+    }
+
+    private void OfferPreview(NnUnetTilePlan plan, float[][] padded, LogitAccumulator accumulator, double fraction, bool force)
+    {
+        if (Preview is not (PreviewSampler sampler, byte[] schema))
+        {
+            return;
+        }
+
+        // Weights are positive, so the argmax of the weighted sums is that of the means.
+        byte LabelAt(long n)
+        {
+            float[][] logits = accumulator.Logits;
+            int best = 0;
+            for (int c = 1; c < logits.Length; c++)
+            {
+                if (logits[c][n] > logits[best][n])
+                {
+                    best = c;
+                }
+            }
+
+            return schema[best];
+        }
+
+        Grid3 grid = plan.Padded, below = plan.PadBelow, model = plan.ModelGrid;
+        sampler.Offer(fraction, force, n => padded[0][n], LabelAt, new Dims3(grid.N2, grid.N1, grid.N0), (below.N2 + (model.N2 / 2), below.N1 + (model.N1 / 2), below.N0 + (model.N0 / 2)));
     }
 
     /// <summary>The plain prediction first, then every non-empty subset of the axes (nnU-Net's order).</summary>

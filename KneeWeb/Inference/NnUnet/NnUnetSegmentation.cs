@@ -8,7 +8,7 @@ namespace KneeWeb.Inference.NnUnet;
 /// nnU-Net's label values become extra inputs), then this model, then output channels mapped to
 /// model labels and those to KneeWeb schema labels through the sidecar.
 /// </summary>
-internal sealed class NnUnetSegmentation(SegmentationPredictor owner, ModelEntry model, SegmentationOptions options, IProgress<double>? progress, CancellationToken cancellationToken)
+internal sealed class NnUnetSegmentation(SegmentationPredictor owner, ModelEntry model, SegmentationOptions options, IProgress<double>? progress, Action<SegmentationPreview>? preview, CancellationToken cancellationToken)
 {
     public SegmentationResult Segment(Volume image)
     {
@@ -36,10 +36,14 @@ internal sealed class NnUnetSegmentation(SegmentationPredictor owner, ModelEntry
         }
 
         IProgress<double>? rest = progress is null || previous is null ? progress : new Progress<double>(f => progress.Report(0.5 + (f / 2)));
-        NnUnetPrediction prediction = new NnUnetRun(owner, model, options, rest, cancellationToken).Predict(image, previous);
+        byte[] toSchema = SchemaByChannel(sidecar);
+        var run = new NnUnetRun(owner, model, options, rest, cancellationToken)
+        {
+            Preview = preview is null ? null : (new PreviewSampler(preview, options.PreviewInterval), toSchema),
+        };
+        NnUnetPrediction prediction = run.Predict(image, previous);
         fallbacks.AddRange(prediction.Fallbacks);
         byte[] labels = prediction.Channels;
-        byte[] toSchema = SchemaByChannel(sidecar);
         for (long v = 0; v < labels.LongLength; v++)
         {
             labels[v] = toSchema[labels[v]];
