@@ -190,7 +190,8 @@ public sealed class JobAccessTests : IClassFixture<JobAccessTests.Site>
         var fields = new SortedDictionary<string, string>(StringComparer.Ordinal);
         foreach (JsonProperty p in doc.RootElement.EnumerateObject())
         {
-            if (p.Name != "traceId")
+            // .NET 10 writes the trace id with the API's snake_case naming policy ("trace_id").
+            if (p.Name is not ("traceId" or "trace_id"))
             {
                 fields[p.Name] = p.Value.GetRawText();
             }

@@ -18,7 +18,11 @@ public sealed class HubTestClient : IAsyncDisposable
     private readonly CancellationTokenSource stop = new();
     private readonly Task receiveLoop;
     private readonly List<HubMessage> backlog = [];
+    private readonly TaskCompletionSource closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int invocationId;
+
+    /// <summary>Completes when the server closes (or aborts) the connection.</summary>
+    public Task Closed => closed.Task;
 
     private HubTestClient(WebSocket socket)
     {
@@ -161,6 +165,7 @@ public sealed class HubTestClient : IAsyncDisposable
         finally
         {
             messages.Writer.TryComplete();
+            closed.TrySetResult();
         }
     }
 }

@@ -17,7 +17,7 @@ public sealed class SegmentationJobTests : IDisposable
 
     public SegmentationJobTests()
     {
-        string repoModels = Path.Combine(Path.GetDirectoryName(ServerProcess.LocateBinary())!, "..", "..", "..", "..", "..", "models");
+        string repoModels = Path.Combine(ServerProcess.RepositoryRoot(), "models");
         foreach (string file in Directory.GetFiles(repoModels, "demo-knee.*"))
         {
             File.Copy(file, Path.Combine(models.Path, Path.GetFileName(file)));

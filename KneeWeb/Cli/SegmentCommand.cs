@@ -21,10 +21,9 @@ public static class SegmentCommand
         var mirroring = new Option<string>("--mirroring") { Description = "model (the checkpoint's axes), on (all three axes) or off.", DefaultValueFactory = _ => "model" };
         var output = new Option<string>("--out") { Description = "Label map to write (.nii, .nii.gz or .nrrd).", Required = true };
         var models = new Option<string?>("--models") { Description = "Models folder (default: models/ found upward from here)." };
-        var runtime = new Option<string?>("--onnxruntime") { Description = "ONNX Runtime library or its folder." };
         var command = new Command("segment", "Segment one image with a model and write the label map (KneeWeb schema labels) in the image's geometry.")
         {
-            input, model, device, mirroring, output, models, runtime,
+            input, model, device, mirroring, output, models,
         };
         command.SetAction((parse, ct) => RunAsync(
             parse.GetValue(input)!,
@@ -33,14 +32,13 @@ public static class SegmentCommand
             parse.GetValue(mirroring)!,
             parse.GetValue(output)!,
             parse.GetValue(models),
-            parse.GetValue(runtime),
             Console.Out,
             Console.Error,
             ct));
         return command;
     }
 
-    public static async Task<int> RunAsync(string input, string? modelName, string device, string mirroring, string output, string? modelsFolder, string? runtimePath, TextWriter stdout, TextWriter stderr, CancellationToken ct)
+    public static async Task<int> RunAsync(string input, string? modelName, string device, string mirroring, string output, string? modelsFolder, TextWriter stdout, TextWriter stderr, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(stdout);
         ArgumentNullException.ThrowIfNull(stderr);
@@ -72,7 +70,7 @@ public static class SegmentCommand
             }
 
             string folder = modelsFolder ?? ModelRegistry.FindDefaultFolder() ?? Path.GetFullPath("models");
-            var engine = new SegmentationEngine(folder, runtimePath, new Setup.KneeWebOptions().DefaultModel);
+            var engine = new SegmentationEngine(folder, new Setup.KneeWebOptions().DefaultModel);
             SegmentationPredictor predictor = engine.Predictor;
             ModelEntry model = engine.Resolve(modelName)
                 ?? throw new InvalidJobOptionsException(modelName is null ? "No segmentation model is installed." : $"No enabled model named '{modelName}'.");

@@ -32,7 +32,7 @@ internal sealed class ProviderFallback : IDisposable
     {
         if (owner.TestSeam?.SimulateOutOfMemory?.Invoke(Provider, batch) == true)
         {
-            throw new OrtException(Native.OrtErrorCode.RuntimeException, "simulated: CUDA failure 2: out of memory");
+            throw new OrtException(OrtErrorCode.RuntimeException, "simulated: CUDA failure 2: out of memory");
         }
 
         Session.Run(inputs, outputs, cancellationToken);

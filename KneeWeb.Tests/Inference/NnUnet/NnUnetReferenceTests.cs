@@ -42,7 +42,7 @@ public sealed class NnUnetReferenceTests : IDisposable
         string output = models.File($"{imageCase}-{model}-{mirroring}.nii.gz");
         using var stdout = new StringWriter();
         using var stderr = new StringWriter();
-        int code = await SegmentCommand.RunAsync(image, model, "cpu", mirroring == "on" ? "model" : "off", output, models.Path, OrtRuntime.FindDefaultLibrary(), stdout, stderr, CancellationToken.None);
+        int code = await SegmentCommand.RunAsync(image, model, "cpu", mirroring == "on" ? "model" : "off", output, models.Path, stdout, stderr, CancellationToken.None);
         Assert.True(code == 0, stderr.ToString());
 
         Volume input = VolumeIo.Read(image);
@@ -87,10 +87,10 @@ public sealed class NnUnetReferenceTests : IDisposable
         using var stdout = new StringWriter();
         using var stderr = new StringWriter();
         string image = TestFiles.PathOf("NnUnet/reference/ct.nii.gz");
-        Assert.Equal(CliErrors.ExitFailure, await SegmentCommand.RunAsync(image, "no-such-model", "cpu", "model", models.File("x.nii.gz"), models.Path, OrtRuntime.FindDefaultLibrary(), stdout, stderr, CancellationToken.None));
+        Assert.Equal(CliErrors.ExitFailure, await SegmentCommand.RunAsync(image, "no-such-model", "cpu", "model", models.File("x.nii.gz"), models.Path, stdout, stderr, CancellationToken.None));
         Assert.Contains("CONFIG_ERROR", stderr.ToString(), StringComparison.Ordinal);
-        Assert.Equal(CliErrors.ExitFailure, await SegmentCommand.RunAsync(image, "cascade-lowres", "cpu", "sideways", models.File("x.nii.gz"), models.Path, null, stdout, stderr, CancellationToken.None));
-        Assert.Equal(CliErrors.ExitFailure, await SegmentCommand.RunAsync(models.File("missing.nii.gz"), "cascade-lowres", "cpu", "off", models.File("x.nii.gz"), models.Path, OrtRuntime.FindDefaultLibrary(), stdout, stderr, CancellationToken.None));
+        Assert.Equal(CliErrors.ExitFailure, await SegmentCommand.RunAsync(image, "cascade-lowres", "cpu", "sideways", models.File("x.nii.gz"), models.Path, stdout, stderr, CancellationToken.None));
+        Assert.Equal(CliErrors.ExitFailure, await SegmentCommand.RunAsync(models.File("missing.nii.gz"), "cascade-lowres", "cpu", "off", models.File("x.nii.gz"), models.Path, stdout, stderr, CancellationToken.None));
         Assert.Contains("FILE_NOT_FOUND", stderr.ToString(), StringComparison.Ordinal);
         Assert.False(File.Exists(models.File("x.nii.gz")));
     }
