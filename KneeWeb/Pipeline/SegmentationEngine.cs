@@ -29,7 +29,8 @@ public sealed class SegmentationEngine
                 return (null, ex.Message);
             }
         });
-        predictor = new Lazy<SegmentationPredictor?>(() => Runtime is null ? null : new SegmentationPredictor(Runtime));
+        // The cascade's predictor looks its previous stage up in the registry as it is now (imports reload it).
+        predictor = new Lazy<SegmentationPredictor?>(() => Runtime is null ? null : new SegmentationPredictor(Runtime) { ModelResolver = name => Registry.Find(name) });
     }
 
     public string ModelsFolder { get; }
