@@ -150,6 +150,8 @@ public sealed class KneePipeline(SegmentationEngine engine)
                 _ => ExecutionProviderPreference.Auto,
             },
 
+            Mirroring = context.Options.Mirroring,
+
             // A model built for one knee sees the other knee mirrored, when the user says which knee it is.
             KneeSide = context.Options.KneeSide switch
             {

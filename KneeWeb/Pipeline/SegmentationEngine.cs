@@ -29,7 +29,7 @@ public sealed class SegmentationEngine
             }
         });
         registry = new Lazy<ModelRegistry>(() => new ModelRegistry(ModelsFolder, Runtime));
-        predictor = new Lazy<SegmentationPredictor?>(() => Runtime is null ? null : new SegmentationPredictor(Runtime));
+        predictor = new Lazy<SegmentationPredictor?>(() => Runtime is null ? null : new SegmentationPredictor(Runtime) { ModelResolver = name => registry.Value.Find(name) });
     }
 
     public string ModelsFolder { get; }
