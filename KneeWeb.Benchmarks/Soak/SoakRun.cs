@@ -308,10 +308,12 @@ public static class SoakRun
         await host.Tokens.ImportAsync(admin.Id, "soak", Token);
     }
 
+    private static readonly string[] BuildConfigurations = ["Release", "Debug"];
+
     private static Process StartServer(string root, string data, out Uri baseAddress)
     {
-        string binary = new[] { "Release", "Debug" }
-            .Select(c => Path.Combine(root, "KneeWeb", "bin", c, "net9.0", RuntimeInformation.RuntimeIdentifier, "KneeWeb"))
+        string binary = BuildConfigurations
+            .Select(c => Path.Combine(root, "KneeWeb", "bin", c, "net10.0", "KneeWeb"))
             .FirstOrDefault(File.Exists) ?? throw new FileNotFoundException("Build KneeWeb first (dotnet build -c Release KneeWeb).");
         int port;
         using (var listener = new TcpListener(IPAddress.Loopback, 0))
