@@ -5,7 +5,6 @@ using System.IO.Compression;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Sockets;
-using System.Runtime.InteropServices;
 using System.Text.Json;
 using KneeWeb.Imaging;
 using KneeWeb.Imaging.Io;
