@@ -21,10 +21,9 @@ public static class ModelsImportNnUnetCommand
         var checkpoint = new Option<string>("--checkpoint") { Description = "final or best.", DefaultValueFactory = _ => "final" };
         var labels = new Option<string?>("--labels") { Description = "JSON: dataset label name or value -> KneeWeb schema label number or name, for labels KneeWeb cannot map by name." };
         var output = new Option<string?>("--out") { Description = "Models folder to add the model to (default: KneeWeb:ModelsPath)." };
-        var runtime = new Option<string?>("--onnxruntime") { Description = "ONNX Runtime library or its folder, used to check the written model (default: as the site finds it)." };
         var command = new Command("import-nnunet", "Import an nnU-Net v2 trained model folder (dataset.json, plans.json, fold_N/checkpoint_*.pth) as a KneeWeb model; no Python needed.")
         {
-            folder, name, folds, checkpoint, labels, output, runtime,
+            folder, name, folds, checkpoint, labels, output,
         };
         command.SetAction(parseResult => Run(
             parseResult.GetValue(folder)!,
@@ -32,8 +31,7 @@ public static class ModelsImportNnUnetCommand
             parseResult.GetValue(folds),
             parseResult.GetValue(checkpoint)!,
             parseResult.GetValue(labels),
-            parseResult.GetValue(output),
-            parseResult.GetValue(runtime)));
+            parseResult.GetValue(output)));
         return command;
     }
 
@@ -49,7 +47,7 @@ public static class ModelsImportNnUnetCommand
         return Path.GetFullPath(string.IsNullOrWhiteSpace(configured) ? new KneeWebOptions().ModelsPath : configured);
     }
 
-    private static int Run(string folder, string? name, string? folds, string checkpoint, string? labels, string? output, string? runtimePath)
+    private static int Run(string folder, string? name, string? folds, string checkpoint, string? labels, string? output)
     {
         if (checkpoint is not ("final" or "best"))
         {
@@ -59,7 +57,7 @@ public static class ModelsImportNnUnetCommand
         OrtRuntime? runtime = null;
         try
         {
-            runtime = OrtRuntime.Load(runtimePath);
+            runtime = OrtRuntime.Load();
         }
         catch (ModelConfigurationException e)
         {
