@@ -12,6 +12,7 @@ namespace KneeWeb.Tests.Imaging.Io;
 /// Every malformed file ends as InvalidImageException naming the field and the value, fast and
 /// without allocating what the header claims.
 /// </summary>
+[Trait("Category", "unit")]
 public sealed class MalformedInputTests : IDisposable
 {
     private readonly TempFolder temp = new();
