@@ -21,25 +21,35 @@ public sealed class JobHubClient : IAsyncDisposable
     private readonly HubConnection connection;
     private readonly Channel<HubEvent> events = Channel.CreateUnbounded<HubEvent>();
     private readonly List<HubEvent> backlog = [];
+    private readonly TaskCompletionSource closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private JobHubClient(HubConnection connection)
     {
         this.connection = connection;
+        connection.Closed += _ =>
+        {
+            closed.TrySetResult();
+            return Task.CompletedTask;
+        };
         foreach (string name in EventNames)
         {
             connection.On<JsonElement>(name, payload => events.Writer.TryWrite(new HubEvent(name, payload.Clone(), DateTime.UtcNow)));
         }
     }
 
+    /// <summary>Completes when the connection ends (the server closed it, or the client was disposed).</summary>
+    public Task Closed => closed.Task;
+
     /// <summary>
     /// Connects to a WebApplicationFactory's in-memory server: LongPolling goes through its HTTP handler,
     /// WebSockets (negotiation skipped, as the server allows) through its WebSocket client. The token goes
-    /// in the Authorization header; null connects with no credentials.
+    /// in the Authorization header; null connects with no token. Extra headers (Origin, Cookie) go on
+    /// every request of the connection.
     /// </summary>
-    public static Task<JobHubClient> ConnectAsync(TestServer server, HttpTransportType transport, string? token = TestAccounts.AdminToken)
+    public static Task<JobHubClient> ConnectAsync(TestServer server, HttpTransportType transport, string? token = TestAccounts.AdminToken, IReadOnlyDictionary<string, string>? headers = null)
     {
         ArgumentNullException.ThrowIfNull(server);
-        return StartAsync(new Uri(server.BaseAddress, "hubs/jobs"), transport, token, options =>
+        return StartAsync(new Uri(server.BaseAddress, "hubs/jobs"), transport, token, headers, options =>
         {
             if (transport == HttpTransportType.WebSockets)
             {
@@ -51,6 +61,11 @@ public sealed class JobHubClient : IAsyncDisposable
                         if (token is not null)
                         {
                             request.Headers.Authorization = "Bearer " + token;
+                        }
+
+                        foreach ((string name, string value) in options.Headers)
+                        {
+                            request.Headers[name] = value;
                         }
                     };
                     return await client.ConnectAsync(context.Uri, ct);
@@ -64,10 +79,10 @@ public sealed class JobHubClient : IAsyncDisposable
     }
 
     /// <summary>Connects to a real server (e.g. a <see cref="ServerProcess"/>) over real sockets.</summary>
-    public static Task<JobHubClient> ConnectAsync(Uri baseAddress, HttpTransportType transport, string? token = TestAccounts.AdminToken)
+    public static Task<JobHubClient> ConnectAsync(Uri baseAddress, HttpTransportType transport, string? token = TestAccounts.AdminToken, IReadOnlyDictionary<string, string>? headers = null)
     {
         ArgumentNullException.ThrowIfNull(baseAddress);
-        return StartAsync(new Uri(baseAddress, "hubs/jobs"), transport, token, _ => { });
+        return StartAsync(new Uri(baseAddress, "hubs/jobs"), transport, token, headers, _ => { });
     }
 
     /// <summary>Calls a hub method that answers a value (Join answers whether the caller may see the job).</summary>
@@ -122,7 +137,7 @@ public sealed class JobHubClient : IAsyncDisposable
         events.Writer.TryComplete();
     }
 
-    private static async Task<JobHubClient> StartAsync(Uri hub, HttpTransportType transport, string? token, Action<Microsoft.AspNetCore.Http.Connections.Client.HttpConnectionOptions> configure)
+    private static async Task<JobHubClient> StartAsync(Uri hub, HttpTransportType transport, string? token, IReadOnlyDictionary<string, string>? headers, Action<Microsoft.AspNetCore.Http.Connections.Client.HttpConnectionOptions> configure)
     {
         HubConnection connection = new HubConnectionBuilder()
             .WithUrl(hub, options =>
@@ -133,6 +148,11 @@ public sealed class JobHubClient : IAsyncDisposable
                 if (token is not null)
                 {
                     options.AccessTokenProvider = () => Task.FromResult<string?>(token);
+                }
+
+                foreach ((string name, string value) in headers ?? new Dictionary<string, string>())
+                {
+                    options.Headers[name] = value;
                 }
 
                 configure(options);

@@ -57,6 +57,9 @@ public sealed partial class ServerProcess : IAsyncDisposable
         start.Environment["KneeWeb__ModelsPath"] = Path.Combine(dataRoot, "models");
         start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
         start.Environment["Logging__LogLevel__Default"] = "Warning";
+        // Browser tests sign in often from one address as one user; settings below may set other limits.
+        start.Environment["KneeWeb__Security__SignInThrottle__PerAddress"] = "100000";
+        start.Environment["KneeWeb__Security__SignInThrottle__PerName"] = "100000";
         if (settings is not null)
         {
             foreach ((string key, string value) in settings)
@@ -137,7 +140,7 @@ public sealed partial class ServerProcess : IAsyncDisposable
         return dir!.FullName;
     }
 
-    private static int FreePort()
+    public static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();

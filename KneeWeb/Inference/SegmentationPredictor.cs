@@ -156,7 +156,7 @@ public sealed class SegmentationPredictor : IDisposable
             // A model of one knee sees the other knee mirrored left-right; its labels are mirrored back below.
             int? sideAxis = options.KneeSide is { } side && sidecar.KneeSide is { } modelSide && side != modelSide ? LeftRightAxis(image.Geometry) : null;
             Volume input = sideAxis is int axis ? Mirrored(image, axis) : image;
-            preprocessed = NnUnetPreprocessing.Preprocess(input, PreprocessingFor(sidecar));
+            preprocessed = NnUnetPreprocessing.Preprocess(input, PreprocessingFor(sidecar), cancellationToken);
             Pad(preprocessed);
             // Resampled to the model's grid: scores go back linearly and the argmax is taken on the input's grid.
             restore = LinearScoreRestore.IsIdentity(preprocessed) ? null : new LinearScoreRestore(preprocessed, classes);

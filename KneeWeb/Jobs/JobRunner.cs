@@ -90,6 +90,8 @@ public sealed class JobRunner(
             InputFileName = job.InputFileName,
             Options = pipelineOptions,
             OutputFolder = Path.Combine(settings.JobsPath, job.Id.ToString("D")),
+            MemoryBudgetBytes = JobMemoryBudget.Resolve(settings.Jobs),
+            MinFreeDiskBytes = settings.MinFreeDiskBytes,
         };
     }
 
@@ -143,7 +145,36 @@ public sealed class JobRunner(
         notifier.Publish(new JobUpdate(job.Id, JobStatus.Completed, KneeSteps.Complete.Index, KneeSteps.All.Count, KneeSteps.Complete.Name, "finished", 1, 100, 0, null, null, DateTime.UtcNow));
     }
 
+    /// <summary>
+    /// Records how a job ended. A full disk may refuse even this row: the write is retried a few times
+    /// (the failed job's partial folder is gone by now, which usually frees room), and the ending is
+    /// pushed to the viewers either way, so nobody watches a job "running" that has stopped.
+    /// </summary>
     private async Task FailAsync(Job job, JobError error, JobStatus status)
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await WriteFailureAsync(job, error, status);
+                return;
+            }
+            catch (Exception ex) when (DiskFull.Is(ex))
+            {
+                if (attempt >= 3)
+                {
+                    logger.LogError(ex, "Job {JobId} ended with {Code} but the disk is full: its row still says Running until the next start", job.Id, error.Code);
+                    notifier.Publish(new JobUpdate(job.Id, status, job.CurrentStepIndex, KneeSteps.All.Count, job.CurrentStep, "failed", 0, job.Percent, null, error.Message,
+                        new JobErrorView(error.CodeName, error.Message, error.Hint), DateTime.UtcNow));
+                    return;
+                }
+
+                await Task.Delay(TimeSpan.FromSeconds(attempt));
+            }
+        }
+    }
+
+    private async Task WriteFailureAsync(Job job, JobError error, JobStatus status)
     {
         Job? row = await store.WriteAsync(async db =>
         {

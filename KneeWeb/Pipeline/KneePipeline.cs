@@ -121,6 +121,7 @@ public sealed class KneePipeline(SegmentationEngine engine)
     {
         ModelEntry model = engine.Resolve(context.Options.Model)
             ?? throw new InvalidJobOptionsException("No segmentation model is installed on this server.");
+        context.ModelSidecar = model.Sidecar;
         context.Stats["model"] = new JsonObject
         {
             ["name"] = model.Name,
@@ -339,6 +340,12 @@ public sealed class KneePipeline(SegmentationEngine engine)
             MaxVoxels = context.MaxInputVoxels,
             DicomSeries = context.Options.Series,
             WorkFolder = context.ScratchFolder,
+            MinFreeDiskBytes = context.MinFreeDiskBytes,
+            Cancellation = ct,
+            // Refused from the header (a DICOM series: its converted header) before a voxel is read.
+            CheckHeader = context.MemoryBudgetBytes is long budget
+                ? header => JobMemoryEstimate.For(header, context.ModelSidecar, context.Options).EnsureWithin(budget, header)
+                : null,
         };
         Volume image = VolumeIo.Read(context.InputPath, readOptions);
         ct.ThrowIfCancellationRequested();
