@@ -37,9 +37,9 @@ public sealed class HubRecheckTests : IDisposable
         await lena.InvokeAsync("JoinAll");
 
         Guid first = await ApiClient.SubmitAsync(owner, input);
-        await lena.NextEventAsync(TimeSpan.FromSeconds(60), m => m.Target == "completed" && m.IsAbout(first));
+        await lena.NextEventAsync(TimeSpan.FromMinutes(5), m => m.Target == "completed" && m.IsAbout(first));
         Guid second = await ApiClient.SubmitAsync(owner, input);
-        await lena.NextEventAsync(TimeSpan.FromSeconds(60), m => m.Target == "completed" && m.IsAbout(second));
+        await lena.NextEventAsync(TimeSpan.FromMinutes(5), m => m.Target == "completed" && m.IsAbout(second));
 
         await using (AsyncServiceScope scope = factory.Services.CreateAsyncScope())
         {

@@ -176,8 +176,8 @@ public sealed class JobAccessTests : IClassFixture<JobAccessTests.Site>
         await admin.InvokeAsync("JoinAll");
         using HttpClient alice = site.Factory.CreateClientWithToken(site.AliceToken);
         Guid job = await ApiClient.SubmitAsync(alice, site.InputPath);
-        await admin.NextEventAsync(TimeSpan.FromSeconds(30), m => m.Target == "completed" && m.IsAbout(job));
-        await carol.NextEventAsync(TimeSpan.FromSeconds(30), m => m.Target == "completed" && m.IsAbout(job));
+        await admin.NextEventAsync(TimeSpan.FromMinutes(5), m => m.Target == "completed" && m.IsAbout(job));
+        await carol.NextEventAsync(TimeSpan.FromMinutes(5), m => m.Target == "completed" && m.IsAbout(job));
         await Assert.ThrowsAsync<TimeoutException>(() => bob.NextEventAsync(TimeSpan.FromSeconds(1), m => m.IsAbout(job)));
     }
 

@@ -33,7 +33,7 @@ public sealed class HubTransportTests : IDisposable
         await HubAssertions.ProgressThenCompletedAsync(hub, id);
 
         Assert.True(await hub.InvokeAsync<bool>("Join", id.ToString()));
-        HubEvent state = await hub.NextEventAsync(TimeSpan.FromSeconds(10), m => m.Target == "progress" && m.IsAbout(id));
+        HubEvent state = await hub.NextEventAsync(TimeSpan.FromMinutes(2), m => m.Target == "progress" && m.IsAbout(id));
         Assert.Equal("Completed", state.Payload.GetProperty("status").GetString());
         Assert.False(await hub.InvokeAsync<bool>("Join", Guid.NewGuid().ToString()));
         Assert.False(await hub.InvokeAsync<bool>("Join", "not-a-job"));
@@ -81,7 +81,7 @@ internal static class HubAssertions
         var steps = new List<int>();
         while (true)
         {
-            HubEvent next = await hub.NextEventAsync(TimeSpan.FromSeconds(60), m => m.IsAbout(id));
+            HubEvent next = await hub.NextEventAsync(TimeSpan.FromMinutes(5), m => m.IsAbout(id));
             Assert.NotEqual("failed", next.Target);
             if (next.Target == "preview")
             {

@@ -61,7 +61,7 @@ public sealed class SegmentationJobTests : IDisposable
 
         JsonElement job = await ApiClient.WaitForEndAsync(client, id, TimeSpan.FromMinutes(3));
         Assert.True(job.GetProperty("status").GetString() == "Completed", job.ToString());
-        HubEvent preview = await hub.NextEventAsync(TimeSpan.FromSeconds(5), m => m.Target == "preview");
+        HubEvent preview = await hub.NextEventAsync(TimeSpan.FromMinutes(2), m => m.Target == "preview");
         byte[] png = Convert.FromBase64String(preview.Payload.GetProperty("png_base64").GetString()!);
         Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], png[..4]);
 

@@ -74,7 +74,8 @@ public sealed partial class ServerProcess : IAsyncDisposable
         process.ErrorDataReceived += (_, e) => server.Append(e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        await server.WaitUntilHealthyAsync(TimeSpan.FromSeconds(60));
+        // A hang guard: a loaded machine may take minutes to start the process.
+        await server.WaitUntilHealthyAsync(TimeSpan.FromMinutes(5));
         return server;
     }
 
@@ -83,7 +84,7 @@ public sealed partial class ServerProcess : IAsyncDisposable
 
     /// <summary>A client with no credentials that does not follow redirects.</summary>
     public HttpClient CreateAnonymousClient() =>
-        new(new HttpClientHandler { AllowAutoRedirect = false }) { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
+        new(new HttpClientHandler { AllowAutoRedirect = false }) { BaseAddress = BaseAddress, Timeout = TimeSpan.FromMinutes(5) };
 
     /// <summary>kill -9: the process gets no chance to clean up.</summary>
     public async Task KillHardAsync()

@@ -12,12 +12,12 @@ public sealed class SecurityHeaders(RequestDelegate next)
 {
     /// <summary>
     /// Styles: inline style attributes are how Blazor components set widths and colours. Scripts: NiiVue
-    /// compiles WebAssembly decoders ('wasm-unsafe-eval', which allows no JavaScript eval) and starts
-    /// workers from blobs.
+    /// compiles WebAssembly decoders ('wasm-unsafe-eval', which allows no JavaScript eval) and reads
+    /// images it has turned into blob: and data: URLs.
     /// </summary>
     public const string ContentSecurityPolicy =
         "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; " +
-        "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; " +
+        "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self' blob: data:; worker-src 'self' blob:; " +
         "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
 
     public Task InvokeAsync(HttpContext http)
