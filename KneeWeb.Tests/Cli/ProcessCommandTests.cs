@@ -10,6 +10,7 @@ using Xunit;
 namespace KneeWeb.Tests.Cli;
 
 /// <summary>`KneeWeb process` as a user runs it: the real binary, real files, the committed demo model.</summary>
+[Trait("Category", "process")]
 public sealed class ProcessCommandTests : IDisposable
 {
     private readonly TempFolder work = new("kneeweb-cli");

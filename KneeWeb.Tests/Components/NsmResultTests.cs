@@ -12,6 +12,7 @@ namespace KneeWeb.Tests.Components;
 /// The shape model and BScore sections against the stats.json schema of the NSM steps, from the
 /// hand-written golden file TestData/Results/stats-nsm.json (and its skipped-NSM sibling).
 /// </summary>
+[Trait("Category", "component")]
 public sealed class NsmResultTests
 {
     private static readonly ResultStats Golden = ResultStats.Parse(TestFiles.ReadText("Results/stats-nsm.json"));

@@ -13,6 +13,7 @@ namespace KneeWeb.Tests.Components;
 /// Every section of a stats.json the pipeline wrote (TestData/Results/stats-pipeline-phantom.json:
 /// `KneeWeb process` on the phantom at coarsening 2 with the demo model, kept as written) is on the result page.
 /// </summary>
+[Trait("Category", "component")]
 public sealed class PipelineStatsMarkupTests
 {
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;

@@ -8,6 +8,7 @@ using Xunit;
 namespace KneeWeb.Tests.Components;
 
 /// <summary>Markup of the result and cohort components from real stats.json documents.</summary>
+[Trait("Category", "component")]
 public sealed class ResultComponentTests
 {
     /// <summary>A stats.json with every section, the shape the analysis steps will write.</summary>

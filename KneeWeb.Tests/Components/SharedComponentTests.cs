@@ -7,6 +7,7 @@ using Xunit;
 namespace KneeWeb.Tests.Components;
 
 /// <summary>Markup of the job components, rendered by Blazor's HtmlRenderer and read with AngleSharp.</summary>
+[Trait("Category", "component")]
 public sealed class SharedComponentTests
 {
     [Fact]

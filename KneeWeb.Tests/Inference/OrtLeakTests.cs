@@ -10,6 +10,7 @@ namespace KneeWeb.Tests.Inference;
 public sealed class MemoryMeasurementCollection;
 
 [Collection(nameof(MemoryMeasurementCollection))]
+[Trait("Category", "unit")]
 public sealed class OrtLeakTests(InferenceFixture fixture) : IClassFixture<InferenceFixture>
 {
     [Fact]

@@ -10,6 +10,7 @@ namespace KneeWeb.Tests.Inference;
 /// OrtRuntime and OrtSession over the official package (Microsoft.ML.OnnxRuntime, or the GPU
 /// build with -p:KneeWebOnnxRuntime=gpu: every test holds for both on a machine without a GPU).
 /// </summary>
+[Trait("Category", "unit")]
 public sealed class OrtSessionTests(InferenceFixture fixture) : IClassFixture<InferenceFixture>
 {
     [Fact]

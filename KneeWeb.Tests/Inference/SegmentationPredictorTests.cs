@@ -5,6 +5,7 @@ using Xunit;
 
 namespace KneeWeb.Tests.Inference;
 
+[Trait("Category", "unit")]
 public sealed class SegmentationPredictorTests(InferenceFixture fixture) : IClassFixture<InferenceFixture>
 {
     private static readonly SegmentationOptions Cpu = new() { Provider = ExecutionProviderPreference.Cpu, IntraOpThreads = 2 };

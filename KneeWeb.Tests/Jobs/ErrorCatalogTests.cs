@@ -7,6 +7,7 @@ using Xunit;
 namespace KneeWeb.Tests.Jobs;
 
 /// <summary>Every catalog code: a message and hint a person can act on, and the typed failure that produces it.</summary>
+[Trait("Category", "unit")]
 public sealed class ErrorCatalogTests
 {
     public static TheoryData<ErrorCode, Exception> Failures => new()

@@ -9,6 +9,7 @@ using Xunit;
 namespace KneeWeb.Tests.Resources;
 
 /// <summary>The memory budget decided from the header, and reads that stop where they must.</summary>
+[Trait("Category", "unit")]
 public sealed class MemoryBudgetTests : IDisposable
 {
     private readonly TempFolder work = new("kneeweb-budget");

@@ -9,6 +9,7 @@ using Xunit;
 namespace KneeWeb.Tests.Resources;
 
 /// <summary>The pipeline itself refuses an image over its budget before reading voxels, and stops reading when cancelled.</summary>
+[Trait("Category", "unit")]
 public sealed class PipelineLimitsTests : IDisposable
 {
     private readonly TempFolder work = new("kneeweb-limits");

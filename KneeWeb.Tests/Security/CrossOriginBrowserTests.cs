@@ -17,6 +17,7 @@ namespace KneeWeb.Tests.Security;
 /// same probe from the site's own origin connects. Locking an account closes its open circuit.
 /// </summary>
 [Collection(BrowserCollection.Name)]
+[Trait("Category", "browser")]
 public sealed class CrossOriginBrowserTests(BrowserFixture fixture) : IAsyncLifetime
 {
     private static readonly TimeSpan Hang = TimeSpan.FromMinutes(2);

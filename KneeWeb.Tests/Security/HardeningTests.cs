@@ -11,6 +11,7 @@ using Xunit;
 namespace KneeWeb.Tests.Security;
 
 /// <summary>Security headers, no caching of private answers, safe return addresses, CSV cells and audit rows.</summary>
+[Trait("Category", "host")]
 public sealed class HardeningTests : IClassFixture<HardeningTests.Site>
 {
     private readonly Site site;

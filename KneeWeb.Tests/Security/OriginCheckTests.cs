@@ -2,6 +2,7 @@ using System.Net;
 using KneeWeb.Security;
 using KneeWeb.Tests.Web;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Connections;
 using Xunit;
 
 namespace KneeWeb.Tests.Security;
@@ -11,6 +12,7 @@ namespace KneeWeb.Tests.Security;
 /// same host included) before negotiate or the WebSocket upgrade; scripts without an Origin header and
 /// origins listed in KneeWeb:Security:AllowedOrigins still connect.
 /// </summary>
+[Trait("Category", "host")]
 public sealed class OriginCheckTests : IClassFixture<OriginCheckTests.Site>
 {
     private const string ProxyOrigin = "https://kneeweb.lab.example";
@@ -52,14 +54,9 @@ public sealed class OriginCheckTests : IClassFixture<OriginCheckTests.Site>
     [Fact]
     public async Task A_cross_origin_WebSocket_upgrade_is_refused_and_a_same_origin_one_accepted()
     {
-        var hubUri = new Uri(site.Factory.Server.BaseAddress, "hubs/jobs");
-        var foreign = site.Factory.Server.CreateWebSocketClient();
-        foreign.ConfigureRequest = r => r.Headers.Origin = "http://localhost:8081";
-        await Assert.ThrowsAnyAsync<Exception>(() => HubTestClient.ConnectAsync((uri, ct) => foreign.ConnectAsync(uri, ct), hubUri));
+        await Assert.ThrowsAnyAsync<Exception>(() => JobHubClient.ConnectAsync(site.Factory.Server, HttpTransportType.WebSockets, headers: Origin("http://localhost:8081")));
 
-        var own = site.Factory.Server.CreateWebSocketClient();
-        own.ConfigureRequest = r => r.Headers.Origin = "http://localhost";
-        await using HubTestClient hub = await HubTestClient.ConnectAsync((uri, ct) => own.ConnectAsync(uri, ct), hubUri);
+        await using JobHubClient hub = await JobHubClient.ConnectAsync(site.Factory.Server, HttpTransportType.WebSockets, headers: Origin("http://localhost"));
         await hub.InvokeAsync("JoinAll");
     }
 
@@ -107,4 +104,6 @@ public sealed class OriginCheckTests : IClassFixture<OriginCheckTests.Site>
         using HttpResponseMessage response = await client.SendAsync(request);
         return response.StatusCode;
     }
+
+    private static Dictionary<string, string> Origin(string origin) => new(StringComparer.Ordinal) { ["Origin"] = origin };
 }

@@ -4,6 +4,7 @@ using KneeWeb.Security;
 using KneeWeb.Tests.Web;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.AspNetCore.Http.Connections;
 using Xunit;
 
 namespace KneeWeb.Tests.Security;
@@ -14,6 +15,7 @@ namespace KneeWeb.Tests.Security;
 /// revoked or their account locked, without waiting for a periodic re-check. The re-check interval
 /// is set far longer than any test here, so only the immediate path can make them pass.
 /// </summary>
+[Trait("Category", "host")]
 public sealed class SessionEndTests : IClassFixture<SessionEndTests.Site>
 {
     private static readonly TimeSpan Hang = TimeSpan.FromMinutes(2);
@@ -93,10 +95,8 @@ public sealed class SessionEndTests : IClassFixture<SessionEndTests.Site>
         (IdentityUser user, string token) = await TestAccounts.CreateUserAsync(site.Factory.Services, "rita", Roles.Member);
         ApiTokenService tokens = site.Factory.Services.GetRequiredService<ApiTokenService>();
         (ApiTokenInfo second, string secondSecret) = await tokens.CreateAsync(user.Id, "second");
-        var ws = site.Factory.Server.CreateWebSocketClient();
-        var hubUri = new Uri(site.Factory.Server.BaseAddress, "hubs/jobs");
-        await using HubTestClient revoked = await HubTestClient.ConnectAsync((uri, ct) => ws.ConnectAsync(uri, ct), hubUri, token);
-        await using HubTestClient kept = await HubTestClient.ConnectAsync((uri, ct) => ws.ConnectAsync(uri, ct), hubUri, secondSecret);
+        await using JobHubClient revoked = await JobHubClient.ConnectAsync(site.Factory.Server, HttpTransportType.WebSockets, token);
+        await using JobHubClient kept = await JobHubClient.ConnectAsync(site.Factory.Server, HttpTransportType.LongPolling, secondSecret);
         await revoked.InvokeAsync("JoinAll");
         await kept.InvokeAsync("JoinAll");
 
@@ -117,15 +117,11 @@ public sealed class SessionEndTests : IClassFixture<SessionEndTests.Site>
             await scope.ServiceProvider.GetRequiredService<AccountAdmin>().SetPasswordAsync("lotte", "lotte-password-2026");
         }
 
-        var hubUri = new Uri(site.Factory.Server.BaseAddress, "hubs/jobs");
         (HttpClient browser, string cookie) = await SecuritySite.SignInCapturingCookieAsync(site.Factory, "lotte", "lotte-password-2026");
         using HttpClient signedIn = browser;
         string page = await browser.GetStringAsync("/jobs");
-        var cookieSocket = site.Factory.Server.CreateWebSocketClient();
-        cookieSocket.ConfigureRequest = r => r.Headers.Cookie = cookie;
-        var tokenSocket = site.Factory.Server.CreateWebSocketClient();
-        await using HubTestClient byCookie = await HubTestClient.ConnectAsync((uri, ct) => cookieSocket.ConnectAsync(uri, ct), hubUri, token: null);
-        await using HubTestClient byToken = await HubTestClient.ConnectAsync((uri, ct) => tokenSocket.ConnectAsync(uri, ct), hubUri, token);
+        await using JobHubClient byCookie = await JobHubClient.ConnectAsync(site.Factory.Server, HttpTransportType.WebSockets, token: null, headers: new Dictionary<string, string> { ["Cookie"] = cookie });
+        await using JobHubClient byToken = await JobHubClient.ConnectAsync(site.Factory.Server, HttpTransportType.WebSockets, token);
         await byCookie.InvokeAsync("JoinAll");
 
         // Signing out ends browser sessions only: the script's token connection stays.
@@ -148,8 +144,7 @@ public sealed class SessionEndTests : IClassFixture<SessionEndTests.Site>
     public async Task A_lock_made_by_another_process_closes_connections_at_the_next_sweep()
     {
         (IdentityUser user, string token) = await TestAccounts.CreateUserAsync(site.Factory.Services, "cleo", Roles.Member);
-        var ws = site.Factory.Server.CreateWebSocketClient();
-        await using HubTestClient hub = await HubTestClient.ConnectAsync((uri, ct) => ws.ConnectAsync(uri, ct), new Uri(site.Factory.Server.BaseAddress, "hubs/jobs"), token);
+        await using JobHubClient hub = await JobHubClient.ConnectAsync(site.Factory.Server, HttpTransportType.WebSockets, token);
         await hub.InvokeAsync("JoinAll");
 
         // What `KneeWeb users lock` does from the command line: the database changes, nobody here is told.

@@ -12,6 +12,7 @@ namespace KneeWeb.Tests.Security;
 /// owner's correct password keep working), unknown and real names get the same answer after the same
 /// work, and guessing is slowed by throttling per name and per address (429 with Retry-After).
 /// </summary>
+[Trait("Category", "host")]
 public sealed class SignInThrottleTests
 {
     [Fact]

@@ -14,6 +14,7 @@ namespace KneeWeb.Tests.Security;
 /// limit an upload is answered 429 with Retry-After and RATE_LIMITED, stores nothing, and other users
 /// are not affected. The data folder and database are private to the site's user.
 /// </summary>
+[Trait("Category", "host")]
 public sealed class UserLimitsTests : IDisposable
 {
     private readonly TempFolder inputs = new("kneeweb-limits");

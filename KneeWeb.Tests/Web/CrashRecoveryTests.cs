@@ -6,6 +6,7 @@ using Xunit;
 namespace KneeWeb.Tests.Web;
 
 /// <summary>A real server process killed with -9 or stopped with SIGTERM in the middle of a job.</summary>
+[Trait("Category", "process")]
 public sealed class CrashRecoveryTests : IDisposable
 {
     private static readonly Dictionary<string, string> Slow = new()

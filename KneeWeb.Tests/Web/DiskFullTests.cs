@@ -14,6 +14,7 @@ namespace KneeWeb.Tests.Web;
 /// A real server whose data folder (or jobs folder) is a small tmpfs the test mounts and fills: a disk
 /// that really is full. Every answer is a 507 with the catalog's DISK_FULL words, never a 500 or a path.
 /// </summary>
+[Trait("Category", "process")]
 public sealed partial class DiskFullTests : IDisposable
 {
     private const long TmpfsBytes = 64L << 20;

@@ -4,10 +4,12 @@ using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
 using KneeWeb.Tests.TestData;
+using Microsoft.AspNetCore.Http.Connections;
 
 namespace KneeWeb.Tests.Web;
 
 /// <summary>Cancel, time limits and live progress, with a diagnostic step delay so jobs last long enough to act on.</summary>
+[Trait("Category", "host")]
 public sealed class JobControlTests(ITestOutputHelper output) : IDisposable
 {
     private readonly TempFolder inputs = new("kneeweb-inputs");
@@ -84,8 +86,7 @@ public sealed class JobControlTests(ITestOutputHelper output) : IDisposable
     {
         using KneeWebFactory factory = SlowFactory("00:00:00.200");
         HttpClient client = factory.CreateClient();
-        var ws = factory.Server.CreateWebSocketClient();
-        await using HubTestClient hub = await HubTestClient.ConnectAsync((uri, ct) => ws.ConnectAsync(uri, ct), new Uri(factory.Server.BaseAddress, "hubs/jobs"));
+        await using JobHubClient hub = await JobHubClient.ConnectAsync(factory.Server, HttpTransportType.WebSockets);
         await hub.InvokeAsync("JoinAll");
 
         Guid id = await ApiClient.SubmitAsync(client, TestVolumes.WriteRamp(inputs.Path));
@@ -93,8 +94,8 @@ public sealed class JobControlTests(ITestOutputHelper output) : IDisposable
         var lags = new List<double>();
         while (true)
         {
-            HubMessage message = await hub.NextEventAsync(TimeSpan.FromMinutes(5), m => m.Arguments.Length > 0 && m.Arguments[0].GetProperty("job_id").GetGuid() == id);
-            JsonElement update = message.Arguments[0];
+            HubEvent message = await hub.NextEventAsync(TimeSpan.FromMinutes(5), m => m.IsAbout(id));
+            JsonElement update = message.Payload;
             int step = update.GetProperty("step_index").GetInt32();
             if (stepsSeen.Count == 0 || stepsSeen[^1] != step)
             {
@@ -115,10 +116,9 @@ public sealed class JobControlTests(ITestOutputHelper output) : IDisposable
         Assert.All(lags, lag => Assert.True(lag < 0.5, $"A step change reached the hub client {lag:0.000} s after it happened."));
 
         // Joining one job returns its current state at once.
-        JsonElement? joined = await hub.InvokeAsync("Join", id.ToString());
-        Assert.True(joined?.GetBoolean());
-        HubMessage state = await hub.NextEventAsync(TimeSpan.FromMinutes(2), m => m.Target == "progress");
-        Assert.Equal("Completed", state.Arguments[0].GetProperty("status").GetString());
-        Assert.False((await hub.InvokeAsync("Join", Guid.NewGuid().ToString()))?.GetBoolean());
+        Assert.True(await hub.InvokeAsync<bool>("Join", id.ToString()));
+        HubEvent state = await hub.NextEventAsync(TimeSpan.FromMinutes(2), m => m.Target == "progress");
+        Assert.Equal("Completed", state.Payload.GetProperty("status").GetString());
+        Assert.False(await hub.InvokeAsync<bool>("Join", Guid.NewGuid().ToString()));
     }
 }

@@ -1,9 +1,9 @@
 using System.Diagnostics;
-using System.Net.WebSockets;
 using System.Text.Json;
 using KneeWeb.Tests.TestData;
 using Xunit;
 using Xunit.Abstractions;
+using Microsoft.AspNetCore.Http.Connections;
 
 namespace KneeWeb.Tests.Web;
 
@@ -11,6 +11,7 @@ namespace KneeWeb.Tests.Web;
 /// A bounded load on loopback against a real server process: 50 hub clients watching every job
 /// while 10 uploads arrive at once. Fixed counts, a time limit, 127.0.0.1 only.
 /// </summary>
+[Trait("Category", "process")]
 public sealed class LoadTests(ITestOutputHelper output) : IDisposable
 {
     private const int Watchers = 50;
@@ -33,16 +34,11 @@ public sealed class LoadTests(ITestOutputHelper output) : IDisposable
             ["Logging__LogLevel__Default"] = "Warning",
         });
         using var overall = new CancellationTokenSource(TimeSpan.FromMinutes(20));
-        var hubUri = new Uri($"ws://{server.BaseAddress.Authority}/hubs/jobs");
-        var watchers = new List<HubTestClient>();
+        var watchers = new List<JobHubClient>();
         for (int n = 0; n < Watchers; n++)
         {
-            HubTestClient hub = await HubTestClient.ConnectAsync(async (uri, ct) =>
-            {
-                var socket = new ClientWebSocket();
-                await socket.ConnectAsync(uri, ct);
-                return socket;
-            }, hubUri);
+            // Real sockets to the real server, half the watchers on each transport.
+            JobHubClient hub = await JobHubClient.ConnectAsync(server.BaseAddress, n % 2 == 0 ? HttpTransportType.WebSockets : HttpTransportType.LongPolling);
             await hub.InvokeAsync("JoinAll");
             watchers.Add(hub);
         }
@@ -84,13 +80,13 @@ public sealed class LoadTests(ITestOutputHelper output) : IDisposable
         await probe;
 
         // Every watcher saw every job complete.
-        foreach (HubTestClient hub in watchers)
+        foreach (JobHubClient hub in watchers)
         {
             var completed = new HashSet<Guid>();
             while (completed.Count < Uploads)
             {
-                HubMessage message = await hub.NextEventAsync(TimeSpan.FromMinutes(5), m => m.Target == "completed");
-                completed.Add(message.Arguments[0].GetProperty("job_id").GetGuid());
+                HubEvent message = await hub.NextEventAsync(TimeSpan.FromMinutes(5), m => m.Target == "completed");
+                completed.Add(message.JobId!.Value);
             }
 
             Assert.Subset(completed, ids.ToHashSet());
@@ -107,7 +103,7 @@ public sealed class LoadTests(ITestOutputHelper output) : IDisposable
         Assert.DoesNotContain("database is locked", log, StringComparison.OrdinalIgnoreCase);
         Assert.DoesNotContain("SQLITE_BUSY", log, StringComparison.Ordinal);
 
-        foreach (HubTestClient hub in watchers)
+        foreach (JobHubClient hub in watchers)
         {
             await hub.DisposeAsync();
         }

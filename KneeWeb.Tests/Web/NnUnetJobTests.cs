@@ -2,11 +2,13 @@ using System.Text.Json;
 using KneeWeb.Imaging;
 using KneeWeb.Imaging.Io;
 using KneeWeb.Tests.TestData;
+using Microsoft.AspNetCore.Http.Connections;
 using Xunit;
 
 namespace KneeWeb.Tests.Web;
 
 /// <summary>An imported nnU-Net model (the fixture networks) as a site job: upload, live progress over the hub, results.</summary>
+[Trait("Category", "host")]
 public sealed class NnUnetJobTests : IDisposable
 {
     private readonly TempFolder models = new("kneeweb-nnunet-site-models");
@@ -34,8 +36,7 @@ public sealed class NnUnetJobTests : IDisposable
     {
         HttpClient client = factory.CreateClient();
         string image = TestFiles.PathOf("NnUnet/reference/aniso.nii.gz");
-        var ws = factory.Server.CreateWebSocketClient();
-        await using HubTestClient hub = await HubTestClient.ConnectAsync((uri, ct) => ws.ConnectAsync(uri, ct), new Uri(factory.Server.BaseAddress, "hubs/jobs"));
+        await using JobHubClient hub = await JobHubClient.ConnectAsync(factory.Server, HttpTransportType.WebSockets);
         await hub.InvokeAsync("JoinAll");
         Guid id = await ApiClient.SubmitAsync(client, image, new { model = "synonyms-fullres", device = "cpu", mirroring = "off", thickness = false });
         await hub.InvokeAsync("Join", id.ToString());
@@ -43,13 +44,13 @@ public sealed class NnUnetJobTests : IDisposable
         var stepsSeen = new List<string>();
         while (true)
         {
-            HubMessage message = await hub.NextEventAsync(TimeSpan.FromMinutes(3), m => m.Target is "progress" or "completed");
+            HubEvent message = await hub.NextEventAsync(TimeSpan.FromMinutes(3), m => m.Target is "progress" or "completed");
             if (message.Target == "completed")
             {
                 break;
             }
 
-            stepsSeen.Add(message.Arguments[0].GetProperty("step").GetString()!);
+            stepsSeen.Add(message.Payload.GetProperty("step").GetString()!);
         }
 
         Assert.Contains("Running segmentation", stepsSeen);

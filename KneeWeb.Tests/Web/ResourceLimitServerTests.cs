@@ -7,6 +7,7 @@ using Xunit;
 namespace KneeWeb.Tests.Web;
 
 /// <summary>A real server process facing memory bombs, and the folders a crash leaves behind.</summary>
+[Trait("Category", "process")]
 public sealed class ResourceLimitServerTests : IDisposable
 {
     private readonly TempFolder data = new("kneeweb-limits");

@@ -8,6 +8,7 @@ using Xunit;
 
 namespace KneeWeb.Tests.Web;
 
+[Trait("Category", "host")]
 public sealed class RetentionAndDiskTests : IDisposable
 {
     private readonly TempFolder inputs = new("kneeweb-inputs");

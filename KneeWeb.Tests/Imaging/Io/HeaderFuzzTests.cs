@@ -13,6 +13,7 @@ namespace KneeWeb.Tests.Imaging.Io;
 /// caps. Allowed outcomes: a volume, or InvalidImageException. Anything else (a crash), a read
 /// slower than 5 s (a hang) or an allocation past the cap fails the test with the case to replay.
 /// </summary>
+[Trait("Category", "unit")]
 public sealed class HeaderFuzzTests : IDisposable
 {
     // A hang guard, not a speed bound (the allocation bounds show a hostile file costs no real work).
@@ -207,6 +208,7 @@ public sealed class HeaderFuzzTests : IDisposable
 }
 
 /// <summary>Mutated zips: refused with DICOM_ERROR (or INVALID_FORMAT once not a zip), never a crash, nothing outside the work folder.</summary>
+[Trait("Category", "unit")]
 public sealed class ZipFuzzTests : IDisposable
 {
     private readonly TempFolder temp = new();

@@ -12,6 +12,7 @@ namespace KneeWeb.Tests.Imaging.Io;
 /// Every malformed file ends as InvalidImageException naming the field and the value, fast and
 /// without allocating what the header claims.
 /// </summary>
+[Trait("Category", "unit")]
 public sealed class MalformedInputTests : IDisposable
 {
     // A hang guard, not a speed bound (the allocation bounds show a hostile file costs no real work).

@@ -11,6 +11,7 @@ namespace KneeWeb.Tests.Imaging.Io;
 /// Peak resident memory while refusing hostile files whose headers declare gigabytes within the
 /// default caps. Measured with Linux's VmHWM, reset through /proc/self/clear_refs.
 /// </summary>
+[Trait("Category", "unit")]
 public sealed class PeakMemoryTests : IDisposable
 {
     // A hang guard, not a speed bound (the allocation bounds show a hostile file costs no real work).

@@ -5,6 +5,7 @@ using Xunit;
 namespace KneeWeb.Tests.Inference.NnUnet;
 
 /// <summary>Hostile checkpoints: a clear error, nothing executed, nothing left in the models folder.</summary>
+[Trait("Category", "unit")]
 public sealed class HostileCheckpointTests
 {
     private const string Marker = "/tmp/kneeweb-nnunet-hostile-marker";

@@ -8,6 +8,7 @@ using Xunit;
 namespace KneeWeb.Tests.Inference.NnUnet;
 
 /// <summary>The Models page's path: a zipped trained folder through the upload's zip rules, and Admin switches.</summary>
+[Trait("Category", "unit")]
 public sealed class NnUnetArchiveImportTests(InferenceFixture fixture) : IClassFixture<InferenceFixture>
 {
     [Theory]

@@ -6,6 +6,7 @@ using Xunit;
 namespace KneeWeb.Tests.Inference.NnUnet;
 
 /// <summary>Imported graphs run in ONNX Runtime against torch's logits for the same tile (references from the generator).</summary>
+[Trait("Category", "unit")]
 public sealed class NnUnetGraphTests(InferenceFixture fixture) : IClassFixture<InferenceFixture>
 {
     public static TheoryData<string, string?, string, string> Cases() => new()

@@ -8,6 +8,7 @@ using Xunit;
 namespace KneeWeb.Tests.Inference.NnUnet;
 
 /// <summary>Refusals with their reason, the sidecar an import writes, and the CLI verb end to end.</summary>
+[Trait("Category", "unit")]
 public sealed class NnUnetImportTests(InferenceFixture fixture) : IClassFixture<InferenceFixture>
 {
     private const string Arch = "configurations.3d_fullres.architecture";

@@ -4,6 +4,7 @@ using Xunit;
 
 namespace KneeWeb.Tests.Inference.NnUnet;
 
+[Trait("Category", "unit")]
 public sealed class NnUnetLabelMapperTests
 {
     [Theory]

@@ -13,6 +13,7 @@ namespace KneeWeb.Tests.Inference.NnUnet;
 /// separate-z, masked-normalisation, padded case, the CT cascade and the two-channel old plans,
 /// mirroring off and on. Labels compared in schema labels through each model's sidecar.
 /// </summary>
+[Trait("Category", "unit")]
 public sealed class NnUnetReferenceTests : IDisposable
 {
     private readonly TempFolder models = new("kneeweb-nnunet-models");

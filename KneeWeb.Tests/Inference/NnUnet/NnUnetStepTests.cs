@@ -9,6 +9,7 @@ namespace KneeWeb.Tests.Inference.NnUnet;
 /// Each nnU-Net step against skimage/scipy's own numbers (reference/units.json, written by
 /// scripts/nnunet/reference_predict.py --units) or analytic values.
 /// </summary>
+[Trait("Category", "unit")]
 public sealed class NnUnetStepTests
 {
     private static readonly Lazy<JsonElement> Units = new(() => JsonDocument.Parse(TestFiles.ReadText("NnUnet/reference/units.json")).RootElement);

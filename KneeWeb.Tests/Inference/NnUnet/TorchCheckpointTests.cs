@@ -5,6 +5,7 @@ using Xunit;
 namespace KneeWeb.Tests.Inference.NnUnet;
 
 /// <summary>The checkpoint reader against what torch itself saved (expectations written by the generator).</summary>
+[Trait("Category", "unit")]
 public sealed class TorchCheckpointTests
 {
     public static TheoryData<string> CheckpointFiles() => [.. NnUnetFixtures.Checkpoints()];

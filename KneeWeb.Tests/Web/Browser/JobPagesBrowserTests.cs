@@ -8,6 +8,7 @@ namespace KneeWeb.Tests.Web.Browser;
 
 /// <summary>A person's path through the site in real Chromium against a real server process.</summary>
 [Collection(BrowserCollection.Name)]
+[Trait("Category", "browser")]
 public sealed class JobPagesBrowserTests(BrowserFixture fixture, ITestOutputHelper output) : IAsyncLifetime
 {
     private readonly TempFolder data = new("kneeweb-browser");

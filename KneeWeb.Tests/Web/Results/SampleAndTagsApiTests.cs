@@ -8,6 +8,7 @@ using Xunit;
 namespace KneeWeb.Tests.Web.Results;
 
 /// <summary>"Try a sample" through its API route, and job tags from submission to the cohort filter and CSV.</summary>
+[Trait("Category", "host")]
 public sealed class SampleAndTagsApiTests : IDisposable
 {
     private readonly TempFolder inputs = new("kneeweb-inputs");
