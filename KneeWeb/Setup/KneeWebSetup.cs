@@ -81,6 +81,7 @@ public static class KneeWebSetup
         builder.Services.AddOpenApi();
         builder.Services.AddSignalR().AddJsonProtocol(o => ConfigureJson(o.PayloadSerializerOptions));
         builder.Services.AddSingleton<UploadReceiver>();
+        builder.Services.AddSingleton<ModelAdminService>();
         builder.Services.AddSingleton<UserLimits>();
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<ServerInfoProvider>();
@@ -147,6 +148,7 @@ public static class KneeWebSetup
         app.MapKneeWebApi();
         app.MapKneeWebCohortApi();
         app.MapKneeWebSampleApi();
+        app.MapKneeWebModelAdminApi();
         app.MapHub<JobsHub>("/hubs/jobs");
         app.MapRazorComponents<Components.App>().AddInteractiveServerRenderMode()
             .Add(endpoint =>
