@@ -46,13 +46,19 @@ public sealed class NnUnetReferenceTests : IDisposable
         int code = await SegmentCommand.RunAsync(image, model, "cpu", mirroring == "on" ? "model" : "off", output, models.Path, stdout, stderr, CancellationToken.None);
         Assert.True(code == 0, stderr.ToString());
 
+        AssertAgrees(imageCase, model, mirroring, image, output, models.File($"{model}.json"), model);
+    }
+
+    /// <summary>Our labels against the reference (nnU-Net label values mapped to the schema by the model's sidecar).</summary>
+    internal static void AssertAgrees(string imageCase, string model, string mirroring, string image, string output, string sidecarPath, string referenceModel)
+    {
         Volume input = VolumeIo.Read(image);
         Volume labels = VolumeIo.Read(output);
         Assert.Equal(input.Dims, labels.Dims);
         Assert.True(input.Geometry.IndexToRas.ApproximatelyEquals(labels.Geometry.IndexToRas, 1e-4), "the labels are not in the input's geometry");
 
-        ModelSidecar sidecar = ModelSidecar.Parse(File.ReadAllText(models.File($"{model}.json")));
-        byte[] expected = VolumeIo.Read(TestFiles.PathOf($"NnUnet/reference/{imageCase}__{model}__mirror_{mirroring}.nii.gz")).ToFloat32()
+        ModelSidecar sidecar = ModelSidecar.Parse(File.ReadAllText(sidecarPath));
+        byte[] expected = VolumeIo.Read(TestFiles.PathOf($"NnUnet/reference/{imageCase}__{referenceModel}__mirror_{mirroring}.nii.gz")).ToFloat32()
             .Select(v => (byte)sidecar.Labels![((int)v).ToString(System.Globalization.CultureInfo.InvariantCulture)]).ToArray();
         float[] actual = labels.ToFloat32();
         int agree = 0;
