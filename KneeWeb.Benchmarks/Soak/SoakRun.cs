@@ -24,6 +24,8 @@ public static class SoakRun
 {
     private const string Token = "kw_soak_admin_token_0123456789abcdefghijklmn";
 
+    private static readonly string[] Configurations = ["Release", "Debug"];
+
     public static async Task<int> RunAsync(string[] args)
     {
         ArgumentNullException.ThrowIfNull(args);
@@ -310,7 +312,7 @@ public static class SoakRun
 
     private static Process StartServer(string root, string data, out Uri baseAddress)
     {
-        string binary = new[] { "Release", "Debug" }
+        string binary = Configurations
             .Select(c => Path.Combine(root, "KneeWeb", "bin", c, "net9.0", RuntimeInformation.RuntimeIdentifier, "KneeWeb"))
             .FirstOrDefault(File.Exists) ?? throw new FileNotFoundException("Build KneeWeb first (dotnet build -c Release KneeWeb).");
         int port;
