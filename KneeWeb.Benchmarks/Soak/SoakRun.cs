@@ -5,7 +5,6 @@ using System.IO.Compression;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Sockets;
-using System.Runtime.InteropServices;
 using System.Text.Json;
 using KneeWeb.Imaging;
 using KneeWeb.Imaging.Io;
@@ -23,8 +22,6 @@ namespace KneeWeb.Benchmarks.Soak;
 public static class SoakRun
 {
     private const string Token = "kw_soak_admin_token_0123456789abcdefghijklmn";
-
-    private static readonly string[] Configurations = ["Release", "Debug"];
 
     public static async Task<int> RunAsync(string[] args)
     {
@@ -310,10 +307,12 @@ public static class SoakRun
         await host.Tokens.ImportAsync(admin.Id, "soak", Token);
     }
 
+    private static readonly string[] BuildConfigurations = ["Release", "Debug"];
+
     private static Process StartServer(string root, string data, out Uri baseAddress)
     {
-        string binary = Configurations
-            .Select(c => Path.Combine(root, "KneeWeb", "bin", c, "net9.0", RuntimeInformation.RuntimeIdentifier, "KneeWeb"))
+        string binary = BuildConfigurations
+            .Select(c => Path.Combine(root, "KneeWeb", "bin", c, "net10.0", "KneeWeb"))
             .FirstOrDefault(File.Exists) ?? throw new FileNotFoundException("Build KneeWeb first (dotnet build -c Release KneeWeb).");
         int port;
         using (var listener = new TcpListener(IPAddress.Loopback, 0))

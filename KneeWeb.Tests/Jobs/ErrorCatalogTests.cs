@@ -41,11 +41,41 @@ public sealed class ErrorCatalogTests
     [Fact]
     public void Every_code_of_the_design_is_in_the_catalog_with_distinct_words()
     {
-        string[] design = ["GPU_OOM", "TIMEOUT", "INVALID_FORMAT", "FILE_NOT_FOUND", "DICOM_ERROR", "SEGMENTATION_FAILED", "NSM_FAILED", "CONFIG_ERROR", "PIPELINE_ERROR", "CANCELLED", "IMAGE_TOO_LARGE", "DISK_FULL"];
+        string[] design = ["GPU_OOM", "TIMEOUT", "INVALID_FORMAT", "FILE_NOT_FOUND", "DICOM_ERROR", "SEGMENTATION_FAILED", "NSM_FAILED", "CONFIG_ERROR", "PIPELINE_ERROR", "CANCELLED", "RATE_LIMITED", "IMAGE_TOO_LARGE", "DISK_FULL"];
         Assert.Equal(design.Order(), ErrorCatalog.All.Select(e => e.Code.ToString()).Order());
         Assert.Equal(design.Length, ErrorCatalog.All.Select(e => e.Message).Distinct().Count());
         Assert.Equal(design.Length, ErrorCatalog.All.Select(e => e.Hint).Distinct().Count());
         Assert.All(ErrorCatalog.All, e => Assert.EndsWith(".", e.Message, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void RATE_LIMITED_tells_a_person_to_wait_and_where_the_limits_are_set()
+    {
+        ErrorEntry entry = ErrorCatalog.Get(ErrorCode.RATE_LIMITED);
+        Assert.Contains("Too many requests", entry.Message, StringComparison.Ordinal);
+        Assert.Contains("Retry-After", entry.Hint, StringComparison.Ordinal);
+        Assert.Contains("KneeWeb:Limits", entry.Hint, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("Could not find file '/srv/kneeweb/data/uploads/3f2504e0/input.nii.gz'.", "Could not find file 'input.nii.gz'.")]
+    [InlineData("dcm2niix failed in /tmp/kneeweb-dicom-1234/series: no images", "dcm2niix failed in series: no images")]
+    [InlineData("The folder /var/lib/kneeweb/jobs/ is full.", "The folder (a server folder) is full.")]
+    [InlineData("See /v1/jobs/3f2504e0/artifacts for the files.", "See /v1/jobs/3f2504e0/artifacts for the files.")]
+    [InlineData("Open /jobs to see it.", "Open /jobs to see it.")]
+    [InlineData("dim[1] is 0 and 1/2 of the header is blank", "dim[1] is 0 and 1/2 of the header is blank")]
+    [InlineData("https://kneeweb.example/jobs/x stays", "https://kneeweb.example/jobs/x stays")]
+    public void User_messages_show_file_names_not_server_paths(string message, string shown) =>
+        Assert.Equal(shown, ErrorCatalog.HidePaths(message));
+
+    [Fact]
+    public void A_mapped_failure_keeps_the_path_for_admins_only()
+    {
+        JobError error = ErrorMapper.Map(new FileNotFoundException("Could not find file '/srv/kneeweb/data/uploads/abc/input.nii.gz'.", "/srv/kneeweb/data/uploads/abc/input.nii.gz"), "Loading");
+        JobError created = ErrorCatalog.Create(ErrorCode.FILE_NOT_FOUND, error.Details, "Could not find file '/srv/kneeweb/data/uploads/abc/input.nii.gz'.");
+        Assert.DoesNotContain("/srv/", created.Message, StringComparison.Ordinal);
+        Assert.Contains("input.nii.gz", created.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("/srv/", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -17,7 +17,7 @@ namespace KneeWeb.Api;
 /// volume to disk with a size cap; never holds the upload in memory. Anything wrong ends as a
 /// catalog error and leaves nothing behind.
 /// </summary>
-public sealed class UploadReceiver(JobService jobs, SegmentationEngine engine, IOptions<KneeWebOptions> options, ILogger<UploadReceiver> logger, Security.JobAccess access, Security.AuditLog audit)
+public sealed class UploadReceiver(JobService jobs, SegmentationEngine engine, IOptions<KneeWebOptions> options, ILogger<UploadReceiver> logger, Security.JobAccess access, Security.AuditLog audit, UserLimits limits)
 {
     private const int MaxOptionsBytes = 64 * 1024;
     private readonly KneeWebOptions settings = options.Value;
@@ -39,6 +39,11 @@ public sealed class UploadReceiver(JobService jobs, SegmentationEngine engine, I
         if (chosenGroup is not int groupId)
         {
             return refusal!;
+        }
+
+        if (await limits.RefusalAsync(subject.UserId, request.ContentLength, http.RequestAborted) is { } limited)
+        {
+            return limited;
         }
 
         if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } sizeFeature)
@@ -149,6 +154,7 @@ public sealed class UploadReceiver(JobService jobs, SegmentationEngine engine, I
             var upload = new StoredUpload(jobId, Path.GetRelativePath(settings.FullDataRoot, storedPath), originalName, size, format.ToString());
             await jobs.SubmitAsync(upload, pipelineOptions, owner, subject.UserId, groupId, http.RequestAborted);
             keep = true;
+            limits.Record(subject.UserId, size);
             await audit.RecordAsync(http, Data.AuditActions.Upload, jobId, originalName, $"group {groupId}");
             string url = $"/v1/jobs/{jobId:D}";
             return Results.Accepted(url, new SubmittedView(jobId, "Queued", url));

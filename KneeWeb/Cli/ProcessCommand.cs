@@ -18,18 +18,18 @@ public static class ProcessCommand
         var output = new Option<string>("--out") { Description = "Job folder to write (must not exist, or be empty).", Required = true };
         var model = new Option<string?>("--model") { Description = "Segmentation model name (default: the first enabled model)." };
         var device = new Option<string>("--device") { Description = "auto, cpu or cuda.", DefaultValueFactory = _ => "auto" };
+        var mirroring = new Option<string>("--mirroring") { Description = "Test-time mirroring: model, on or off.", DefaultValueFactory = _ => "model" };
         var nsm = new Option<string>("--nsm") { Description = "Neural shape model: off, bone or bone-cartilage.", DefaultValueFactory = _ => "off" };
         var noThickness = new Option<bool>("--no-thickness") { Description = "Skip cartilage thickness." };
         var subject = new Option<string?>("--subject") { Description = "Subject id recorded in stats.json." };
         var side = new Option<string>("--knee-side") { Description = "auto, left or right.", DefaultValueFactory = _ => "auto" };
         var series = new Option<string?>("--series") { Description = "DICOM series to use when the input holds several." };
         var models = new Option<string?>("--models") { Description = "Models folder (default: models/ found upward from here)." };
-        var runtime = new Option<string?>("--onnxruntime") { Description = "ONNX Runtime library or its folder." };
         var quiet = new Option<bool>("--quiet") { Description = "No progress bar; errors only." };
 
         var command = new Command("process", "Run the knee pipeline on one image and write a job folder.")
         {
-            input, output, model, device, nsm, noThickness, subject, side, series, models, runtime, quiet,
+            input, output, model, device, mirroring, nsm, noThickness, subject, side, series, models, quiet,
         };
         command.SetAction((parse, ct) => RunAsync(
             parse.GetValue(input)!,
@@ -38,6 +38,7 @@ public static class ProcessCommand
             {
                 Model = parse.GetValue(model),
                 Device = parse.GetValue(device)!,
+                Mirroring = MirroringModeJsonConverter.Parse(parse.GetValue(mirroring)!) ?? (MirroringMode)(-1),
                 Nsm = parse.GetValue(nsm)!,
                 Thickness = !parse.GetValue(noThickness),
                 SubjectId = parse.GetValue(subject),
@@ -45,13 +46,12 @@ public static class ProcessCommand
                 Series = parse.GetValue(series),
             },
             parse.GetValue(models),
-            parse.GetValue(runtime),
             parse.GetValue(quiet),
             ct));
         return command;
     }
 
-    private static async Task<int> RunAsync(string input, string output, PipelineOptions options, string? modelsFolder, string? runtimePath, bool quiet, CancellationToken ct)
+    private static async Task<int> RunAsync(string input, string output, PipelineOptions options, string? modelsFolder, bool quiet, CancellationToken ct)
     {
         IReadOnlyList<string> problems = options.Validate();
         if (problems.Count > 0)
@@ -66,7 +66,7 @@ public static class ProcessCommand
         }
 
         string models = modelsFolder ?? ModelRegistry.FindDefaultFolder() ?? Path.GetFullPath("models");
-        var engine = new SegmentationEngine(models, runtimePath, new Setup.KneeWebOptions().DefaultModel);
+        var engine = new SegmentationEngine(models, new Setup.KneeWebOptions().DefaultModel);
         var context = new PipelineContext
         {
             JobId = Guid.NewGuid(),

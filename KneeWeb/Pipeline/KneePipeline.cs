@@ -151,6 +151,8 @@ public sealed class KneePipeline(SegmentationEngine engine)
                 _ => ExecutionProviderPreference.Auto,
             },
 
+            Mirroring = context.Options.Mirroring,
+
             // A model built for one knee sees the other knee mirrored, when the user says which knee it is.
             KneeSide = context.Options.KneeSide switch
             {
@@ -165,7 +167,7 @@ public sealed class KneePipeline(SegmentationEngine engine)
         {
             ["model"] = result.ModelName,
             ["model_version"] = result.ModelVersion,
-            ["execution_provider"] = result.Provider,
+            ["execution_provider"] = result.Provider == InferenceProvider.Cuda ? "cuda" : "cpu",
             ["fallbacks"] = new JsonArray([.. result.Fallbacks.Select(f => JsonValue.Create(f))]),
             ["tiles"] = result.Tiles,
             ["batch_size"] = result.BatchSize,

@@ -17,9 +17,6 @@ public sealed class KneeWebOptions
     /// </summary>
     public string? DefaultModel { get; set; } = "phantom-knee";
 
-    /// <summary>ONNX Runtime library (file or folder); empty = KNEEWEB_ONNXRUNTIME, then node_modules/onnxruntime-node.</summary>
-    public string? OnnxRuntimePath { get; set; }
-
     /// <summary>Largest upload accepted, in bytes (streamed to disk, never held in memory).</summary>
     public long MaxUploadBytes { get; set; } = 2L * 1024 * 1024 * 1024;
 
@@ -29,6 +26,8 @@ public sealed class KneeWebOptions
     public JobOptions Jobs { get; set; } = new();
 
     public RetentionOptions Retention { get; set; } = new();
+
+    public LimitOptions Limits { get; set; } = new();
 
     public string DatabasePath => Path.Combine(FullDataRoot, "kneeweb.db");
 
@@ -81,4 +80,21 @@ public sealed class RetentionOptions
     public bool DeleteOriginalsAfterProcessing { get; set; }
 
     public TimeSpan SweepInterval { get; set; } = TimeSpan.FromHours(1);
+}
+
+/// <summary>
+/// Per-user limits (settings under "KneeWeb:Limits"), so one account or one runaway script cannot fill
+/// the queue or the disk for everyone. A request over a limit is answered 429 with Retry-After and the
+/// catalog code RATE_LIMITED; nothing is stored. Zero turns a limit off.
+/// </summary>
+public sealed class LimitOptions
+{
+    /// <summary>Jobs one user may have waiting or running at once.</summary>
+    public int MaxQueuedJobsPerUser { get; set; } = 20;
+
+    /// <summary>Uploads (and sample jobs) one user may start per hour.</summary>
+    public int UploadsPerHour { get; set; } = 100;
+
+    /// <summary>Bytes one user may upload per hour.</summary>
+    public long UploadBytesPerHour { get; set; } = 20L * 1024 * 1024 * 1024;
 }

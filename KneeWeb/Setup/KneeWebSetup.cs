@@ -6,6 +6,7 @@ using KneeWeb.Jobs;
 using KneeWeb.Pipeline;
 using KneeWeb.Security;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Radzen;
 
@@ -41,7 +42,7 @@ public static class KneeWebSetup
         services.AddDbContextFactory<KneeWebDbContext>((sp, db) =>
         {
             KneeWebOptions settings = sp.GetRequiredService<IOptions<KneeWebOptions>>().Value;
-            Directory.CreateDirectory(settings.FullDataRoot);
+            DataFolders.SecureDatabase(settings);
             db.UseSqlite($"Data Source={settings.DatabasePath};Cache=Shared;Default Timeout=30")
               .AddInterceptors(sp.GetRequiredService<SqlitePragmaInterceptor>());
         });
@@ -59,7 +60,7 @@ public static class KneeWebSetup
         services.AddSingleton(sp =>
         {
             KneeWebOptions settings = sp.GetRequiredService<IOptions<KneeWebOptions>>().Value;
-            return new SegmentationEngine(settings.ModelsPath, string.IsNullOrWhiteSpace(settings.OnnxRuntimePath) ? null : settings.OnnxRuntimePath, settings.DefaultModel);
+            return new SegmentationEngine(settings.ModelsPath, settings.DefaultModel);
         });
         services.AddSingleton<KneePipeline>();
         services.AddSingleton<JobRunner>();
@@ -80,6 +81,9 @@ public static class KneeWebSetup
         builder.Services.AddOpenApi();
         builder.Services.AddSignalR().AddJsonProtocol(o => ConfigureJson(o.PayloadSerializerOptions));
         builder.Services.AddSingleton<UploadReceiver>();
+        builder.Services.AddSingleton<ModelAdminService>();
+        builder.Services.AddSingleton<UserLimits>();
+        builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<ServerInfoProvider>();
         builder.Services.AddHostedService<JobsHubBridge>();
         return builder;
@@ -101,8 +105,7 @@ public static class KneeWebSetup
     {
         ArgumentNullException.ThrowIfNull(app);
         KneeWebOptions settings = app.Services.GetRequiredService<IOptions<KneeWebOptions>>().Value;
-        Directory.CreateDirectory(settings.UploadsPath);
-        Directory.CreateDirectory(settings.JobsPath);
+        DataFolders.Secure(settings);
         await DatabaseInitializer.InitializeAsync(app.Services.GetRequiredService<IDbContextFactory<KneeWebDbContext>>());
         await app.InitializeKneeWebSecurityAsync();
         using (JobVisibility.EnterSystem())
@@ -131,6 +134,7 @@ public static class KneeWebSetup
     public static WebApplication MapKneeWeb(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
+        app.UseMiddleware<SecurityHeaders>();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         // The viewer's library files (public code, no data) are served before sign-in is checked.
@@ -144,6 +148,7 @@ public static class KneeWebSetup
         app.MapKneeWebApi();
         app.MapKneeWebCohortApi();
         app.MapKneeWebSampleApi();
+        app.MapKneeWebModelAdminApi();
         app.MapHub<JobsHub>("/hubs/jobs");
         app.MapRazorComponents<Components.App>().AddInteractiveServerRenderMode()
             .Add(endpoint =>
