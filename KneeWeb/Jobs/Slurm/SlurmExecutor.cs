@@ -293,7 +293,7 @@ public sealed class SlurmExecutor(
                     row.Percent = 0;
                     row.CurrentStepIndex = 0;
                     row.CurrentStep = null;
-                    db.JobEvents.Add(JobStore.Event(jobId, "retry", $"Requeued by Slurm ({SlurmStates.Name(status.State)}: {reason}); it will run again on the cluster."));
+                    db.JobEvents.Add(JobStore.Event(jobId, "retry", $"Requeued by Slurm: the run stopped on its node (node failure or the node taken down) and Slurm put it back in line ({SlurmStates.Name(status.State)}, reason {reason}); it will run again on the cluster."));
                 }
             });
             tracker.Running = false;
