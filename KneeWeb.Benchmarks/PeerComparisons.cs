@@ -9,7 +9,6 @@ public static class PeerComparisons
     private static readonly Dictionary<string, Func<string[], Task<int>>> Peers = new(StringComparer.Ordinal)
     {
         ["nifti"] = Io.NiftiPeer.RunAsync,
-        ["onnx"] = Inference.OnnxPeer.RunAsync,
         ["onnx-overhead"] = Inference.OnnxPeer.RunOverheadAsync,
         ["marching-cubes"] = Analysis.MarchingCubesPeer.RunAsync,
         ["knee-analysis"] = Analysis.KneeAnalysisTiming.RunAsync,

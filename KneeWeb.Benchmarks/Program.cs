@@ -1,7 +1,7 @@
 using BenchmarkDotNet.Running;
 
 // `dotnet run -c Release --project KneeWeb.Benchmarks -- --filter '*'` runs the BenchmarkDotNet suites.
-// Peer comparisons (nibabel, scikit-image, onnxruntime-node) are verbs of their own: `-- peer <name>`.
+// Peer comparisons (nibabel, scikit-image, PyTorch) are verbs of their own: `-- peer <name>`.
 if (args.Length > 0 && args[0] == "peer")
 {
     return await KneeWeb.Benchmarks.PeerComparisons.RunAsync(args[1..]);

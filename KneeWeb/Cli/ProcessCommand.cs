@@ -24,7 +24,6 @@ public static class ProcessCommand
         var side = new Option<string>("--knee-side") { Description = "auto, left or right.", DefaultValueFactory = _ => "auto" };
         var series = new Option<string?>("--series") { Description = "DICOM series to use when the input holds several." };
         var models = new Option<string?>("--models") { Description = "Models folder (default: models/ found upward from here)." };
-        var runtime = new Option<string?>("--onnxruntime") { Description = "ONNX Runtime library or its folder." };
         var quiet = new Option<bool>("--quiet") { Description = "No progress bar; errors only." };
         // How a job runs on a cluster node (the Slurm executor writes these): the site's own options
         // and ids, progress as JSON lines and the catalog error as a file, both in the job's folder.
@@ -40,7 +39,7 @@ public static class ProcessCommand
 
         var command = new Command("process", "Run the knee pipeline on one image and write a job folder.")
         {
-            input, output, model, device, nsm, noThickness, subject, side, series, models, runtime, quiet,
+            input, output, model, device, nsm, noThickness, subject, side, series, models, quiet,
             optionsFile, jobId, inputName, defaultModel, progressFile, errorFile, stepDelay,
         };
         command.SetAction((parse, ct) => RunAsync(
@@ -59,7 +58,6 @@ public static class ProcessCommand
                 },
                 parse.GetValue(optionsFile),
                 parse.GetValue(models),
-                parse.GetValue(runtime),
                 parse.GetValue(quiet),
                 parse.GetValue(jobId),
                 parse.GetValue(inputName),
@@ -77,7 +75,6 @@ public static class ProcessCommand
         PipelineOptions FlagOptions,
         string? OptionsFile,
         string? ModelsFolder,
-        string? RuntimePath,
         bool Quiet,
         Guid? JobId,
         string? InputName,
@@ -106,7 +103,7 @@ public static class ProcessCommand
         }
 
         string models = request.ModelsFolder ?? ModelRegistry.FindDefaultFolder() ?? Path.GetFullPath("models");
-        var engine = new SegmentationEngine(models, request.RuntimePath, request.DefaultModel ?? new Setup.KneeWebOptions().DefaultModel);
+        var engine = new SegmentationEngine(models, request.DefaultModel ?? new Setup.KneeWebOptions().DefaultModel);
         var context = new PipelineContext
         {
             JobId = request.JobId ?? Guid.NewGuid(),

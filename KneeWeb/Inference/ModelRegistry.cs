@@ -297,7 +297,7 @@ public sealed class ModelRegistry
     {
         try
         {
-            using OrtSession session = OrtSession.Create(runtime, modelPath, new OrtSessionSettings { Provider = ExecutionProviderPreference.Cpu, IntraOpThreads = 1, Optimization = Native.GraphOptimization.Basic });
+            using OrtSession session = OrtSession.Create(runtime, modelPath, new OrtSessionSettings { Provider = ExecutionProviderPreference.Cpu, IntraOpThreads = 1, Optimization = GraphOptimization.Basic });
             if (session.Inputs.Count != 1 || session.Inputs[0].Shape.Length != 5)
             {
                 problems.Add($"the model must take one 5D input [N, C, K, J, I]; it takes {string.Join(", ", session.Inputs)}");

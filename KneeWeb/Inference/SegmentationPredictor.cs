@@ -338,7 +338,7 @@ public sealed class SegmentationPredictor : IDisposable
                     {
                         if (options.SimulateOutOfMemory?.Invoke(session!.ExecutionProvider, take) == true)
                         {
-                            throw new OrtException(Native.OrtErrorCode.RuntimeException, "simulated: CUDA failure 2: out of memory");
+                            throw new OrtException(OrtErrorCode.RuntimeException, "simulated: CUDA failure 2: out of memory");
                         }
 
                         session!.Run([buffers.Input], [buffers.Output], cancellationToken);
@@ -382,7 +382,7 @@ public sealed class SegmentationPredictor : IDisposable
             {
                 if (options.SimulateOutOfMemory?.Invoke(session!.ExecutionProvider, 1) == true)
                 {
-                    throw new OrtException(Native.OrtErrorCode.RuntimeException, "simulated: CUDA failure 2: out of memory");
+                    throw new OrtException(OrtErrorCode.RuntimeException, "simulated: CUDA failure 2: out of memory");
                 }
 
                 session!.Run([buffers.Input], [buffers.Output], cancellationToken);

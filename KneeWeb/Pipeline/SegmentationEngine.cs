@@ -13,7 +13,7 @@ public sealed class SegmentationEngine
     private readonly Lazy<ModelRegistry> registry;
     private readonly Lazy<SegmentationPredictor?> predictor;
 
-    public SegmentationEngine(string modelsFolder, string? runtimeLibraryPath = null, string? defaultModel = null)
+    public SegmentationEngine(string modelsFolder, string? defaultModel = null)
     {
         ModelsFolder = Path.GetFullPath(modelsFolder);
         DefaultModel = string.IsNullOrWhiteSpace(defaultModel) ? null : defaultModel;
@@ -21,7 +21,7 @@ public sealed class SegmentationEngine
         {
             try
             {
-                return (OrtRuntime.Load(runtimeLibraryPath), null);
+                return (OrtRuntime.Load(), null);
             }
             catch (ModelConfigurationException ex)
             {

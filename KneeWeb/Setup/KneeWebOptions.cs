@@ -17,9 +17,6 @@ public sealed class KneeWebOptions
     /// </summary>
     public string? DefaultModel { get; set; } = "phantom-knee";
 
-    /// <summary>ONNX Runtime library (file or folder); empty = KNEEWEB_ONNXRUNTIME, then node_modules/onnxruntime-node.</summary>
-    public string? OnnxRuntimePath { get; set; }
-
     /// <summary>Largest upload accepted, in bytes (streamed to disk, never held in memory).</summary>
     public long MaxUploadBytes { get; set; } = 2L * 1024 * 1024 * 1024;
 

@@ -60,7 +60,7 @@ public static class KneeWebSetup
         services.AddSingleton(sp =>
         {
             KneeWebOptions settings = sp.GetRequiredService<IOptions<KneeWebOptions>>().Value;
-            return new SegmentationEngine(settings.ModelsPath, string.IsNullOrWhiteSpace(settings.OnnxRuntimePath) ? null : settings.OnnxRuntimePath, settings.DefaultModel);
+            return new SegmentationEngine(settings.ModelsPath, settings.DefaultModel);
         });
         services.AddSingleton<KneePipeline>();
         services.AddSingleton<JobRunner>();

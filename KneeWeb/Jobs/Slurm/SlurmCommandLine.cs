@@ -57,12 +57,6 @@ public sealed class SlurmCommandLine(IOptions<KneeWebOptions> options)
             args.Add(settings.DefaultModel);
         }
 
-        if (!string.IsNullOrWhiteSpace(settings.OnnxRuntimePath))
-        {
-            args.Add("--onnxruntime");
-            args.Add(settings.OnnxRuntimePath);
-        }
-
         if (settings.Jobs.DiagnosticStepDelay > TimeSpan.Zero)
         {
             // Diagnostics only (tests): the same pause per step as the in-process worker's.
