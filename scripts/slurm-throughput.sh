@@ -57,21 +57,30 @@ tok_sl=$(start_site slurm 5392 KneeWeb__Jobs__Executor=slurm KneeWeb__Jobs__Slur
   KneeWeb__Jobs__Slurm__Cpus=1 KneeWeb__Jobs__Slurm__MemoryMb=2000 KneeWeb__Jobs__Slurm__PollInterval=00:00:01)
 in_s=$(run_batch 5391 "$tok_in")
 sl_s=$(run_batch 5392 "$tok_sl")
-echo "$n jobs in-process (Concurrency 1): ${in_s} s; through Slurm ($(nproc) CPUs, -c 1): ${sl_s} s"
+echo "$n jobs in-process (Concurrency 1): ${in_s} s; through Slurm ($(nproc) CPUs, -c 1 per job): ${sl_s} s"
 
-# Overheads from Slurm's own clock (1 s resolution) and the job rows.
-python3 - "$work/slurm/kneeweb.db" "$conf" <<'PY'
+# Overhead per job on an idle cluster: three jobs one after another.
+n=1
+: >"$work/solo"
+for _ in 1 2 3; do run_batch 5392 "$tok_sl" >/dev/null; cat "$work/ids-5392" >>"$work/solo"; done
+python3 - "$work/slurm/kneeweb.db" "$conf" "$work/solo" <<'PY'
 import sqlite3, subprocess, sys, os, datetime, statistics
-db, conf = sys.argv[1], sys.argv[2]
-rows = sqlite3.connect(db).execute("SELECT SlurmJobId, FinishedUtc FROM Jobs WHERE SlurmJobId IS NOT NULL").fetchall()
-start, register = [], []
-for slurm_id, finished in rows:
+db, conf, solo = sys.argv[1], sys.argv[2], open(sys.argv[3]).read().split()
+con = sqlite3.connect(db)
+def utc(text):  # SQLite TEXT "YYYY-MM-DD HH:MM:SS.fffffff" in UTC -> local naive, like Slurm's times
+    return datetime.datetime.fromisoformat(text[:26]).replace(tzinfo=datetime.timezone.utc).astimezone().replace(tzinfo=None)
+site_start, slurm_start, register = [], [], []
+for job_id in solo:
+    slurm_id, created, started, finished = con.execute(
+        "SELECT SlurmJobId, CreatedUtc, StartedUtc, FinishedUtc FROM Jobs WHERE Id = ?", (job_id.upper(),)).fetchone()
     out = subprocess.run(["scontrol", "show", "job", str(slurm_id)], capture_output=True, text=True, env={**os.environ, "SLURM_CONF": conf}).stdout
     f = dict(t.split("=", 1) for t in out.split() if "=" in t)
     ts = lambda k: datetime.datetime.fromisoformat(f[k])
-    start.append((ts("StartTime") - ts("SubmitTime")).total_seconds())
-    done = datetime.datetime.fromisoformat(finished[:26]).replace(tzinfo=datetime.timezone.utc).astimezone().replace(tzinfo=None)
-    register.append((done - ts("EndTime")).total_seconds())
-print(f"submit -> running (Slurm SubmitTime to StartTime): median {statistics.median(start):.1f} s, max {max(start):.1f} s")
-print(f"completion -> registered (Slurm EndTime to FinishedUtc): median {statistics.median(register):.1f} s, max {max(register):.1f} s")
+    site_start.append((utc(started) - utc(created)).total_seconds())
+    slurm_start.append((ts("StartTime") - ts("SubmitTime")).total_seconds())
+    register.append((utc(finished) - ts("EndTime")).total_seconds())
+fmt = lambda xs: f"median {statistics.median(xs):.1f} s (of {', '.join(f'{x:.1f}' for x in xs)})"
+print("submit -> running, site (upload accepted to row Running):", fmt(site_start))
+print("submit -> running, Slurm (SubmitTime to StartTime, 1 s resolution):", fmt(slurm_start))
+print("completion -> registered (Slurm EndTime to row Completed, 1 s resolution):", fmt(register))
 PY
