@@ -10,6 +10,8 @@ public static class PeerComparisons
     {
         ["nifti"] = Io.NiftiPeer.RunAsync,
         ["onnx-overhead"] = Inference.OnnxPeer.RunOverheadAsync,
+        ["nnunet-torch"] = Inference.NnUnetTorchPeer.RunAsync,
+        ["nnunet-fullsize"] = Inference.NnUnetFullSizePeer.RunAsync,
         ["marching-cubes"] = Analysis.MarchingCubesPeer.RunAsync,
         ["knee-analysis"] = Analysis.KneeAnalysisTiming.RunAsync,
         ["nsm-fit"] = ShapeModel.NsmFitTiming.RunAsync,

@@ -7,5 +7,11 @@ if (args.Length > 0 && args[0] == "peer")
     return await KneeWeb.Benchmarks.PeerComparisons.RunAsync(args[1..]);
 }
 
+// `-- soak`: a real server under API clients, uploaders and memory bombs (KneeWeb.Benchmarks/Soak).
+if (args.Length > 0 && args[0] == "soak")
+{
+    return await KneeWeb.Benchmarks.Soak.SoakRun.RunAsync(args[1..]);
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(KneeWeb.Benchmarks.PeerComparisons).Assembly).Run(args);
 return 0;

@@ -37,9 +37,9 @@ public sealed class HubRecheckTests : IDisposable
         await lena.InvokeAsync("JoinAll");
 
         Guid first = await ApiClient.SubmitAsync(owner, input);
-        await lena.NextEventAsync(TimeSpan.FromSeconds(60), m => m.Target == "completed" && Mentions(m, first));
+        await lena.NextEventAsync(TimeSpan.FromMinutes(5), m => m.Target == "completed" && Mentions(m, first));
         Guid second = await ApiClient.SubmitAsync(owner, input);
-        await lena.NextEventAsync(TimeSpan.FromSeconds(60), m => m.Target == "completed" && Mentions(m, second));
+        await lena.NextEventAsync(TimeSpan.FromMinutes(5), m => m.Target == "completed" && Mentions(m, second));
 
         await using (AsyncServiceScope scope = factory.Services.CreateAsyncScope())
         {
@@ -55,7 +55,7 @@ public sealed class HubRecheckTests : IDisposable
     }
 
     [Fact]
-    public async Task A_locked_account_cannot_join_a_job_on_a_connection_opened_before_the_lock()
+    public async Task Locking_an_account_closes_its_open_hub_connection_and_its_token_cannot_reconnect()
     {
         (_, string token) = await TestAccounts.CreateUserAsync(factory.Services, "lucy", Roles.Member, "lab-l");
         string input = TestVolumes.WriteRamp(inputs.Path);
@@ -72,7 +72,9 @@ public sealed class HubRecheckTests : IDisposable
             await scope.ServiceProvider.GetRequiredService<AccountAdmin>().LockAsync("lucy");
         }
 
-        Assert.False((await lucy.InvokeAsync("Join", job.ToString()))!.Value.GetBoolean());
+        // The lock closes the open connection (no waiting for a re-check), and the token no longer connects.
+        await lucy.Closed.WaitAsync(TimeSpan.FromMinutes(2));
+        await Assert.ThrowsAnyAsync<Exception>(() => HubTestClient.ConnectAsync((uri, ct) => ws.ConnectAsync(uri, ct), new Uri(factory.Server.BaseAddress, "hubs/jobs"), token));
         await ApiClient.WaitForEndAsync(admin, job);
     }
 

@@ -18,7 +18,11 @@ public sealed class HubTestClient : IAsyncDisposable
     private readonly CancellationTokenSource stop = new();
     private readonly Task receiveLoop;
     private readonly List<HubMessage> backlog = [];
+    private readonly TaskCompletionSource closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int invocationId;
+
+    /// <summary>Completes when the server closes (or aborts) the connection.</summary>
+    public Task Closed => closed.Task;
 
     private HubTestClient(WebSocket socket)
     {
@@ -43,7 +47,7 @@ public sealed class HubTestClient : IAsyncDisposable
         WebSocket socket = await connect(hubUri, CancellationToken.None);
         await SendRawAsync(socket, "{\"protocol\":\"json\",\"version\":1}");
         var client = new HubTestClient(socket);
-        HubMessage handshake = await client.NextAsync(TimeSpan.FromSeconds(10), m => m.IsHandshake);
+        HubMessage handshake = await client.NextAsync(TimeSpan.FromMinutes(2), m => m.IsHandshake);
         Assert.True(handshake.Error is null, $"Hub handshake failed: {handshake.Error}");
         return client;
     }
@@ -54,7 +58,7 @@ public sealed class HubTestClient : IAsyncDisposable
         string id = Interlocked.Increment(ref invocationId).ToString(System.Globalization.CultureInfo.InvariantCulture);
         string json = JsonSerializer.Serialize(new { type = 1, invocationId = id, target, arguments });
         await SendRawAsync(socket, json);
-        HubMessage completion = await NextAsync(TimeSpan.FromSeconds(10), m => m.Type == 3 && m.InvocationId == id);
+        HubMessage completion = await NextAsync(TimeSpan.FromMinutes(2), m => m.Type == 3 && m.InvocationId == id);
         Assert.True(completion.Error is null, $"Hub method {target} failed: {completion.Error}");
         return completion.Result;
     }
@@ -161,6 +165,7 @@ public sealed class HubTestClient : IAsyncDisposable
         finally
         {
             messages.Writer.TryComplete();
+            closed.TrySetResult();
         }
     }
 }

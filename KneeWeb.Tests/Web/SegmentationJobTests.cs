@@ -17,7 +17,7 @@ public sealed class SegmentationJobTests : IDisposable
 
     public SegmentationJobTests()
     {
-        string repoModels = Path.Combine(Path.GetDirectoryName(ServerProcess.LocateBinary())!, "..", "..", "..", "..", "..", "models");
+        string repoModels = Path.Combine(ServerProcess.RepositoryRoot(), "models");
         foreach (string file in Directory.GetFiles(repoModels, "demo-knee.*"))
         {
             File.Copy(file, Path.Combine(models.Path, Path.GetFileName(file)));
@@ -60,7 +60,7 @@ public sealed class SegmentationJobTests : IDisposable
 
         JsonElement job = await ApiClient.WaitForEndAsync(client, id, TimeSpan.FromMinutes(3));
         Assert.True(job.GetProperty("status").GetString() == "Completed", job.ToString());
-        HubMessage preview = await hub.NextEventAsync(TimeSpan.FromSeconds(5), m => m.Target == "preview");
+        HubMessage preview = await hub.NextEventAsync(TimeSpan.FromMinutes(2), m => m.Target == "preview");
         byte[] png = Convert.FromBase64String(preview.Arguments[0].GetProperty("png_base64").GetString()!);
         Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], png[..4]);
 

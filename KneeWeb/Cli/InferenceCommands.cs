@@ -29,6 +29,7 @@ public static class InferenceCommands
         });
         models.Subcommands.Add(build);
         models.Subcommands.Add(ModelsPhantomKneeCommand.Create());
+        models.Subcommands.Add(ModelsImportNnUnetCommand.Create());
 
         var dataOut = new Option<string>("--out") { Description = "Folder for the raw phantom volumes.", Required = true };
         var seedsOption = new Option<string>("--seeds") { Description = "Comma-separated phantom seeds.", DefaultValueFactory = _ => "1,2,3,4" };

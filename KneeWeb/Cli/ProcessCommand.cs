@@ -18,6 +18,7 @@ public static class ProcessCommand
         var output = new Option<string>("--out") { Description = "Job folder to write (must not exist, or be empty).", Required = true };
         var model = new Option<string?>("--model") { Description = "Segmentation model name (default: the first enabled model)." };
         var device = new Option<string>("--device") { Description = "auto, cpu or cuda.", DefaultValueFactory = _ => "auto" };
+        var mirroring = new Option<string>("--mirroring") { Description = "Test-time mirroring: model, on or off.", DefaultValueFactory = _ => "model" };
         var nsm = new Option<string>("--nsm") { Description = "Neural shape model: off, bone or bone-cartilage.", DefaultValueFactory = _ => "off" };
         var noThickness = new Option<bool>("--no-thickness") { Description = "Skip cartilage thickness." };
         var subject = new Option<string?>("--subject") { Description = "Subject id recorded in stats.json." };
@@ -39,7 +40,7 @@ public static class ProcessCommand
 
         var command = new Command("process", "Run the knee pipeline on one image and write a job folder.")
         {
-            input, output, model, device, nsm, noThickness, subject, side, series, models, quiet,
+            input, output, model, device, mirroring, nsm, noThickness, subject, side, series, models, quiet,
             optionsFile, jobId, inputName, defaultModel, progressFile, errorFile, stepDelay,
         };
         command.SetAction((parse, ct) => RunAsync(
@@ -50,6 +51,7 @@ public static class ProcessCommand
                 {
                     Model = parse.GetValue(model),
                     Device = parse.GetValue(device)!,
+                    Mirroring = MirroringModeJsonConverter.Parse(parse.GetValue(mirroring)!) ?? (MirroringMode)(-1),
                     Nsm = parse.GetValue(nsm)!,
                     Thickness = !parse.GetValue(noThickness),
                     SubjectId = parse.GetValue(subject),

@@ -237,7 +237,7 @@ public sealed class OrtSession : IDisposable
         }
         catch (OnnxRuntimeException e)
         {
-            return ("cpu", $"CUDA provider could not be added (it needs CUDA 13 and cuDNN 9), running on CPU: {OrtErrors.Parse(e.Message).Message}");
+            return ("cpu", $"CUDA provider could not be added (it needs CUDA 13 and cuDNN 9), running on CPU: {OrtErrors.Parse(e.Message).Message.Trim()}");
         }
     }
 

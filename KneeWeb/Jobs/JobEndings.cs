@@ -5,7 +5,7 @@ using Microsoft.EntityFrameworkCore;
 namespace KneeWeb.Jobs;
 
 /// <summary>How a job's row ends, whichever executor ran it: completed with its artifacts, or failed/cancelled with a catalog error.</summary>
-public sealed class JobEndings(JobStore store, JobNotifier notifier)
+public sealed class JobEndings(JobStore store, JobNotifier notifier, ILogger<JobEndings> logger)
 {
     public async Task CompleteAsync(Guid jobId, string? detectedFormat, IReadOnlyList<ArtifactInfo> artifacts)
     {
@@ -30,9 +30,39 @@ public sealed class JobEndings(JobStore store, JobNotifier notifier)
         notifier.Publish(new JobUpdate(jobId, JobStatus.Completed, KneeSteps.Complete.Index, KneeSteps.All.Count, KneeSteps.Complete.Name, "finished", 1, 100, 0, null, null, DateTime.UtcNow));
     }
 
-    public async Task FailAsync(Guid jobId, JobError error, JobStatus status)
+    /// <summary>
+    /// Records how a job ended. A full disk may refuse even this row: the write is retried a few times
+    /// (the failed job's partial folder is gone by now, which usually frees room), and the ending is
+    /// pushed to the viewers either way, so nobody watches a job "running" that has stopped.
+    /// <paramref name="known"/> is the row as the caller last saw it, for that last push.
+    /// </summary>
+    public async Task FailAsync(Guid jobId, JobError error, JobStatus status, Job? known = null)
     {
         ArgumentNullException.ThrowIfNull(error);
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await WriteFailureAsync(jobId, error, status);
+                return;
+            }
+            catch (Exception ex) when (DiskFull.Is(ex))
+            {
+                if (attempt >= 3)
+                {
+                    logger.LogError(ex, "Job {JobId} ended with {Code} but the disk is full: its row still says Running until the next start", jobId, error.Code);
+                    notifier.Publish(new JobUpdate(jobId, status, known?.CurrentStepIndex ?? 0, KneeSteps.All.Count, known?.CurrentStep, "failed", 0, known?.Percent ?? 0, null, error.Message,
+                        new JobErrorView(error.CodeName, error.Message, error.Hint), DateTime.UtcNow));
+                    return;
+                }
+
+                await Task.Delay(TimeSpan.FromSeconds(attempt));
+            }
+        }
+    }
+
+    private async Task WriteFailureAsync(Guid jobId, JobError error, JobStatus status)
+    {
         Job? row = await store.WriteAsync(async db =>
         {
             Job? r = await db.Jobs.FirstOrDefaultAsync(j => j.Id == jobId);

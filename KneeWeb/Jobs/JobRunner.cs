@@ -91,6 +91,8 @@ public sealed class JobRunner(
             InputFileName = job.InputFileName,
             Options = pipelineOptions,
             OutputFolder = Path.Combine(settings.JobsPath, job.Id.ToString("D")),
+            MemoryBudgetBytes = JobMemoryBudget.Resolve(settings.Jobs),
+            MinFreeDiskBytes = settings.MinFreeDiskBytes,
         };
     }
 
@@ -125,7 +127,7 @@ public sealed class JobRunner(
     private Task CompleteAsync(Job job, PipelineContext context, IReadOnlyList<ArtifactInfo> artifacts) =>
         endings.CompleteAsync(job.Id, context.DetectedFormat, artifacts);
 
-    private Task FailAsync(Job job, JobError error, JobStatus status) => endings.FailAsync(job.Id, error, status);
+    private Task FailAsync(Job job, JobError error, JobStatus status) => endings.FailAsync(job.Id, error, status, job);
 
     /// <summary>The host is stopping: the job goes back to the queue and resumes at the next start.</summary>
     private async Task RequeueAfterShutdownAsync(Job job)

@@ -7,6 +7,7 @@ using KneeWeb.Jobs.Slurm;
 using KneeWeb.Pipeline;
 using KneeWeb.Security;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Radzen;
 
@@ -42,7 +43,7 @@ public static class KneeWebSetup
         services.AddDbContextFactory<KneeWebDbContext>((sp, db) =>
         {
             KneeWebOptions settings = sp.GetRequiredService<IOptions<KneeWebOptions>>().Value;
-            Directory.CreateDirectory(settings.FullDataRoot);
+            DataFolders.SecureDatabase(settings);
             db.UseSqlite($"Data Source={settings.DatabasePath};Cache=Shared;Default Timeout=30")
               .AddInterceptors(sp.GetRequiredService<SqlitePragmaInterceptor>());
         });
@@ -95,9 +96,13 @@ public static class KneeWebSetup
         ArgumentNullException.ThrowIfNull(builder);
         builder.Services.ConfigureHttpJsonOptions(o => ConfigureJson(o.SerializerOptions));
         builder.Services.AddProblemDetails();
+        builder.Services.AddExceptionHandler<DiskFullExceptionHandler>();
         builder.Services.AddOpenApi();
         builder.Services.AddSignalR().AddJsonProtocol(o => ConfigureJson(o.PayloadSerializerOptions));
         builder.Services.AddSingleton<UploadReceiver>();
+        builder.Services.AddSingleton<ModelAdminService>();
+        builder.Services.AddSingleton<UserLimits>();
+        builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<ServerInfoProvider>();
         builder.Services.AddHostedService<JobsHubBridge>();
         return builder;
@@ -119,8 +124,7 @@ public static class KneeWebSetup
     {
         ArgumentNullException.ThrowIfNull(app);
         KneeWebOptions settings = app.Services.GetRequiredService<IOptions<KneeWebOptions>>().Value;
-        Directory.CreateDirectory(settings.UploadsPath);
-        Directory.CreateDirectory(settings.JobsPath);
+        DataFolders.Secure(settings);
         await DatabaseInitializer.InitializeAsync(app.Services.GetRequiredService<IDbContextFactory<KneeWebDbContext>>());
         await app.InitializeKneeWebSecurityAsync();
         using (JobVisibility.EnterSystem())
@@ -149,6 +153,7 @@ public static class KneeWebSetup
     public static WebApplication MapKneeWeb(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
+        app.UseMiddleware<SecurityHeaders>();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         // The viewer's library files (public code, no data) are served before sign-in is checked.
@@ -162,6 +167,7 @@ public static class KneeWebSetup
         app.MapKneeWebApi();
         app.MapKneeWebCohortApi();
         app.MapKneeWebSampleApi();
+        app.MapKneeWebModelAdminApi();
         app.MapHub<JobsHub>("/hubs/jobs");
         app.MapRazorComponents<Components.App>().AddInteractiveServerRenderMode()
             .Add(endpoint =>

@@ -15,6 +15,9 @@ namespace KneeWeb.Tests.Imaging.Io;
 /// </summary>
 public sealed class HeaderFuzzTests : IDisposable
 {
+    // A hang guard, not a speed bound (the allocation bounds show a hostile file costs no real work).
+    private static readonly TimeSpan HangGuard = TimeSpan.FromMinutes(2);
+
     private const int Iterations = 1500;
 
     private static readonly VolumeReadOptions Caps = new() { MaxVoxels = 1 << 20, MaxBytes = 4 << 20 };
@@ -80,7 +83,7 @@ public sealed class HeaderFuzzTests : IDisposable
 
             long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
             Assert.True(allocated < Caps.MaxBytes + (4 << 20), $"{kind} mutation {n} allocated {allocated} bytes");
-            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"{kind} mutation {n} took {clock.Elapsed}");
+            Assert.True(clock.Elapsed < HangGuard, $"{kind} mutation {n} took {clock.Elapsed}");
         }
 
         // Both outcomes must occur, or the mutations are not exercising the parser.
@@ -257,7 +260,7 @@ public sealed class ZipFuzzTests : IDisposable
                 Assert.Fail($"mutation {n} crashed with {e.GetType().Name}: {e.Message}\n{e.StackTrace}");
             }
 
-            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"mutation {n} took {clock.Elapsed}");
+            Assert.True(clock.Elapsed < TimeSpan.FromMinutes(2), $"mutation {n} took {clock.Elapsed}");
             Assert.Empty(Directory.EnumerateFileSystemEntries(work));
         }
     }
