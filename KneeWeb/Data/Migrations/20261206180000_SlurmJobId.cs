@@ -3,7 +3,7 @@ using Microsoft.EntityFrameworkCore.Migrations;
 
 namespace KneeWeb.Data.Migrations;
 
-// Written by hand, like the others (dotnet-ef 6 is absent from the registry copy).
+// Written by hand on feat/slurm (the column is also in the model snapshot); regenerate with dotnet-ef when merging.
 [DbContext(typeof(KneeWebDbContext))]
 [Migration("20261206180000_SlurmJobId")]
 public sealed class SlurmJobId : Migration
