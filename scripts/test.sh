@@ -14,6 +14,11 @@ if [[ $# -gt 0 ]]; then
 fi
 scripts/install-deps.sh test
 dotnet build KneeWeb.sln --nologo -v quiet
+# A real single-node Slurm cluster for the Slurm executor's tests, stopped by PID on any exit.
+export KNEEWEB_SLURM_STATE="$(mktemp -u /tmp/kneeweb-slurm-suite-XXXX.current)"
+export KNEEWEB_SLURM_REQUIRED=1
+trap 'scripts/slurm-cluster.sh stop' EXIT
+scripts/slurm-cluster.sh start
 results="$(mktemp -d)"
 set +e
 dotnet test KneeWeb.sln --no-build --nologo ${filter[@]+"${filter[@]}"} --logger "console;verbosity=normal" --logger "trx;LogFileName=results.trx" --results-directory "$results" 2>&1 | tee "$results/log.txt"

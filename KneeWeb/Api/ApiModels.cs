@@ -75,6 +75,7 @@ public sealed record ServerInfoView(
     int QueueLength,
     int RunningJobs,
     long FreeDiskBytes,
-    int JobConcurrency);
+    int JobConcurrency,
+    Jobs.ExecutorHealth Executor);
 
 public sealed record ModelView(string Name, string? Version, string? Description, bool Enabled, string? DisabledReason);

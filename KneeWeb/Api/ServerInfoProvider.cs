@@ -6,7 +6,7 @@ using Microsoft.Extensions.Options;
 namespace KneeWeb.Api;
 
 /// <summary>What `/v1/server/info` and the About page report.</summary>
-public sealed class ServerInfoProvider(JobService jobs, SegmentationEngine engine, IOptions<KneeWebOptions> options)
+public sealed class ServerInfoProvider(JobService jobs, SegmentationEngine engine, IJobExecutor executor, IOptions<KneeWebOptions> options)
 {
     public async Task<ServerInfoView> GetAsync(CancellationToken ct)
     {
@@ -33,7 +33,8 @@ public sealed class ServerInfoProvider(JobService jobs, SegmentationEngine engin
             queued,
             running,
             free,
-            settings.Jobs.Concurrency);
+            executor.Concurrency,
+            await executor.HealthAsync(ct));
     }
 
     public List<ModelView> Models()

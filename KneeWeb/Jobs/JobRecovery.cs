@@ -40,7 +40,9 @@ public sealed class JobRecovery(JobStore store, JobQueue queue, IOptions<KneeWeb
         int maxAttempts = Math.Max(1, settings.Jobs.MaxAttempts);
         await store.WriteAsync(async db =>
         {
-            List<Job> interrupted = await db.Jobs.Where(j => j.Status == JobStatus.Running).ToListAsync(ct);
+            // A job in Slurm's hands keeps running without this process: it is re-attached, never retried.
+            bool slurm = settings.Jobs.Executor == JobExecutorKind.Slurm;
+            List<Job> interrupted = await db.Jobs.Where(j => j.Status == JobStatus.Running && !(slurm && j.SlurmJobId != null)).ToListAsync(ct);
             foreach (Job job in interrupted)
             {
                 if (job.Attempt < maxAttempts)
@@ -113,11 +115,17 @@ public sealed class JobRecovery(JobStore store, JobQueue queue, IOptions<KneeWeb
         return removed;
     }
 
-    /// <summary>Queues the waiting jobs again, oldest first (run by the worker, which drains the queue).</summary>
+    /// <summary>
+    /// Queues the waiting jobs again, oldest first (run by the worker, which drains the queue);
+    /// with the Slurm executor, also the running jobs it handed to Slurm, which it re-attaches to.
+    /// </summary>
     public async Task RequeueAsync(CancellationToken ct)
     {
+        bool slurm = options.Value.Jobs.Executor == JobExecutorKind.Slurm;
         List<Guid> queued = await store.ReadAsync(
-            db => db.Jobs.AsNoTracking().Where(j => j.Status == JobStatus.Queued).OrderBy(j => j.CreatedUtc).Select(j => j.Id).ToListAsync(ct), ct);
+            db => db.Jobs.AsNoTracking()
+                .Where(j => j.Status == JobStatus.Queued || (slurm && j.Status == JobStatus.Running && j.SlurmJobId != null))
+                .OrderBy(j => j.CreatedUtc).Select(j => j.Id).ToListAsync(ct), ct);
         foreach (Guid id in queued)
         {
             await queue.EnqueueAsync(id, ct);

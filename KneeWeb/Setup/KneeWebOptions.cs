@@ -36,6 +36,9 @@ public sealed class KneeWebOptions
     public string JobsPath => Path.Combine(FullDataRoot, "jobs");
 
     public string FullDataRoot => Path.GetFullPath(DataRoot);
+
+    /// <summary>The folder of Slurm job folders (shared with the compute nodes).</summary>
+    public string SlurmJobsPath => string.IsNullOrWhiteSpace(Jobs.Slurm.SharedRoot) ? Path.Combine(FullDataRoot, "slurm") : Path.GetFullPath(Jobs.Slurm.SharedRoot);
 }
 
 public sealed class JobOptions
@@ -68,6 +71,11 @@ public sealed class JobOptions
     /// exercised on inputs that otherwise finish in a blink. Zero in production.
     /// </summary>
     public TimeSpan DiagnosticStepDelay { get; set; } = TimeSpan.Zero;
+
+    /// <summary>Where jobs run: inprocess (this server) or slurm (a cluster; see <see cref="Slurm"/>).</summary>
+    public JobExecutorKind Executor { get; set; } = JobExecutorKind.InProcess;
+
+    public SlurmOptions Slurm { get; set; } = new();
 }
 
 /// <summary>How long results and originals are kept.</summary>

@@ -3,6 +3,7 @@ using System.Text.Json.Serialization;
 using KneeWeb.Api;
 using KneeWeb.Data;
 using KneeWeb.Jobs;
+using KneeWeb.Jobs.Slurm;
 using KneeWeb.Pipeline;
 using KneeWeb.Security;
 using Microsoft.EntityFrameworkCore;
@@ -64,12 +65,30 @@ public static class KneeWebSetup
         });
         services.AddSingleton<KneePipeline>();
         services.AddSingleton<JobRunner>();
+        services.AddSingleton<JobEndings>();
+        services.AddKneeWebExecutor(builder.Configuration.GetSection(KneeWebOptions.Section).GetValue("Jobs:Executor", JobExecutorKind.InProcess));
         services.AddSingleton<JobRecovery>();
         services.AddSingleton<JobService>();
         services.AddHostedService<JobWorker>();
         services.AddSingleton<RetentionService>();
         services.AddHostedService(sp => sp.GetRequiredService<RetentionService>());
         return builder;
+    }
+
+    /// <summary>The executor chosen by KneeWeb:Jobs:Executor (in-process unless it says slurm).</summary>
+    private static void AddKneeWebExecutor(this IServiceCollection services, JobExecutorKind kind)
+    {
+        if (kind == JobExecutorKind.Slurm)
+        {
+            services.AddSingleton<ISlurmClient, SlurmCli>();
+            services.AddSingleton<SlurmWatch>();
+            services.AddSingleton<SlurmCommandLine>();
+            services.AddSingleton<IJobExecutor, SlurmExecutor>();
+        }
+        else
+        {
+            services.AddSingleton<IJobExecutor, InProcessExecutor>();
+        }
     }
 
     public static WebApplicationBuilder AddKneeWebApi(this WebApplicationBuilder builder)

@@ -255,6 +255,9 @@ namespace KneeWeb.Data.Migrations
                     b.Property<double>("Percent")
                         .HasColumnType("REAL");
 
+                    b.Property<long?>("SlurmJobId")
+                        .HasColumnType("INTEGER");
+
                     b.Property<DateTime?>("StartedUtc")
                         .HasColumnType("TEXT");
 
