@@ -14,8 +14,9 @@ namespace KneeWeb.Benchmarks.Inference;
 /// (a model trained at native resolution: every voxel goes through the network); --plans-spacing
 /// keeps the generator's 1 mm. Options: --threads N, --patch z,y,x, --trained FOLDER, --seed S,
 /// --models FOLDER (keep the imported model there and reuse it).
-/// The same run from the command line, for /usr/bin/time -v: KneeWeb segment IMAGE --model NAME
-/// --device cpu --mirroring off --models FOLDER --out labels.nii.gz.
+/// The in-process figure still carries what the phantom and the import left resident; the
+/// command line gives the segmentation alone: /usr/bin/time -v KneeWeb segment IMAGE --model NAME
+/// --device cpu --mirroring off --models FOLDER --out labels.nii.gz (with --models as kept here).
 /// </summary>
 public static class NnUnetFullSizePeer
 {
