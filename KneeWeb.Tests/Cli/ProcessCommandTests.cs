@@ -38,7 +38,7 @@ public sealed class ProcessCommandTests : IDisposable
         return (process.ExitCode, stdout.Result, stderr.Result);
     }
 
-    private static string RepoModels() => Path.GetFullPath(Path.Combine(Path.GetDirectoryName(ServerProcess.LocateBinary())!, "..", "..", "..", "..", "..", "models"));
+    private static string RepoModels() => Path.Combine(ServerProcess.RepositoryRoot(), "models");
 
     [Fact]
     public void Process_segments_an_image_with_the_demo_model_and_writes_the_job_folder()
