@@ -61,7 +61,7 @@ public static class ModelAdminEndpoints
                 ModelAdminOutcome outcome = await service.ImportNnUnetZipAsync(section.Body, name, http.User.Identity?.Name, http.Connection.RemoteIpAddress?.ToString(), http.User, http.RequestAborted);
                 return outcome.Succeeded
                     ? Results.Created($"/v1/models/{outcome.Models[^1]}", outcome)
-                    : ApiErrors.Problem(Enum.Parse<ErrorCode>(outcome.Code!), StatusCodes.Status400BadRequest, outcome.Message);
+                    : ApiErrors.Problem(Enum.Parse<ErrorCode>(outcome.Code!), outcome.Code == nameof(ErrorCode.DISK_FULL) ? StatusCodes.Status507InsufficientStorage : StatusCodes.Status400BadRequest, outcome.Message);
             }
         }
 

@@ -46,7 +46,7 @@ public sealed class ModelAdminService(SegmentationEngine engine, IOptions<KneeWe
                 ImportedBy = user,
                 Runtime = engine.Runtime,
             };
-            NnUnetImportResult result = await Task.Run(() => NnUnetArchiveImporter.Import(zip, work, importOptions, new VolumeReadOptions()), ct);
+            NnUnetImportResult result = await Task.Run(() => NnUnetArchiveImporter.Import(zip, work, importOptions, new VolumeReadOptions { MinFreeDiskBytes = settings.MinFreeDiskBytes, Cancellation = ct }), ct);
             engine.ReloadModels();
             string[] names = [.. result.Models.Select(m => m.Name)];
             await audit.RecordAsync(principal, remoteAddress, "model.import", target: string.Join(",", names), detail: string.Join("; ", result.Models.Select(m => $"{m.Name} sha256 {m.Sha256}")));
@@ -59,6 +59,10 @@ public sealed class ModelAdminService(SegmentationEngine engine, IOptions<KneeWe
         catch (NnUnetImportException e)
         {
             return ModelAdminOutcome.Failed(NnUnetImportException.ErrorCode, e.Message);
+        }
+        catch (Imaging.InsufficientDiskSpaceException e)
+        {
+            return ModelAdminOutcome.Failed("DISK_FULL", e.Message);
         }
         catch (IOException e)
         {

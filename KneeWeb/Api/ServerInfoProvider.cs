@@ -42,7 +42,7 @@ public sealed class ServerInfoProvider(JobService jobs, SegmentationEngine engin
         var models = new List<ModelView>();
         foreach (Inference.ModelEntry m in engine.Models)
         {
-            models.Add(new ModelView(m.Name, m.Version, m.Description, m.Enabled, m.DisabledReason));
+            models.Add(new ModelView(m.Name, m.Version, m.Description, m.Enabled, m.DisabledReason, m.SwitchedOff, m.ComputedSha256, m.Sidecar?.NnUnet?.Source));
         }
 
         return models;
