@@ -9,8 +9,9 @@ public static class PeerComparisons
     private static readonly Dictionary<string, Func<string[], Task<int>>> Peers = new(StringComparer.Ordinal)
     {
         ["nifti"] = Io.NiftiPeer.RunAsync,
-        ["onnx"] = Inference.OnnxPeer.RunAsync,
         ["onnx-overhead"] = Inference.OnnxPeer.RunOverheadAsync,
+        ["nnunet-torch"] = Inference.NnUnetTorchPeer.RunAsync,
+        ["nnunet-fullsize"] = Inference.NnUnetFullSizePeer.RunAsync,
         ["marching-cubes"] = Analysis.MarchingCubesPeer.RunAsync,
         ["knee-analysis"] = Analysis.KneeAnalysisTiming.RunAsync,
         ["nsm-fit"] = ShapeModel.NsmFitTiming.RunAsync,

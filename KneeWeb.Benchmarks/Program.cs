@@ -1,10 +1,16 @@
 using BenchmarkDotNet.Running;
 
 // `dotnet run -c Release --project KneeWeb.Benchmarks -- --filter '*'` runs the BenchmarkDotNet suites.
-// Peer comparisons (nibabel, scikit-image, onnxruntime-node) are verbs of their own: `-- peer <name>`.
+// Peer comparisons (nibabel, scikit-image, PyTorch) are verbs of their own: `-- peer <name>`.
 if (args.Length > 0 && args[0] == "peer")
 {
     return await KneeWeb.Benchmarks.PeerComparisons.RunAsync(args[1..]);
+}
+
+// `-- soak`: a real server under API clients, uploaders and memory bombs (KneeWeb.Benchmarks/Soak).
+if (args.Length > 0 && args[0] == "soak")
+{
+    return await KneeWeb.Benchmarks.Soak.SoakRun.RunAsync(args[1..]);
 }
 
 BenchmarkSwitcher.FromAssembly(typeof(KneeWeb.Benchmarks.PeerComparisons).Assembly).Run(args);

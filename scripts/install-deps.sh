@@ -24,10 +24,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# ONNX Runtime's native library and the viewer come from npm. --ignore-scripts: the package's
-# postinstall downloads CUDA libraries from a host outside the registry (see STACK.md); a GPU server
-# installs those separately.
-if [ ! -f node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime.so.1 ] || [ ! -d node_modules/@niivue/niivue ]; then
-  echo "Installing npm packages (onnxruntime-node, @niivue/niivue)"
+# The viewer and the SignalR JS client come from npm (ONNX Runtime comes with `dotnet build`, from
+# NuGet). --ignore-scripts: nothing here needs an install script, and none may download from elsewhere.
+if [ ! -d node_modules/@niivue/niivue ]; then
+  echo "Installing npm packages (@niivue/niivue and the rest of package.json)"
   npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 fi

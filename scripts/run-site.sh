@@ -12,5 +12,6 @@ dotnet build KneeWeb/KneeWeb.csproj -c Release --nologo -v quiet
 echo "KneeWeb: data folder $KneeWeb__DataRoot"
 echo "KneeWeb: open $urls in a browser (Ctrl+C stops the server)"
 echo "KneeWeb: sign-in is required; on the first start an Admin is created and its password printed below (also in $KneeWeb__DataRoot/initial-admin.txt)"
-cd KneeWeb/bin/Release/net9.0/linux-x64
+# Framework-dependent build output (runs on the installed .NET 10 runtime).
+cd KneeWeb/bin/Release/net10.0
 exec ./KneeWeb --urls "$urls" "$@"

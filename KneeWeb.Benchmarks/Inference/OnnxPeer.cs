@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text.Json;
 using KneeWeb.Imaging;
 using KneeWeb.Inference;
 using KneeWeb.Inference.ModelBuilding;
@@ -8,86 +7,19 @@ using KneeWeb.Inference.ModelBuilding;
 namespace KneeWeb.Benchmarks.Inference;
 
 /// <summary>
-/// `peer onnx`: one model, one input, through KneeWeb's binding and through onnxruntime-node
-/// (a node script), in interleaved rounds; prints both run times and the ratio.
 /// `peer onnx-overhead`: pre- plus postprocessing of a full 384x384x160 volume against the
-/// ONNX Runtime time of the nnU-Net-sized model over the same sliding window.
+/// ONNX Runtime time of the nnU-Net-sized model over the same sliding window. (The former
+/// `peer onnx`, KneeWeb's own C API binding against onnxruntime-node, went with the binding:
+/// both sides are now the official package; `peer nnunet-torch` compares with PyTorch.)
 /// </summary>
 public static class OnnxPeer
 {
-    private static readonly JsonSerializerOptions Json = new() { PropertyNameCaseInsensitive = true };
-
-    public static async Task<int> RunAsync(string[] args)
-    {
-        int threads = IntArg(args, "--threads", Environment.ProcessorCount);
-        int rounds = IntArg(args, "--rounds", 3);
-        int runs = IntArg(args, "--runs", 3);
-        long[] shape = LongsArg(args, "--shape", [1, 1, 64, 96, 96]);
-        OrtRuntime runtime = OrtRuntime.Load(null);
-        string folder = Directory.CreateTempSubdirectory("kneeweb-peer-onnx-").FullName;
-        try
-        {
-            string model = Path.Combine(folder, "unet-nnunet-sized.onnx");
-            var build = Stopwatch.StartNew();
-            OnnxGraphBuilder graph = ModelBuilders.NnUnetSized();
-            graph.Save(model);
-            Console.WriteLine($"model: nnU-Net-sized 3D U-Net, {graph.ParameterCount / 1e6:F1} M parameters, built in {build.Elapsed.TotalSeconds:F1} s");
-            Console.WriteLine($"input: [{string.Join(',', shape)}] float32; CPU, {threads} intra-op thread(s), graph optimisation all, {rounds} rounds x {runs} runs per side after one warm-up");
-
-            using var input = new OrtFloatTensor(runtime, shape);
-            var random = new Random(42);
-            for (int i = 0; i < input.Data.Length; i++)
-            {
-                input.Data[i] = (float)((random.NextDouble() * 2) - 1);
-            }
-
-            string inputPath = Path.Combine(folder, "input.f32");
-            await File.WriteAllBytesAsync(inputPath, System.Runtime.InteropServices.MemoryMarshal.AsBytes(input.Data.AsSpan()).ToArray());
-
-            using OrtSession session = OrtSession.Create(runtime, model, new OrtSessionSettings { Provider = ExecutionProviderPreference.Cpu, IntraOpThreads = threads, InterOpThreads = 1 });
-            long[] outputShape = [shape[0], 10, shape[2], shape[3], shape[4]];
-            using var output = new OrtFloatTensor(runtime, outputShape);
-            session.Run([input], [output]); // warm-up
-
-            var kneeWeb = new List<double>();
-            var node = new List<double>();
-            double kneeWebSum = 0, nodeSum = 0;
-            string script = FindScript();
-            for (int round = 0; round < rounds; round++)
-            {
-                for (int r = 0; r < runs; r++)
-                {
-                    var clock = Stopwatch.StartNew();
-                    session.Run([input], [output]);
-                    kneeWeb.Add(clock.Elapsed.TotalMilliseconds);
-                }
-
-                kneeWebSum = Sum(output.Data);
-                NodeResult result = await RunNodeAsync(script, model, inputPath, shape, threads, runs);
-                node.AddRange(result.Times);
-                nodeSum = result.Sum;
-                Console.WriteLine($"round {round + 1}: KneeWeb {string.Join(' ', kneeWeb.TakeLast(runs).Select(Ms))} ms | node {string.Join(' ', result.Times.Select(Ms))} ms");
-            }
-
-            double kwMedian = Median(kneeWeb), nodeMedian = Median(node);
-            Console.WriteLine($"output sum: KneeWeb {kneeWebSum:G9}, node {nodeSum:G9} (relative difference {Math.Abs(kneeWebSum - nodeSum) / Math.Max(1e-12, Math.Abs(nodeSum)):E1})");
-            Console.WriteLine($"KneeWeb binding: median {Ms(kwMedian)} ms, min {Ms(kneeWeb.Min())} ms");
-            Console.WriteLine($"onnxruntime-node: median {Ms(nodeMedian)} ms, min {Ms(node.Min())} ms");
-            Console.WriteLine($"ratio KneeWeb / node: median {kwMedian / nodeMedian:F3}, min {kneeWeb.Min() / node.Min():F3} (target <= 1.05)");
-            return 0;
-        }
-        finally
-        {
-            Directory.Delete(folder, recursive: true);
-        }
-    }
-
     public static async Task<int> RunOverheadAsync(string[] args)
     {
         int threads = IntArg(args, "--threads", Environment.ProcessorCount);
         int tileRuns = IntArg(args, "--tile-runs", 2);
         int[] patch = LongsArg(args, "--patch", [160, 160, 64]).Select(v => (int)v).ToArray();
-        OrtRuntime runtime = OrtRuntime.Load(null);
+        OrtRuntime runtime = OrtRuntime.Load();
         string folder = Directory.CreateTempSubdirectory("kneeweb-onnx-overhead-").FullName;
         try
         {
@@ -167,59 +99,6 @@ public static class OnnxPeer
             }
         });
         return new Volume(new VolumeGeometry(dims, AffineRas.FromSpacing(spacing, new Vec3d(-69, -69, -56))), VoxelType.Int16, voxels);
-    }
-
-    private sealed record NodeResult(double[] Times, double Sum);
-
-    private static async Task<NodeResult> RunNodeAsync(string script, string model, string inputPath, long[] shape, int threads, int runs)
-    {
-        var start = new ProcessStartInfo("node")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (string argument in new[] { script, model, inputPath, string.Join(',', shape), threads.ToString(CultureInfo.InvariantCulture), runs.ToString(CultureInfo.InvariantCulture) })
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        using Process process = Process.Start(start) ?? throw new InvalidOperationException("node did not start");
-        Task<string> stdout = process.StandardOutput.ReadToEndAsync();
-        Task<string> stderr = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"node failed ({process.ExitCode}): {await stderr}");
-        }
-
-        string line = (await stdout).Trim().Split('\n')[^1];
-        return JsonSerializer.Deserialize<NodeResult>(line, Json) ?? throw new InvalidOperationException($"node printed {line}");
-    }
-
-    private static string FindScript()
-    {
-        for (DirectoryInfo? dir = new(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            string candidate = Path.Combine(dir.FullName, "KneeWeb.Benchmarks", "Inference", "onnx_peer.js");
-            if (File.Exists(candidate))
-            {
-                return candidate;
-            }
-        }
-
-        throw new FileNotFoundException("KneeWeb.Benchmarks/Inference/onnx_peer.js not found above the benchmark's folder.");
-    }
-
-    private static double Sum(float[] values)
-    {
-        double sum = 0;
-        foreach (float v in values)
-        {
-            sum += v;
-        }
-
-        return sum;
     }
 
     private static double Median(List<double> values)

@@ -6,6 +6,7 @@ using Xunit;
 
 namespace KneeWeb.Tests.Cli;
 
+[Trait("Category", "unit")]
 public sealed class AnalysisCommandsTests : IDisposable
 {
     private readonly string folder = Path.Combine(Path.GetTempPath(), "kneeweb-cli-analysis-" + Guid.NewGuid().ToString("N"));

@@ -3,6 +3,7 @@ using Xunit;
 
 namespace KneeWeb.Tests.Imaging;
 
+[Trait("Category", "unit")]
 public sealed class VolumeSignedConversionTests
 {
     [Fact]

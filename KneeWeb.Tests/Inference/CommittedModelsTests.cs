@@ -4,6 +4,7 @@ using Xunit;
 
 namespace KneeWeb.Tests.Inference;
 
+[Trait("Category", "unit")]
 public sealed class CommittedModelsTests(InferenceFixture fixture) : IClassFixture<InferenceFixture>
 {
     [Fact]

@@ -4,16 +4,13 @@ using KneeWeb.Inference.ModelBuilding;
 
 namespace KneeWeb.Tests.Inference;
 
-/// <summary>The runtime from node_modules and a temp folder of generated models for one test class.</summary>
+/// <summary>The runtime from the NuGet package and a temp folder of generated models for one test class.</summary>
 public sealed class InferenceFixture : IDisposable
 {
     public InferenceFixture()
     {
-        string? library = OrtRuntime.FindDefaultLibrary();
-        Assert.True(
-            library is not null,
-            "ONNX Runtime's native library was not found: run `npm install --ignore-scripts --no-audit --no-fund` in the repository root (npm package onnxruntime-node@1.30.0), or set KNEEWEB_ONNXRUNTIME.");
-        Runtime = OrtRuntime.Load(library);
+        // The NuGet package (Microsoft.ML.OnnxRuntime) puts the native library beside the tests.
+        Runtime = OrtRuntime.Load();
         Folder = Directory.CreateTempSubdirectory("kneeweb-inference-").FullName;
     }
 

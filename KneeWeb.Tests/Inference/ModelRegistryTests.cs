@@ -5,6 +5,7 @@ using Xunit;
 
 namespace KneeWeb.Tests.Inference;
 
+[Trait("Category", "unit")]
 public sealed class ModelRegistryTests(InferenceFixture fixture) : IClassFixture<InferenceFixture>
 {
     private string NewFolder(string name)

@@ -10,6 +10,7 @@ namespace KneeWeb.Tests.Inference;
 public sealed class MemoryMeasurementCollection;
 
 [Collection(nameof(MemoryMeasurementCollection))]
+[Trait("Category", "unit")]
 public sealed class OrtLeakTests(InferenceFixture fixture) : IClassFixture<InferenceFixture>
 {
     [Fact]
@@ -22,14 +23,27 @@ public sealed class OrtLeakTests(InferenceFixture fixture) : IClassFixture<Infer
         using var output = new OrtFloatTensor(fixture.Runtime, 1, 10, 16, 32, 32);
         using var cancellation = new CancellationTokenSource();
 
+        using var wrongOutput = new OrtFloatTensor(fixture.Runtime, 1, 10, 8, 32, 32);
+
         // Each run creates and frees a pinned input tensor, run options with a cancellation
         // registration, and (every other run) an output the runtime allocates: 640 KB per run,
-        // so a leak of any of them would add hundreds of MB over the loop.
+        // so a leak of any of them would add hundreds of MB over the loop. Every 25th run fails
+        // (an output of the wrong shape) and every 100th creates and disposes a session of its
+        // own, so the error path and session teardown are counted too.
         void RunOnce(int n)
         {
             using var input = new OrtFloatTensor(fixture.Runtime, 1, 1, 16, 32, 32);
             input.Data.AsSpan().Fill(n % 7);
-            if (n % 2 == 0)
+            if (n % 100 == 99)
+            {
+                using OrtSession own = OrtSession.Create(fixture.Runtime, path, new OrtSessionSettings { Provider = ExecutionProviderPreference.Cpu, IntraOpThreads = 1 });
+                own.Run([input], [output], cancellation.Token);
+            }
+            else if (n % 25 == 24)
+            {
+                Assert.Throws<OrtException>(() => session.Run([input], [wrongOutput], cancellation.Token));
+            }
+            else if (n % 2 == 0)
             {
                 session.Run([input], [output], cancellation.Token);
             }
@@ -59,7 +73,7 @@ public sealed class OrtLeakTests(InferenceFixture fixture) : IClassFixture<Infer
     /// <summary>
     /// Bytes the C allocator has handed out and not had back (glibc mallinfo2: in-use heap plus
     /// mmapped blocks). ONNX Runtime allocates tensors, sessions and run options there, so a leak
-    /// in the binding grows this; the managed heap and the rest of the suite's resident memory don't.
+    /// in the session wrapper or the package grows this; the managed heap and the rest of the suite's resident memory don't.
     /// </summary>
     private static long NativeResidentBytes()
     {

@@ -15,6 +15,7 @@ using Xunit.Abstractions;
 namespace KneeWeb.Tests.Inference;
 
 /// <summary>The committed phantom-knee model: its files, its rebuild, and `KneeWeb process` on a full-size phantom.</summary>
+[Trait("Category", "unit")]
 public sealed class PhantomKneeModelTests(InferenceFixture fixture, ITestOutputHelper output) : IClassFixture<InferenceFixture>, IDisposable
 {
     // Not used to build the model (the build uses the noise-free phantom) nor elsewhere in its card.

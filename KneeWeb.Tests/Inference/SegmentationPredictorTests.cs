@@ -5,6 +5,7 @@ using Xunit;
 
 namespace KneeWeb.Tests.Inference;
 
+[Trait("Category", "unit")]
 public sealed class SegmentationPredictorTests(InferenceFixture fixture) : IClassFixture<InferenceFixture>
 {
     private static readonly SegmentationOptions Cpu = new() { Provider = ExecutionProviderPreference.Cpu, IntraOpThreads = 2 };
@@ -42,7 +43,7 @@ public sealed class SegmentationPredictorTests(InferenceFixture fixture) : IClas
             Assert.True(dice >= 0.9, $"label {label}: Dice {dice:F3}");
         }
 
-        Assert.Equal("cpu", result.Provider);
+        Assert.Equal(InferenceProvider.Cpu, result.Provider);
         Assert.True(result.Tiles > 1, "the 96x96x48 grid needs several 64x64x32 tiles");
         Assert.Equal(1.0, fractions[^1]);
         SegmentationPreview last = Assert.IsType<SegmentationPreview>(previews[^1]);
@@ -105,7 +106,7 @@ public sealed class SegmentationPredictorTests(InferenceFixture fixture) : IClas
         var predictor = new SegmentationPredictor(fixture.Runtime);
         ModelEntry model = DemoEntry();
         SegmentationResult plain = await predictor.SegmentAsync(image, model, Cpu with { BatchSize = 1 }, null, null, CancellationToken.None);
-        SegmentationResult mirrored = await predictor.SegmentAsync(image, model, Cpu with { Mirroring = true, BatchSize = 3, Overlap = 0.25 }, null, null, CancellationToken.None);
+        SegmentationResult mirrored = await predictor.SegmentAsync(image, model, Cpu with { Mirroring = MirroringMode.On, BatchSize = 3, Overlap = 0.25 }, null, null, CancellationToken.None);
         Assert.True(mirrored.Mirrored);
         Assert.Equal(plain.Labels.Span<byte>().ToArray(), mirrored.Labels.Span<byte>().ToArray());
     }
@@ -137,15 +138,16 @@ public sealed class SegmentationPredictorTests(InferenceFixture fixture) : IClas
     public async Task Out_of_memory_halves_the_batch_and_records_it()
     {
         (Volume image, _) = SyntheticKnee.Create(new Vec3d(0.5, 0.5, 1.0), sizeMm: 40);
-        var predictor = new SegmentationPredictor(fixture.Runtime);
+        var predictor = new SegmentationPredictor(fixture.Runtime) { TestSeam = new PredictorTestSeam { SimulateOutOfMemory = (_, batch) => batch > 1 } };
         SegmentationResult result = await predictor.SegmentAsync(
-            image, DemoEntry(), Cpu with { BatchSize = 4, SimulateOutOfMemory = (_, batch) => batch > 1 }, null, null, CancellationToken.None);
+            image, DemoEntry(), Cpu with { BatchSize = 4 }, null, null, CancellationToken.None);
         Assert.Equal(1, result.BatchSize);
         Assert.Contains(result.Fallbacks, f => f.Contains("batch halved to 2", StringComparison.Ordinal));
         Assert.Contains(result.Fallbacks, f => f.Contains("batch halved to 1", StringComparison.Ordinal));
 
-        await Assert.ThrowsAsync<InferenceFailedException>(() => predictor.SegmentAsync(
-            image, DemoEntry(), Cpu with { SimulateOutOfMemory = (_, _) => true }, null, null, CancellationToken.None));
+        var failing = new SegmentationPredictor(fixture.Runtime) { TestSeam = new PredictorTestSeam { SimulateOutOfMemory = (_, _) => true } };
+        await Assert.ThrowsAsync<InferenceFailedException>(() => failing.SegmentAsync(
+            image, DemoEntry(), Cpu, null, null, CancellationToken.None));
     }
 
     [Fact]

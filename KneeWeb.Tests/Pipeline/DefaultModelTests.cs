@@ -7,6 +7,7 @@ using Xunit;
 namespace KneeWeb.Tests.Pipeline;
 
 /// <summary>The configured default model is used when a job names none, and offered first; absent or disabled, the first enabled one is.</summary>
+[Trait("Category", "unit")]
 public sealed class DefaultModelTests : IDisposable
 {
     private readonly TempFolder folder = new("kneeweb-default-model");

@@ -4,6 +4,7 @@ using Xunit;
 
 namespace KneeWeb.Tests.Pipeline;
 
+[Trait("Category", "unit")]
 public sealed class JobFolderWriterTests : IDisposable
 {
     private readonly TempFolder root = new("kneeweb-folders");

@@ -3,6 +3,7 @@ using Xunit;
 
 namespace KneeWeb.Tests.Pipeline;
 
+[Trait("Category", "unit")]
 public sealed class PipelineRunTests
 {
     private sealed class Recorder : IPipelineObserver

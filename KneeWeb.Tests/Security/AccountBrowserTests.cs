@@ -9,6 +9,7 @@ namespace KneeWeb.Tests.Security;
 
 /// <summary>Sign-in, the account page's API tokens and sign-out in real Chromium against a real server process.</summary>
 [Collection(BrowserCollection.Name)]
+[Trait("Category", "browser")]
 public sealed class AccountBrowserTests(BrowserFixture fixture) : IAsyncLifetime
 {
     private readonly TempFolder data = new("kneeweb-account-browser");

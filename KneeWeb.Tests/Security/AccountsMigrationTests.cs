@@ -1,55 +1,42 @@
 using KneeWeb.Data;
-using KneeWeb.Tests.TestData;
+using KneeWeb.Tests.Database;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.EntityFrameworkCore.Infrastructure;
-using Microsoft.EntityFrameworkCore.Migrations;
 using Xunit;
 
 namespace KneeWeb.Tests.Security;
 
-/// <summary>An existing database gains accounts without losing a job: old jobs land in the default group.</summary>
+/// <summary>
+/// Job access survives the upgrade from 0.1.0: jobs keep their group and owner, so the query filter
+/// shows each account exactly the jobs it saw before.
+/// </summary>
+[Trait("Category", "unit")]
 public sealed class AccountsMigrationTests : IDisposable
 {
-    private readonly TempFolder folder = new("kneeweb-upgrade");
+    private readonly UpgradeFixture fixture = new();
 
-    public void Dispose() => folder.Dispose();
+    public void Dispose() => fixture.Dispose();
 
     [Fact]
-    public async Task Jobs_from_before_accounts_land_in_the_default_group_and_stay_visible_to_it()
+    public async Task Upgraded_jobs_stay_visible_to_their_groups_and_owners_only()
     {
-        DbContextOptions<KneeWebDbContext> options = new DbContextOptionsBuilder<KneeWebDbContext>()
-            .UseSqlite($"Data Source={folder.File("kneeweb.db")}").Options;
-        await using (var db = new KneeWebDbContext(options))
+        await fixture.InitializeAsync();
+        string bob;
+        await using (var db = new KneeWebDbContext(fixture.Options))
         {
-            await db.GetService<IMigrator>().MigrateAsync("20261121000000_Initial");
-            await db.Database.ExecuteSqlRawAsync(
-                "INSERT INTO Jobs (Id, Owner, InputFileName, InputPath, InputSizeBytes, OptionsJson, Status, CurrentStepIndex, Percent, Attempt, CreatedUtc, CancelRequested) " +
-                "VALUES ('6F9619FF-8B86-D011-B42D-00C04FC964FF', 'lab', 'old.nii.gz', 'uploads/old/old.nii.gz', 1, '{{}}', 'Completed', 10, 100, 1, '2026-11-01 10:00:00', 0)");
-            await db.Database.MigrateAsync();
+            bob = (await db.Users.SingleAsync(u => u.UserName == "bob")).Id;
         }
 
-        Job old;
-        using (JobVisibility.EnterSystem())
-        await using (var db = new KneeWebDbContext(options))
-        {
-            old = await db.Jobs.SingleAsync();
-            Assert.Equal(Group.DefaultName, (await db.Groups.SingleAsync(g => g.Id == Group.DefaultId)).Name);
-        }
+        Assert.Equal(["S-001", "S-002", "S-004", "S-005", "S-006"], await VisibleSubjectsAsync(new JobVisibility(false, "member-of-default", [Group.DefaultId])));
+        Assert.Equal(["S-003"], await VisibleSubjectsAsync(new JobVisibility(false, "member-of-knee-oa", [2])));
+        Assert.Equal(["S-003"], await VisibleSubjectsAsync(new JobVisibility(false, bob, [])));
+        Assert.Empty(await VisibleSubjectsAsync(new JobVisibility(false, "member-elsewhere", [3])));
+        Assert.Empty(await VisibleSubjectsAsync(JobVisibility.Nobody));
+    }
 
-        Assert.Equal(Group.DefaultId, old.GroupId);
-        Assert.Null(old.OwnerUserId);
-        Assert.Equal("lab", old.Owner);
-
-        using (JobVisibility.Enter(new JobVisibility(false, "member-of-default", [Group.DefaultId])))
-        await using (var db = new KneeWebDbContext(options))
-        {
-            Assert.Equal(1, await db.Jobs.CountAsync());
-        }
-
-        using (JobVisibility.Enter(new JobVisibility(false, "member-elsewhere", [Group.DefaultId + 1])))
-        await using (var db = new KneeWebDbContext(options))
-        {
-            Assert.Equal(0, await db.Jobs.CountAsync());
-        }
+    private async Task<List<string?>> VisibleSubjectsAsync(JobVisibility visibility)
+    {
+        using IDisposable scope = JobVisibility.Enter(visibility);
+        await using var db = new KneeWebDbContext(fixture.Options);
+        return await db.Jobs.OrderBy(j => j.SubjectId).Select(j => j.SubjectId).ToListAsync();
     }
 }

@@ -12,6 +12,7 @@ namespace KneeWeb.Tests.Security;
 /// The Admin page for accounts and groups over real HTTP form posts (the page's own antiforgery field
 /// and handler names): who may open it, every change audited, lock-out effective on tokens at once.
 /// </summary>
+[Trait("Category", "host")]
 public sealed class AdminPageTests : IClassFixture<AdminPageTests.Site>
 {
     private const string Page = "/admin/users";

@@ -10,6 +10,7 @@ using Xunit;
 namespace KneeWeb.Tests.Security;
 
 /// <summary>The audit log records uploads, views, downloads and deletes, and nobody can change it.</summary>
+[Trait("Category", "host")]
 public sealed class AuditLogTests : IDisposable
 {
     private readonly TempFolder inputs = new("kneeweb-audit");

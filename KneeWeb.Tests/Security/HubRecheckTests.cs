@@ -5,6 +5,7 @@ using KneeWeb.Tests.Web;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.Extensions.DependencyInjection;
 using Xunit;
+using Microsoft.AspNetCore.Http.Connections;
 
 namespace KneeWeb.Tests.Security;
 
@@ -12,6 +13,7 @@ namespace KneeWeb.Tests.Security;
 /// Hub events are checked against the listener's current rights (re-read every second here): a member
 /// removed from a group stops receiving that group's events on an open connection, without reconnecting.
 /// </summary>
+[Trait("Category", "host")]
 public sealed class HubRecheckTests : IDisposable
 {
     private readonly KneeWebFactory factory = new(new Dictionary<string, string?> { ["KneeWeb:Security:HubRecheckSeconds"] = "1" });
@@ -31,15 +33,13 @@ public sealed class HubRecheckTests : IDisposable
         string input = TestVolumes.WriteRamp(inputs.Path);
         using HttpClient owner = factory.CreateClientWithToken(ownerToken);
 
-        var ws = factory.Server.CreateWebSocketClient();
-        var hubUri = new Uri(factory.Server.BaseAddress, "hubs/jobs");
-        await using HubTestClient lena = await HubTestClient.ConnectAsync((uri, ct) => ws.ConnectAsync(uri, ct), hubUri, leaverToken);
+        await using JobHubClient lena = await JobHubClient.ConnectAsync(factory.Server, HttpTransportType.WebSockets, leaverToken);
         await lena.InvokeAsync("JoinAll");
 
         Guid first = await ApiClient.SubmitAsync(owner, input);
-        await lena.NextEventAsync(TimeSpan.FromSeconds(60), m => m.Target == "completed" && Mentions(m, first));
+        await lena.NextEventAsync(TimeSpan.FromMinutes(5), m => m.Target == "completed" && m.IsAbout(first));
         Guid second = await ApiClient.SubmitAsync(owner, input);
-        await lena.NextEventAsync(TimeSpan.FromSeconds(60), m => m.Target == "completed" && Mentions(m, second));
+        await lena.NextEventAsync(TimeSpan.FromMinutes(5), m => m.Target == "completed" && m.IsAbout(second));
 
         await using (AsyncServiceScope scope = factory.Services.CreateAsyncScope())
         {
@@ -51,11 +51,13 @@ public sealed class HubRecheckTests : IDisposable
         await Task.Delay(TimeSpan.FromSeconds(1.2));
         Guid third = await ApiClient.SubmitAsync(owner, input);
         await ApiClient.WaitForEndAsync(owner, third);
-        await Assert.ThrowsAsync<TimeoutException>(() => lena.NextEventAsync(TimeSpan.FromSeconds(1), m => Mentions(m, third)));
+        await Assert.ThrowsAsync<TimeoutException>(() => lena.NextEventAsync(TimeSpan.FromSeconds(1), m => m.IsAbout(third)));
     }
 
-    [Fact]
-    public async Task A_locked_account_cannot_join_a_job_on_a_connection_opened_before_the_lock()
+    [Theory]
+    [InlineData(HttpTransportType.WebSockets)]
+    [InlineData(HttpTransportType.LongPolling)]
+    public async Task Locking_an_account_closes_its_open_hub_connection_and_its_token_cannot_reconnect(HttpTransportType transport)
     {
         (_, string token) = await TestAccounts.CreateUserAsync(factory.Services, "lucy", Roles.Member, "lab-l");
         string input = TestVolumes.WriteRamp(inputs.Path);
@@ -63,19 +65,17 @@ public sealed class HubRecheckTests : IDisposable
         using HttpResponseMessage submitted = await ApiClient.PostJobAsync(admin, input, group: "lab-l");
         Guid job = Guid.Parse(System.Text.Json.JsonDocument.Parse(await submitted.Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetString()!);
 
-        var ws = factory.Server.CreateWebSocketClient();
-        await using HubTestClient lucy = await HubTestClient.ConnectAsync((uri, ct) => ws.ConnectAsync(uri, ct), new Uri(factory.Server.BaseAddress, "hubs/jobs"), token);
-        Assert.True((await lucy.InvokeAsync("Join", job.ToString()))!.Value.GetBoolean());
+        await using JobHubClient lucy = await JobHubClient.ConnectAsync(factory.Server, transport, token);
+        Assert.True(await lucy.InvokeAsync<bool>("Join", job.ToString()));
 
         await using (AsyncServiceScope scope = factory.Services.CreateAsyncScope())
         {
             await scope.ServiceProvider.GetRequiredService<AccountAdmin>().LockAsync("lucy");
         }
 
-        Assert.False((await lucy.InvokeAsync("Join", job.ToString()))!.Value.GetBoolean());
+        // The lock closes the open connection (no waiting for a re-check), and the token no longer connects.
+        await lucy.Closed.WaitAsync(TimeSpan.FromMinutes(2));
+        await Assert.ThrowsAnyAsync<Exception>(() => JobHubClient.ConnectAsync(factory.Server, transport, token));
         await ApiClient.WaitForEndAsync(admin, job);
     }
-
-    private static bool Mentions(HubMessage message, Guid jobId) =>
-        message.Arguments.Length > 0 && message.Arguments[0].GetRawText().Contains(jobId.ToString(), StringComparison.OrdinalIgnoreCase);
 }

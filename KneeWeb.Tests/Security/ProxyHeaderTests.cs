@@ -10,6 +10,7 @@ namespace KneeWeb.Tests.Security;
 /// Trusted reverse-proxy sign-in against the real server process on loopback: the header signs in only
 /// when the feature is on and the connection comes from a listed proxy address.
 /// </summary>
+[Trait("Category", "process")]
 public sealed class ProxyHeaderTests : IDisposable
 {
     private const string Header = "X-Lab-User";

@@ -28,7 +28,14 @@ public static partial class SecuritySite
     }
 
     /// <summary>Signs in through the real form with an HttpClient that keeps cookies; returns it.</summary>
-    public static async Task<HttpClient> SignInWithCookieAsync(KneeWebFactory factory, string userName, string password)
+    public static async Task<HttpClient> SignInWithCookieAsync(KneeWebFactory factory, string userName, string password) =>
+        (await SignInCapturingCookieAsync(factory, userName, password)).Client;
+
+    /// <summary>
+    /// As <see cref="SignInWithCookieAsync"/>, also returning the session cookie as a Cookie header value,
+    /// as someone who copied it out of the browser would send it.
+    /// </summary>
+    public static async Task<(HttpClient Client, string Cookie)> SignInCapturingCookieAsync(KneeWebFactory factory, string userName, string password)
     {
         ArgumentNullException.ThrowIfNull(factory);
         HttpClient client = factory.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false, HandleCookies = true }).WithToken(null);
@@ -43,7 +50,11 @@ public static partial class SecuritySite
         using HttpResponseMessage response = await client.PostAsync("/account/signin", content);
         Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
         Assert.Equal("/jobs", response.Headers.Location?.OriginalString);
-        return client;
+        string cookie = string.Join("; ", response.Headers.GetValues("Set-Cookie")
+            .Where(c => c.StartsWith("KneeWeb.Session", StringComparison.Ordinal))
+            .Select(c => c.Split(';')[0]));
+        Assert.False(string.IsNullOrEmpty(cookie), "The sign-in set no session cookie.");
+        return (client, cookie);
     }
 
     /// <summary>

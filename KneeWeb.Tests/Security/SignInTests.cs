@@ -5,10 +5,12 @@ using KneeWeb.Security;
 using KneeWeb.Tests.Web;
 using Microsoft.Extensions.DependencyInjection;
 using Xunit;
+using Microsoft.AspNetCore.Http.Connections;
 
 namespace KneeWeb.Tests.Security;
 
 /// <summary>Sign-in is required everywhere but /v1/healthz; cookies, tokens and antiforgery behave as documented.</summary>
+[Trait("Category", "host")]
 public sealed class SignInTests : IClassFixture<SignInTests.Site>
 {
     private readonly Site site;
@@ -83,16 +85,16 @@ public sealed class SignInTests : IClassFixture<SignInTests.Site>
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
     }
 
-    [Fact]
-    public async Task The_hub_refuses_a_WebSocket_without_a_token_and_accepts_one_with()
+    [Theory]
+    [InlineData(HttpTransportType.WebSockets)]
+    [InlineData(HttpTransportType.LongPolling)]
+    public async Task The_hub_refuses_a_connection_without_a_token_and_accepts_one_with(HttpTransportType transport)
     {
-        var ws = site.Factory.Server.CreateWebSocketClient();
-        var hubUri = new Uri(site.Factory.Server.BaseAddress, "hubs/jobs");
-        Exception refused = await Assert.ThrowsAnyAsync<Exception>(() => HubTestClient.ConnectAsync((uri, ct) => ws.ConnectAsync(uri, ct), hubUri, token: null));
+        Exception refused = await Assert.ThrowsAnyAsync<Exception>(() => JobHubClient.ConnectAsync(site.Factory.Server, transport, token: null));
         Assert.Contains("401", refused.Message, StringComparison.Ordinal);
 
-        await using HubTestClient hub = await HubTestClient.ConnectAsync((uri, ct) => ws.ConnectAsync(uri, ct), hubUri);
-        Assert.False((await hub.InvokeAsync("Join", Guid.NewGuid().ToString()))!.Value.GetBoolean());
+        await using JobHubClient hub = await JobHubClient.ConnectAsync(site.Factory.Server, transport);
+        Assert.False(await hub.InvokeAsync<bool>("Join", Guid.NewGuid().ToString()));
     }
 
     [Fact]

@@ -11,6 +11,7 @@ using Xunit;
 namespace KneeWeb.Tests.Security;
 
 /// <summary>`/v1/account/tokens` for scripts (bearer) and pages (cookie + antiforgery), and the throttled "last used" time.</summary>
+[Trait("Category", "host")]
 public sealed class TokenApiTests : IClassFixture<TokenApiTests.Site>
 {
     private readonly Site site;

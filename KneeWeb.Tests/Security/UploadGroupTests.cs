@@ -14,6 +14,7 @@ namespace KneeWeb.Tests.Security;
 /// Choosing the group of a new job: the Upload page offers the uploader's groups (default first) when
 /// there is a choice, and the server honours ?group= only for a group the uploader is in.
 /// </summary>
+[Trait("Category", "host")]
 public sealed class UploadGroupTests : IDisposable
 {
     private readonly KneeWebFactory factory = new();

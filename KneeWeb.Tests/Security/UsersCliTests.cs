@@ -6,6 +6,7 @@ using Xunit;
 namespace KneeWeb.Tests.Security;
 
 /// <summary>`KneeWeb users ...` and `KneeWeb groups ...` on a data folder, through the real binary.</summary>
+[Trait("Category", "unit")]
 public sealed class UsersCliTests : IDisposable
 {
     private readonly TempFolder data = new("kneeweb-users");

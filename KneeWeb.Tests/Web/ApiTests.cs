@@ -9,6 +9,7 @@ using KneeWeb.Tests.TestData;
 namespace KneeWeb.Tests.Web;
 
 /// <summary>The /v1 API against the real host (TestServer) with a real SQLite file and job folders.</summary>
+[Trait("Category", "host")]
 public sealed class ApiTests(ITestOutputHelper output) : IDisposable
 {
     private readonly KneeWebFactory factory = new();

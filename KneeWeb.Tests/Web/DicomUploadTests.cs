@@ -8,6 +8,7 @@ using Xunit;
 namespace KneeWeb.Tests.Web;
 
 /// <summary>A DICOM zip with two series: the upload answers with the list, and the chosen series becomes the job.</summary>
+[Trait("Category", "host")]
 public sealed class DicomUploadTests : IDisposable
 {
     private readonly KneeWebFactory factory = new();

@@ -7,6 +7,7 @@ using Xunit;
 namespace KneeWeb.Tests.Web;
 
 /// <summary>A 4D input keeps all its volumes; the job analyses the frame it asks for and records the choice.</summary>
+[Trait("Category", "host")]
 public sealed class FourDInputTests : IDisposable
 {
     private readonly KneeWebFactory factory = new();

@@ -25,6 +25,9 @@ public sealed class KneeWebFactory : WebApplicationFactory<Program>
             ["KneeWeb:DataRoot"] = data.Path,
             ["KneeWeb:ModelsPath"] = Path.Combine(data.Path, "models"),
             ["Logging:LogLevel:Default"] = "Warning",
+            // Test classes sign in many times from one address as one user; the throttle tests set their own limits.
+            ["KneeWeb:Security:SignInThrottle:PerAddress"] = "100000",
+            ["KneeWeb:Security:SignInThrottle:PerName"] = "100000",
         };
         if (overrides is not null)
         {

@@ -8,6 +8,7 @@ using Xunit;
 
 namespace KneeWeb.Tests.Web;
 
+[Trait("Category", "host")]
 public sealed class RetentionAndDiskTests : IDisposable
 {
     private readonly TempFolder inputs = new("kneeweb-inputs");
@@ -22,7 +23,7 @@ public sealed class RetentionAndDiskTests : IDisposable
         using HttpResponseMessage response = await ApiClient.PostJobAsync(client, TestVolumes.WriteRamp(inputs.Path));
         Assert.Equal(HttpStatusCode.InsufficientStorage, response.StatusCode);
         string body = await response.Content.ReadAsStringAsync();
-        Assert.Contains("CONFIG_ERROR", body, StringComparison.Ordinal);
+        Assert.Contains("DISK_FULL", body, StringComparison.Ordinal);
         Assert.Contains("GB free", body, StringComparison.Ordinal);
         Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(factory.DataRoot, "uploads")));
     }

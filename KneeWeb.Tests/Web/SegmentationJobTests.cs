@@ -5,10 +5,12 @@ using KneeWeb.Imaging.Io;
 using KneeWeb.Tests.Inference;
 using KneeWeb.Tests.TestData;
 using Xunit;
+using Microsoft.AspNetCore.Http.Connections;
 
 namespace KneeWeb.Tests.Web;
 
 /// <summary>Jobs that segment for real: the committed demo model through ONNX Runtime, end to end.</summary>
+[Trait("Category", "host")]
 public sealed class SegmentationJobTests : IDisposable
 {
     private readonly TempFolder models = new("kneeweb-models");
@@ -17,7 +19,7 @@ public sealed class SegmentationJobTests : IDisposable
 
     public SegmentationJobTests()
     {
-        string repoModels = Path.Combine(Path.GetDirectoryName(ServerProcess.LocateBinary())!, "..", "..", "..", "..", "..", "models");
+        string repoModels = Path.Combine(ServerProcess.RepositoryRoot(), "models");
         foreach (string file in Directory.GetFiles(repoModels, "demo-knee.*"))
         {
             File.Copy(file, Path.Combine(models.Path, Path.GetFileName(file)));
@@ -52,16 +54,15 @@ public sealed class SegmentationJobTests : IDisposable
         string path = inputs.File("synthetic.nii.gz");
         VolumeIo.Write(image, path);
 
-        var ws = factory.Server.CreateWebSocketClient();
-        await using HubTestClient hub = await HubTestClient.ConnectAsync((uri, ct) => ws.ConnectAsync(uri, ct), new Uri(factory.Server.BaseAddress, "hubs/jobs"));
+        await using JobHubClient hub = await JobHubClient.ConnectAsync(factory.Server, HttpTransportType.LongPolling);
         await hub.InvokeAsync("JoinAll");
         Guid id = await ApiClient.SubmitAsync(client, path, new { model = "demo-knee", device = "cpu" });
         await hub.InvokeAsync("Join", id.ToString());
 
         JsonElement job = await ApiClient.WaitForEndAsync(client, id, TimeSpan.FromMinutes(3));
         Assert.True(job.GetProperty("status").GetString() == "Completed", job.ToString());
-        HubMessage preview = await hub.NextEventAsync(TimeSpan.FromSeconds(5), m => m.Target == "preview");
-        byte[] png = Convert.FromBase64String(preview.Arguments[0].GetProperty("png_base64").GetString()!);
+        HubEvent preview = await hub.NextEventAsync(TimeSpan.FromMinutes(2), m => m.Target == "preview");
+        byte[] png = Convert.FromBase64String(preview.Payload.GetProperty("png_base64").GetString()!);
         Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], png[..4]);
 
         string segPath = inputs.File("seg.nii.gz");

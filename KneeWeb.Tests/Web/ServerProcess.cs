@@ -57,6 +57,9 @@ public sealed partial class ServerProcess : IAsyncDisposable
         start.Environment["KneeWeb__ModelsPath"] = Path.Combine(dataRoot, "models");
         start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
         start.Environment["Logging__LogLevel__Default"] = "Warning";
+        // Browser tests sign in often from one address as one user; settings below may set other limits.
+        start.Environment["KneeWeb__Security__SignInThrottle__PerAddress"] = "100000";
+        start.Environment["KneeWeb__Security__SignInThrottle__PerName"] = "100000";
         if (settings is not null)
         {
             foreach ((string key, string value) in settings)
@@ -71,7 +74,8 @@ public sealed partial class ServerProcess : IAsyncDisposable
         process.ErrorDataReceived += (_, e) => server.Append(e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        await server.WaitUntilHealthyAsync(TimeSpan.FromSeconds(60));
+        // A hang guard: a loaded machine may take minutes to start the process.
+        await server.WaitUntilHealthyAsync(TimeSpan.FromMinutes(5));
         return server;
     }
 
@@ -80,7 +84,7 @@ public sealed partial class ServerProcess : IAsyncDisposable
 
     /// <summary>A client with no credentials that does not follow redirects.</summary>
     public HttpClient CreateAnonymousClient() =>
-        new(new HttpClientHandler { AllowAutoRedirect = false }) { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
+        new(new HttpClientHandler { AllowAutoRedirect = false }) { BaseAddress = BaseAddress, Timeout = TimeSpan.FromMinutes(5) };
 
     /// <summary>kill -9: the process gets no chance to clean up.</summary>
     public async Task KillHardAsync()
@@ -108,25 +112,36 @@ public sealed partial class ServerProcess : IAsyncDisposable
         process.Dispose();
     }
 
-    /// <summary>The KneeWeb apphost built beside the test assembly's configuration (Debug or Release).</summary>
+    /// <summary>
+    /// The KneeWeb apphost built with the test assembly's configuration and target framework
+    /// (KneeWeb/bin/&lt;Debug|Release&gt;/&lt;tfm&gt;/KneeWeb, framework-dependent).
+    /// </summary>
     public static string LocateBinary()
     {
-        string testDir = AppContext.BaseDirectory;
-        DirectoryInfo? dir = new(testDir);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "KneeWeb.sln")))
-        {
-            dir = dir.Parent;
-        }
-
-        Assert.True(dir is not null, $"KneeWeb.sln not found above {testDir}.");
-        string configuration = testDir.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}", StringComparison.Ordinal) ? "Release" : "Debug";
-        string binDir = Path.Combine(dir!.FullName, "KneeWeb", "bin", configuration, "net9.0", RuntimeInformation.RuntimeIdentifier);
+        // The tests run from KneeWeb.Tests/bin/<configuration>/<tfm>/: the site is built beside them.
+        var testDir = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+        string framework = testDir.Name;
+        string configuration = testDir.Parent!.Name;
+        string binDir = Path.Combine(RepositoryRoot(), "KneeWeb", "bin", configuration, framework);
         string binary = Path.Combine(binDir, "KneeWeb");
         Assert.True(File.Exists(binary), $"The KneeWeb binary is not built at {binary}; build the solution first (dotnet build KneeWeb.sln).");
         return binary;
     }
 
-    private static int FreePort()
+    /// <summary>The folder holding KneeWeb.sln, above the test assembly.</summary>
+    public static string RepositoryRoot()
+    {
+        DirectoryInfo? dir = new(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "KneeWeb.sln")))
+        {
+            dir = dir.Parent;
+        }
+
+        Assert.True(dir is not null, $"KneeWeb.sln not found above {AppContext.BaseDirectory}.");
+        return dir!.FullName;
+    }
+
+    public static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();

@@ -13,7 +13,8 @@ public static class ApiErrors
         {
             Status = status,
             Title = entry.Message,
-            Detail = specific,
+            // The one place API errors are made: no server paths in what a caller reads.
+            Detail = specific is null ? null : ErrorCatalog.HidePaths(specific),
             Type = $"https://kneeweb.local/errors/{code}",
         };
         problem.Extensions["code"] = code.ToString();

@@ -75,6 +75,8 @@ public sealed record ServerInfoView(
     int QueueLength,
     int RunningJobs,
     long FreeDiskBytes,
-    int JobConcurrency);
+    int JobConcurrency,
+    Jobs.ExecutorHealth Executor);
 
-public sealed record ModelView(string Name, string? Version, string? Description, bool Enabled, string? DisabledReason);
+/// <summary>One model as the API lists it; <paramref name="Sha256"/> is the .onnx file's, <paramref name="Source"/> where an nnU-Net import came from (null for other models).</summary>
+public sealed record ModelView(string Name, string? Version, string? Description, bool Enabled, string? DisabledReason, bool SwitchedOff, string? Sha256, Inference.NnUnetProvenance? Source);

@@ -50,7 +50,7 @@ public static class CohortEndpoints
             return ApiErrors.NotFound("The job");
         }
 
-        await audit.RecordAsync(http, AuditActions.Download, id, "input");
+        await audit.RecordFetchAsync(http, id, "input");
 
         string? path = InputPath(job, options.Value);
         if (path is null)

@@ -25,7 +25,8 @@ public static class JobsEndpoints
             .WithDescription("multipart/form-data with the volume in a part named 'file' and, optionally, the job options as JSON in a part named 'options'. The body is read as a stream (no form binding), so other content types get a CONFIG_ERROR problem rather than a bare 415.")
             .Produces<SubmittedView>(StatusCodes.Status202Accepted)
             .ProducesProblem(StatusCodes.Status400BadRequest)
-            .ProducesProblem(StatusCodes.Status413PayloadTooLarge);
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests);
         v1.MapGet("/jobs", ListAsync).WithName("ListJobs");
         v1.MapGet("/jobs/{id:guid}", GetAsync).WithName("GetJob");
         v1.MapGet("/jobs/{id:guid}/events", EventsAsync).WithName("GetJobEvents");
@@ -152,7 +153,7 @@ public static class JobsEndpoints
             return ApiErrors.Problem(ErrorCode.FILE_NOT_FOUND, StatusCodes.Status404NotFound, $"The job has no file named '{name}'.");
         }
 
-        await audit.RecordAsync(http, AuditActions.Download, id, name);
+        await audit.RecordFetchAsync(http, id, name);
         string contentType = name.EndsWith(".gz", StringComparison.OrdinalIgnoreCase)
             ? "application/gzip"
             : ContentTypes.TryGetContentType(name, out string? ct2) ? ct2 : "application/octet-stream";

@@ -51,7 +51,7 @@ public static class SampleEndpoints
 
     private static async Task<IResult> SubmitPhantomAsync(
         HttpContext http, JobService jobs, SegmentationEngine engine, Security.JobAccess access, Security.AuditLog audit,
-        IOptions<KneeWebOptions> options, IConfiguration configuration, CancellationToken ct)
+        IOptions<KneeWebOptions> options, IConfiguration configuration, UserLimits limits, CancellationToken ct)
     {
         // The job's group (?group=name or id; else the user's default), as for an upload.
         // A group the caller is not in is answered like a missing one (404), logged and audited.
@@ -60,6 +60,11 @@ public static class SampleEndpoints
         if (chosenGroup is not int groupId)
         {
             return refusal!;
+        }
+
+        if (await limits.RefusalAsync(subject.UserId, 0, ct) is { } limited)
+        {
+            return limited;
         }
 
         PipelineOptions pipelineOptions;
@@ -111,6 +116,7 @@ public static class SampleEndpoints
             string owner = http.User.Identity?.Name ?? "lab";
             await jobs.SubmitAsync(upload, pipelineOptions, owner, subject.UserId, groupId, ct);
             keep = true;
+            limits.Record(subject.UserId, size);
             await audit.RecordAsync(http, Data.AuditActions.Upload, jobId, SampleFileName, $"group {groupId} (sample)");
             string url = $"/v1/jobs/{jobId:D}";
             return Results.Accepted(url, new SubmittedView(jobId, "Queued", url));

@@ -6,7 +6,7 @@ using Microsoft.Extensions.Options;
 namespace KneeWeb.Api;
 
 /// <summary>What `/v1/server/info` and the About page report.</summary>
-public sealed class ServerInfoProvider(JobService jobs, SegmentationEngine engine, IOptions<KneeWebOptions> options)
+public sealed class ServerInfoProvider(JobService jobs, SegmentationEngine engine, IJobExecutor executor, IOptions<KneeWebOptions> options)
 {
     public async Task<ServerInfoView> GetAsync(CancellationToken ct)
     {
@@ -33,7 +33,8 @@ public sealed class ServerInfoProvider(JobService jobs, SegmentationEngine engin
             queued,
             running,
             free,
-            settings.Jobs.Concurrency);
+            executor.Concurrency,
+            await executor.HealthAsync(ct));
     }
 
     public List<ModelView> Models()
@@ -41,7 +42,7 @@ public sealed class ServerInfoProvider(JobService jobs, SegmentationEngine engin
         var models = new List<ModelView>();
         foreach (Inference.ModelEntry m in engine.Models)
         {
-            models.Add(new ModelView(m.Name, m.Version, m.Description, m.Enabled, m.DisabledReason));
+            models.Add(new ModelView(m.Name, m.Version, m.Description, m.Enabled, m.DisabledReason, m.SwitchedOff, m.ComputedSha256, m.Sidecar?.NnUnet?.Source));
         }
 
         return models;

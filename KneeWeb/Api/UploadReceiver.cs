@@ -17,7 +17,7 @@ namespace KneeWeb.Api;
 /// volume to disk with a size cap; never holds the upload in memory. Anything wrong ends as a
 /// catalog error and leaves nothing behind.
 /// </summary>
-public sealed class UploadReceiver(JobService jobs, SegmentationEngine engine, IOptions<KneeWebOptions> options, ILogger<UploadReceiver> logger, Security.JobAccess access, Security.AuditLog audit)
+public sealed class UploadReceiver(JobService jobs, SegmentationEngine engine, IOptions<KneeWebOptions> options, ILogger<UploadReceiver> logger, Security.JobAccess access, Security.AuditLog audit, UserLimits limits)
 {
     private const int MaxOptionsBytes = 64 * 1024;
     private readonly KneeWebOptions settings = options.Value;
@@ -41,6 +41,11 @@ public sealed class UploadReceiver(JobService jobs, SegmentationEngine engine, I
             return refusal!;
         }
 
+        if (await limits.RefusalAsync(subject.UserId, request.ContentLength, http.RequestAborted) is { } limited)
+        {
+            return limited;
+        }
+
         if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } sizeFeature)
         {
             // Our own counter enforces the cap with a clear message; Kestrel's limit is just a backstop.
@@ -52,12 +57,13 @@ public sealed class UploadReceiver(JobService jobs, SegmentationEngine engine, I
             return TooLarge();
         }
 
+        // A declared length is checked up front; a chunked body (no length) is counted as it is written.
         long needed = (request.ContentLength ?? 0) + settings.MinFreeDiskBytes;
-        long free = FreeBytes(settings.FullDataRoot);
+        long free = DiskSpace.FreeBytes(settings.FullDataRoot);
         if (free >= 0 && free < needed)
         {
             logger.LogWarning("Upload refused: {Free} bytes free in the data folder, {Needed} needed", free, needed);
-            return ApiErrors.Problem(ErrorCode.CONFIG_ERROR, StatusCodes.Status507InsufficientStorage,
+            return DiskFullProblem(
                 $"The server's data folder has {free / 1e9:0.00} GB free and keeps at least {settings.MinFreeDiskBytes / 1e9:0.00} GB spare; this upload does not fit. An administrator must free space.");
         }
 
@@ -84,7 +90,8 @@ public sealed class UploadReceiver(JobService jobs, SegmentationEngine engine, I
                 {
                     originalName = OriginalName(disposition);
                     storedPath = Path.Combine(uploadFolder, StoredName(originalName));
-                    size = await CopyCappedAsync(section.Body, storedPath, settings.MaxUploadBytes, http.RequestAborted);
+                    var disk = new DiskBudget(settings.FullDataRoot, settings.MinFreeDiskBytes);
+                    size = await CopyCappedAsync(section.Body, storedPath, settings.MaxUploadBytes, disk, http.RequestAborted);
                     if (size < 0)
                     {
                         return TooLarge();
@@ -129,9 +136,14 @@ public sealed class UploadReceiver(JobService jobs, SegmentationEngine engine, I
                     $"'{originalName}' is not a NIfTI, NRRD, MRC or DICOM zip file (its first bytes match none of them).");
             }
 
+            if (RefuseTooLarge(storedPath, pipelineOptions) is { } tooLarge)
+            {
+                return tooLarge;
+            }
+
             if (format is ImageFormat.DicomZip or ImageFormat.DicomFolder && string.IsNullOrWhiteSpace(pipelineOptions.Series))
             {
-                IResult? choice = ChooseDicomSeries(storedPath, uploadFolder, originalName);
+                IResult? choice = ChooseDicomSeries(storedPath, uploadFolder, originalName, settings.MinFreeDiskBytes);
                 if (choice is not null)
                 {
                     return choice;
@@ -142,6 +154,7 @@ public sealed class UploadReceiver(JobService jobs, SegmentationEngine engine, I
             var upload = new StoredUpload(jobId, Path.GetRelativePath(settings.FullDataRoot, storedPath), originalName, size, format.ToString());
             await jobs.SubmitAsync(upload, pipelineOptions, owner, subject.UserId, groupId, http.RequestAborted);
             keep = true;
+            limits.Record(subject.UserId, size);
             await audit.RecordAsync(http, Data.AuditActions.Upload, jobId, originalName, $"group {groupId}");
             string url = $"/v1/jobs/{jobId:D}";
             return Results.Accepted(url, new SubmittedView(jobId, "Queued", url));
@@ -159,6 +172,11 @@ public sealed class UploadReceiver(JobService jobs, SegmentationEngine engine, I
         {
             logger.LogInformation(ex, "Upload aborted by the client");
             return Results.StatusCode(StatusCodes.Status499ClientClosedRequest);
+        }
+        catch (Exception ex) when (DiskFull.Is(ex))
+        {
+            logger.LogWarning("Upload refused: the data folder's disk is full ({Type})", ex.GetType().Name);
+            return DiskFullProblem(DiskFull.Describe(ex));
         }
         catch (IOException ex)
         {
@@ -195,12 +213,12 @@ public sealed class UploadReceiver(JobService jobs, SegmentationEngine engine, I
     /// A DICOM upload with several series needs a choice before it can become a job: the answer
     /// lists them (`series`), and the client sends the upload again with `options.series` set.
     /// </summary>
-    private static IResult? ChooseDicomSeries(string storedPath, string uploadFolder, string originalName)
+    private static IResult? ChooseDicomSeries(string storedPath, string uploadFolder, string originalName, long minFreeDiskBytes)
     {
         IReadOnlyList<DicomSeriesInfo> series;
         try
         {
-            series = VolumeIo.ListDicomSeries(storedPath, new VolumeReadOptions { WorkFolder = uploadFolder });
+            series = VolumeIo.ListDicomSeries(storedPath, new VolumeReadOptions { WorkFolder = uploadFolder, MinFreeDiskBytes = minFreeDiskBytes });
         }
         catch (DicomSeriesException ex)
         {
@@ -232,18 +250,44 @@ public sealed class UploadReceiver(JobService jobs, SegmentationEngine engine, I
             new Dictionary<string, object?> { ["series"] = list });
     }
 
-    private static long FreeBytes(string folder)
+    /// <summary>
+    /// Reads the header (a .nii.gz inflates only its first bytes) and refuses, before a job exists, an
+    /// image the job could never hold in memory. Headers that do not read are left for the job to report.
+    /// </summary>
+    private IResult? RefuseTooLarge(string storedPath, PipelineOptions pipelineOptions)
     {
+        VolumeHeaderInfo? header;
         try
         {
-            Directory.CreateDirectory(folder);
-            return new DriveInfo(folder).AvailableFreeSpace;
+            header = VolumeIo.ReadHeader(storedPath);
         }
-        catch (IOException)
+        catch (Exception ex) when (ex is InvalidImageException or InvalidDataException or IOException)
         {
-            return -1;
+            return null;
+        }
+
+        if (header is null)
+        {
+            return null; // DICOM: the job checks the converted series' header before reading it
+        }
+
+        Inference.ModelSidecar? model = engine.Resolve(pipelineOptions.Model)?.Sidecar;
+        long budget = JobMemoryBudget.Resolve(settings.Jobs);
+        try
+        {
+            JobMemoryEstimate.For(header, model, pipelineOptions).EnsureWithin(budget, header);
+            return null;
+        }
+        catch (ImageTooLargeException ex)
+        {
+            logger.LogWarning("Upload refused: the image would need {Estimated} bytes of memory, the job budget is {Budget}", ex.EstimatedBytes, ex.BudgetBytes);
+            return ApiErrors.Problem(ErrorCode.IMAGE_TOO_LARGE, StatusCodes.Status413PayloadTooLarge, ex.Message,
+                new Dictionary<string, object?> { ["estimated_bytes"] = ex.EstimatedBytes, ["budget_bytes"] = ex.BudgetBytes });
         }
     }
+
+    private static IResult DiskFullProblem(string specific) =>
+        ApiErrors.Problem(ErrorCode.DISK_FULL, StatusCodes.Status507InsufficientStorage, specific);
 
     internal static JsonSerializerOptions OptionsJson { get; } = new() { PropertyNameCaseInsensitive = true };
 
@@ -279,7 +323,7 @@ public sealed class UploadReceiver(JobService jobs, SegmentationEngine engine, I
     }
 
     /// <summary>Copies at most <paramref name="cap"/> bytes; returns -1 (and stops reading) past it.</summary>
-    private static async Task<long> CopyCappedAsync(Stream source, string path, long cap, CancellationToken ct)
+    private static async Task<long> CopyCappedAsync(Stream source, string path, long cap, DiskBudget disk, CancellationToken ct)
     {
         await using var target = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, useAsync: true);
         byte[] buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(1 << 16);
@@ -295,6 +339,7 @@ public sealed class UploadReceiver(JobService jobs, SegmentationEngine engine, I
                     return -1;
                 }
 
+                disk.Take(read);
                 await target.WriteAsync(buffer.AsMemory(0, read), ct);
             }
 

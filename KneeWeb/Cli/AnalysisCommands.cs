@@ -136,7 +136,7 @@ public static class AnalysisCommands
         }
         catch (ModelConfigurationException e)
         {
-            return CliErrors.Report("CONFIG_ERROR", e.Message, "Point --onnxruntime at libonnxruntime, or set KNEEWEB_ONNXRUNTIME.");
+            return CliErrors.Report("CONFIG_ERROR", e.Message, "ONNX Runtime comes with the build (NuGet Microsoft.ML.OnnxRuntime): rebuild with `dotnet build`.");
         }
         catch (ArgumentException e)
         {

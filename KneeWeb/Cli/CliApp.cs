@@ -52,6 +52,7 @@ public static class CliApp
         root.Subcommands.Add(ImagingCommands.CreateConvert());
         root.Subcommands.Add(InferenceCommands.Create());
         root.Subcommands.Add(ProcessCommand.Create());
+        root.Subcommands.Add(SegmentCommand.Create());
         root.Subcommands.Add(AnalysisCommands.CreatePhantom());
         root.Subcommands.Add(AnalysisCommands.CreateAnalyze());
         root.Subcommands.Add(UsersCommands.Create());

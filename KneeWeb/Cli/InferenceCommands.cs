@@ -13,9 +13,8 @@ public static class InferenceCommands
         var models = new Command("models", "Segmentation models: list them with their status, rebuild the demo model.");
 
         var folderOption = new Option<string?>("--folder") { Description = "Models folder (default: models/ found upward from here)." };
-        var runtimeOption = new Option<string?>("--onnxruntime") { Description = "ONNX Runtime library or its folder (default: KNEEWEB_ONNXRUNTIME, then node_modules/onnxruntime-node)." };
-        var list = new Command("list", "List every model with its version and whether it is enabled (and why not).") { folderOption, runtimeOption };
-        list.SetAction(parseResult => List(parseResult.GetValue(folderOption), parseResult.GetValue(runtimeOption)));
+        var list = new Command("list", "List every model with its version and whether it is enabled (and why not).") { folderOption };
+        list.SetAction(parseResult => List(parseResult.GetValue(folderOption)));
         models.Subcommands.Add(list);
 
         var outOption = new Option<string>("--out") { Description = "Folder to write demo-knee.onnx and demo-knee.json into.", DefaultValueFactory = _ => "models" };
@@ -30,6 +29,7 @@ public static class InferenceCommands
         });
         models.Subcommands.Add(build);
         models.Subcommands.Add(ModelsPhantomKneeCommand.Create());
+        models.Subcommands.Add(ModelsImportNnUnetCommand.Create());
 
         var dataOut = new Option<string>("--out") { Description = "Folder for the raw phantom volumes.", Required = true };
         var seedsOption = new Option<string>("--seeds") { Description = "Comma-separated phantom seeds.", DefaultValueFactory = _ => "1,2,3,4" };
@@ -58,7 +58,7 @@ public static class InferenceCommands
         return 0;
     }
 
-    private static int List(string? folder, string? runtimePath)
+    private static int List(string? folder)
     {
         folder ??= ModelRegistry.FindDefaultFolder();
         if (folder is null || !Directory.Exists(folder))
@@ -69,11 +69,11 @@ public static class InferenceCommands
         OrtRuntime? runtime;
         try
         {
-            runtime = OrtRuntime.Load(runtimePath);
+            runtime = OrtRuntime.Load();
         }
         catch (ModelConfigurationException e)
         {
-            return CliErrors.Report(ModelConfigurationException.ErrorCode, e.Message, "Install onnxruntime-node with npm, or pass --onnxruntime.");
+            return CliErrors.Report(ModelConfigurationException.ErrorCode, e.Message, "ONNX Runtime comes with the build (NuGet Microsoft.ML.OnnxRuntime): rebuild with `dotnet build`.");
         }
 
         var registry = new ModelRegistry(folder, runtime);

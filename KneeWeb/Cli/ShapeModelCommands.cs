@@ -134,14 +134,14 @@ public static class ShapeModelCommands
 }
 
 /// <summary>What the user chose about the shape model on the command line.</summary>
-public sealed record ShapeModelChoice(NsmMode Mode, string? Problem, string? ModelsFolder, string? SidecarPath, string? RuntimePath, NsmFitOptions Settings)
+public sealed record ShapeModelChoice(NsmMode Mode, string? Problem, string? ModelsFolder, string? SidecarPath, NsmFitOptions Settings)
 {
     /// <summary>Loads ONNX Runtime and the shape model (the owner disposes the ONNX session).</summary>
     /// <exception cref="NsmFailedException">The model is missing or does not load.</exception>
     /// <exception cref="ModelConfigurationException">ONNX Runtime cannot be loaded.</exception>
     public (NsmModel Model, IDisposable Owner) Load()
     {
-        OrtRuntime runtime = OrtRuntime.Load(RuntimePath);
+        OrtRuntime runtime = OrtRuntime.Load();
         string models = ModelsFolder ?? ModelRegistry.FindDefaultFolder() ?? Path.GetFullPath("models");
         return NsmModels.Load(runtime, models, SidecarPath);
     }
@@ -153,7 +153,6 @@ public sealed class ShapeModelOptions
     private Option<string> mode = null!;
     private Option<string?> sidecar = null!;
     private Option<string?> models = null!;
-    private Option<string?> runtime = null!;
     private Option<double> spacing = null!;
 
     public static ShapeModelOptions Create() => new()
@@ -161,7 +160,6 @@ public sealed class ShapeModelOptions
         mode = new Option<string>("--nsm") { Description = "Neural shape model: off, bone or bone-cartilage (the demo model is bone only: bone-cartilage fits the bone and says so).", DefaultValueFactory = _ => "off" },
         sidecar = new Option<string?>("--nsm-model") { Description = "Shape model sidecar (.json) to use (default: models/nsm/femur-nsm-demo.json)." },
         models = new Option<string?>("--models") { Description = "Models folder (default: models/ found upward from here)." },
-        runtime = new Option<string?>("--onnxruntime") { Description = "ONNX Runtime library or its folder." },
         spacing = new Option<double>("--nsm-resolution") { Description = "Grid spacing (model mm) of the reconstructed mesh's marching cubes.", DefaultValueFactory = _ => 1.5 },
     };
 
@@ -171,7 +169,6 @@ public sealed class ShapeModelOptions
         command.Options.Add(mode);
         command.Options.Add(sidecar);
         command.Options.Add(models);
-        command.Options.Add(runtime);
         command.Options.Add(spacing);
     }
 
@@ -189,7 +186,7 @@ public sealed class ShapeModelOptions
         double resolution = parseResult.GetValue(spacing);
         string? problem = chosen is null ? $"--nsm must be off, bone or bone-cartilage (got '{text}')."
             : !(resolution > 0.25 && resolution <= 10) ? $"--nsm-resolution must lie in (0.25, 10] model mm (got {resolution})." : null;
-        return new ShapeModelChoice(chosen ?? NsmMode.Off, problem, parseResult.GetValue(models), parseResult.GetValue(sidecar), parseResult.GetValue(runtime),
+        return new ShapeModelChoice(chosen ?? NsmMode.Off, problem, parseResult.GetValue(models), parseResult.GetValue(sidecar),
             new NsmFitOptions { ReconstructionSpacingMm = resolution });
     }
 }

@@ -13,6 +13,8 @@ public static class DatabaseInitializer
     {
         ArgumentNullException.ThrowIfNull(factory);
         await using KneeWebDbContext db = await factory.CreateDbContextAsync(ct);
+        // A database from 0.1.0 (hand-written migrations) is adopted in place; then generated migrations apply.
+        await LegacyDatabaseUpgrade.AdoptAsync(db, ct);
         await db.Database.MigrateAsync(ct);
         // WAL lets the UI read while the worker writes; it is a property of the file, so set and check it once.
         string? mode = await ScalarAsync(db, "PRAGMA journal_mode=WAL;", ct);

@@ -73,6 +73,9 @@ public sealed class Job
     /// <summary>Set when a user asked to cancel; a worker that picks the job up honours it.</summary>
     public bool CancelRequested { get; set; }
 
+    /// <summary>The Slurm job id when the job was handed to Slurm; a restart re-attaches to it, never resubmits.</summary>
+    public long? SlurmJobId { get; set; }
+
     public List<JobEvent> Events { get; set; } = [];
 
     public List<Artifact> Artifacts { get; set; } = [];

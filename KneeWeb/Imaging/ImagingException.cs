@@ -52,3 +52,56 @@ public class DicomSeriesException : Exception
     {
     }
 }
+
+/// <summary>
+/// An image would need more memory than one job may use (mapped to IMAGE_TOO_LARGE). Thrown from
+/// the header, before any voxel is read.
+/// </summary>
+public class ImageTooLargeException : Exception
+{
+    public ImageTooLargeException()
+    {
+    }
+
+    public ImageTooLargeException(string message)
+        : base(message)
+    {
+    }
+
+    public ImageTooLargeException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+
+    public ImageTooLargeException(string message, long estimatedBytes, long budgetBytes)
+        : base(message)
+    {
+        EstimatedBytes = estimatedBytes;
+        BudgetBytes = budgetBytes;
+    }
+
+    public long EstimatedBytes { get; }
+
+    public long BudgetBytes { get; }
+}
+
+/// <summary>
+/// The disk ran out (or would run into the configured free-space reserve) while writing
+/// (mapped to DISK_FULL). Carries no path: the message is shown to people.
+/// </summary>
+public class InsufficientDiskSpaceException : IOException
+{
+    public InsufficientDiskSpaceException()
+    {
+    }
+
+    public InsufficientDiskSpaceException(string message)
+        : base(message)
+    {
+    }
+
+    public InsufficientDiskSpaceException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}

@@ -1,10 +1,9 @@
-using KneeWeb.Inference.Native;
-
 namespace KneeWeb.Inference;
 
 /// <summary>
-/// A failed ONNX Runtime call: the library's status code and message, verbatim. Raised only by
-/// <see cref="OrtNative.Check"/>; the predictor maps it to a catalog error at its boundary.
+/// A failed ONNX Runtime call: the library's status code and message, verbatim. Made only by
+/// <see cref="OrtErrors.Translate"/> (and by the predictor's simulated out-of-memory); the
+/// predictor maps it to a catalog error at its boundary.
 /// </summary>
 public class OrtException : Exception
 {
@@ -24,6 +23,13 @@ public class OrtException : Exception
 
     public OrtException(OrtErrorCode code, string message)
         : base($"ONNX Runtime {code}: {message}")
+    {
+        Code = code;
+        NativeMessage = message;
+    }
+
+    public OrtException(OrtErrorCode code, string message, Exception innerException)
+        : base($"ONNX Runtime {code}: {message}", innerException)
     {
         Code = code;
         NativeMessage = message;

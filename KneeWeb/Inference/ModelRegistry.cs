@@ -26,6 +26,9 @@ public sealed record ModelEntry
 
     public required string SidecarPath { get; init; }
 
+    /// <summary>Valid, but switched off by an Admin (see <see cref="ModelStates"/>); it can be switched on again.</summary>
+    public bool SwitchedOff { get; init; }
+
     /// <summary>The .onnx file's SHA-256 as computed at start-up (null where the file is missing).</summary>
     public string? ComputedSha256 { get; init; }
 }
@@ -57,9 +60,16 @@ public sealed class ModelRegistry
         }
 
         var models = new List<ModelEntry>(names.Count);
+        Dictionary<string, ModelState> states = ModelStates.Read(Folder);
         foreach (string name in names)
         {
-            models.Add(Validate(Folder, name, runtime));
+            ModelEntry entry = Validate(Folder, name, runtime);
+            if (entry.Enabled && states.TryGetValue(name, out ModelState? state) && !state.Enabled)
+            {
+                entry = entry with { DisabledReason = $"switched off by an Admin ({state.ChangedBy ?? "unknown"}, {state.ChangedAt:yyyy-MM-dd HH:mm} UTC)", SwitchedOff = true };
+            }
+
+            models.Add(entry);
         }
 
         Models = models;
@@ -297,7 +307,7 @@ public sealed class ModelRegistry
     {
         try
         {
-            using OrtSession session = OrtSession.Create(runtime, modelPath, new OrtSessionSettings { Provider = ExecutionProviderPreference.Cpu, IntraOpThreads = 1, Optimization = Native.GraphOptimization.Basic });
+            using OrtSession session = OrtSession.Create(runtime, modelPath, new OrtSessionSettings { Provider = ExecutionProviderPreference.Cpu, IntraOpThreads = 1, Optimization = GraphOptimization.Basic });
             if (session.Inputs.Count != 1 || session.Inputs[0].Shape.Length != 5)
             {
                 problems.Add($"the model must take one 5D input [N, C, K, J, I]; it takes {string.Join(", ", session.Inputs)}");

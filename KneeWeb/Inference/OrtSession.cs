@@ -1,15 +1,16 @@
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
-using KneeWeb.Inference.Native;
+using Microsoft.ML.OnnxRuntime;
+using Ort = Microsoft.ML.OnnxRuntime;
 
 namespace KneeWeb.Inference;
 
 /// <summary>Which execution provider a session should use.</summary>
 public enum ExecutionProviderPreference
 {
-    /// <summary>CUDA where its provider library is installed, otherwise the CPU.</summary>
+    /// <summary>CUDA where the GPU build is installed and CUDA loads, otherwise the CPU (with the reason noted).</summary>
     Auto,
     Cpu,
+
+    /// <summary>CUDA; where it cannot be used (CPU build, CUDA 13 or cuDNN 9 missing) the CPU, with the reason noted.</summary>
     Cuda,
 }
 
@@ -36,53 +37,31 @@ public sealed record OrtTensorInfo(string Name, OnnxValueType ValueType, OnnxEle
 }
 
 /// <summary>
-/// One loaded ONNX model (an OrtSession) on one execution provider. Runs are thread-safe, as the
-/// C API's are. Inputs and outputs are float tensors over pinned managed arrays, so data crosses
-/// into the runtime without a copy.
+/// One loaded ONNX model (an InferenceSession of the official package) on one execution provider.
+/// Runs are thread-safe, as the runtime's are. Inputs and outputs are float tensors over pinned
+/// managed arrays, so data crosses into the runtime without a copy. Every failure of the runtime
+/// leaves here as an <see cref="OrtException"/>, and a cancelled token terminates a run in flight.
 /// </summary>
-public sealed unsafe class OrtSession : IDisposable
+public sealed class OrtSession : IDisposable
 {
-    private readonly OrtSessionHandle session;
-    private readonly byte[] namesUtf8; // pinned: NUL-terminated input names, then output names
-    private readonly nint[] inputNamePointers;
-    private readonly nint[] outputNamePointers;
+    private readonly InferenceSession session;
+    private readonly string[] inputNames;
+    private readonly string[][] outputNamePrefixes; // [n] = the first n output names, for runs that want fewer outputs
 
-    private OrtSession(OrtRuntime runtime, OrtSessionHandle session, string provider, string? providerNote, string modelPath)
+    private OrtSession(OrtRuntime runtime, InferenceSession session, string provider, string? providerNote, string modelPath)
     {
         Runtime = runtime;
         this.session = session;
         ExecutionProvider = provider;
         ProviderNote = providerNote;
         ModelPath = modelPath;
-        Inputs = ReadInfos(isInput: true);
-        Outputs = ReadInfos(isInput: false);
-
-        int total = 0;
-        foreach (OrtTensorInfo info in Inputs)
+        Inputs = ReadInfos(session.InputNames, session.InputMetadata);
+        Outputs = ReadInfos(session.OutputNames, session.OutputMetadata);
+        inputNames = [.. session.InputNames];
+        outputNamePrefixes = new string[Outputs.Count + 1][];
+        for (int n = 0; n <= Outputs.Count; n++)
         {
-            total += System.Text.Encoding.UTF8.GetByteCount(info.Name) + 1;
-        }
-
-        foreach (OrtTensorInfo info in Outputs)
-        {
-            total += System.Text.Encoding.UTF8.GetByteCount(info.Name) + 1;
-        }
-
-        namesUtf8 = GC.AllocateArray<byte>(total, pinned: true);
-        inputNamePointers = new nint[Inputs.Count];
-        outputNamePointers = new nint[Outputs.Count];
-        int offset = 0;
-        nint basePointer = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(namesUtf8));
-        for (int i = 0; i < Inputs.Count; i++)
-        {
-            inputNamePointers[i] = basePointer + offset;
-            offset += System.Text.Encoding.UTF8.GetBytes(Inputs[i].Name, namesUtf8.AsSpan(offset)) + 1;
-        }
-
-        for (int i = 0; i < Outputs.Count; i++)
-        {
-            outputNamePointers[i] = basePointer + offset;
-            offset += System.Text.Encoding.UTF8.GetBytes(Outputs[i].Name, namesUtf8.AsSpan(offset)) + 1;
+            outputNamePrefixes[n] = [.. session.OutputNames.Take(n)];
         }
     }
 
@@ -102,7 +81,6 @@ public sealed unsafe class OrtSession : IDisposable
 
     /// <summary>Loads a model file on the provider the settings ask for.</summary>
     /// <exception cref="OrtException">The runtime rejected the model.</exception>
-    /// <exception cref="ModelConfigurationException">CUDA was asked for explicitly and cannot be used.</exception>
     public static OrtSession Create(OrtRuntime runtime, string modelPath, OrtSessionSettings? settings = null)
     {
         ArgumentNullException.ThrowIfNull(runtime);
@@ -113,62 +91,31 @@ public sealed unsafe class OrtSession : IDisposable
             throw new FileNotFoundException($"Model file not found: {modelPath}", modelPath);
         }
 
-        using var options = new OrtSessionOptionsHandle();
-        nint optionsPointer;
-        OrtNative.Check(OrtNative.Api->CreateSessionOptions(&optionsPointer));
-        options.Attach(optionsPointer);
-        OrtNative.Check(OrtNative.Api->SetSessionGraphOptimizationLevel(optionsPointer, (int)settings.Optimization));
-        OrtNative.Check(OrtNative.Api->SetIntraOpNumThreads(optionsPointer, settings.IntraOpThreads));
-        OrtNative.Check(OrtNative.Api->SetInterOpNumThreads(optionsPointer, settings.InterOpThreads));
-        OrtNative.Check(OrtNative.Api->SetSessionLogSeverityLevel(optionsPointer, (int)OrtLoggingLevel.Error));
-
-        string provider = "cpu";
-        string? note = null;
-        bool wantCuda = settings.Provider == ExecutionProviderPreference.Cuda
-            || (settings.Provider == ExecutionProviderPreference.Auto && runtime.IsCudaProviderPresent);
-        if (settings.Provider == ExecutionProviderPreference.Cuda && !runtime.IsCudaProviderPresent)
+        using var options = new Ort.SessionOptions
         {
-            throw new ModelConfigurationException($"CUDA was asked for but {OrtRuntime.CudaProviderLibraryName} is not beside {runtime.LibraryPath}; install the GPU build of ONNX Runtime or choose auto/cpu.");
-        }
-
-        if (wantCuda)
-        {
-            try
-            {
-                OrtCudaProviderOptions cuda = OrtCudaProviderOptions.Defaults(settings.CudaDeviceId);
-                OrtNative.Check(OrtNative.Api->SessionOptionsAppendExecutionProvider_CUDA(optionsPointer, &cuda));
-                provider = "cuda";
-            }
-            catch (OrtException e) when (settings.Provider == ExecutionProviderPreference.Auto)
-            {
-                // Auto falls back to the CPU and says why; an explicit CUDA request fails below instead.
-                note = $"CUDA provider could not be added, running on CPU: {e.NativeMessage}";
-            }
-            catch (OrtException e)
-            {
-                throw new ModelConfigurationException($"CUDA provider could not be added: {e.NativeMessage}", e);
-            }
-        }
-        else if (settings.Provider == ExecutionProviderPreference.Auto)
-        {
-            note = $"{OrtRuntime.CudaProviderLibraryName} not installed beside the runtime: running on CPU.";
-        }
-
-        var handle = new OrtSessionHandle();
-        nint sessionPointer;
-        fixed (byte* path = OrtNative.Utf8(Path.GetFullPath(modelPath)))
-        {
-            OrtNative.Check(OrtNative.Api->CreateSession(runtime.Env.Pointer, path, optionsPointer, &sessionPointer));
-        }
-
-        handle.Attach(sessionPointer);
+            GraphOptimizationLevel = (GraphOptimizationLevel)(int)settings.Optimization,
+            IntraOpNumThreads = settings.IntraOpThreads,
+            InterOpNumThreads = settings.InterOpThreads,
+            LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR,
+        };
+        (string provider, string? note) = ChooseProvider(runtime, options, settings);
+        InferenceSession inferenceSession;
         try
         {
-            return new OrtSession(runtime, handle, provider, note, modelPath);
+            inferenceSession = new InferenceSession(Path.GetFullPath(modelPath), options);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw OrtErrors.Translate(e);
+        }
+
+        try
+        {
+            return new OrtSession(runtime, inferenceSession, provider, note, modelPath);
         }
         catch
         {
-            handle.Dispose();
+            inferenceSession.Dispose();
             throw;
         }
     }
@@ -188,22 +135,25 @@ public sealed unsafe class OrtSession : IDisposable
             throw new ArgumentException($"The model takes {Inputs.Count} input(s) and gives {Outputs.Count} output(s); got {inputs.Count} and {outputs.Count}.");
         }
 
-        nint* inputValues = stackalloc nint[inputs.Count];
-        nint* outputValues = stackalloc nint[outputs.Count];
+        var inputValues = new OrtValue[inputs.Count];
         for (int i = 0; i < inputs.Count; i++)
         {
-            inputValues[i] = inputs[i].Value.Pointer;
+            inputValues[i] = inputs[i].Value;
         }
 
+        var outputValues = new OrtValue[outputs.Count];
         for (int i = 0; i < outputs.Count; i++)
         {
-            outputValues[i] = outputs[i].Value.Pointer;
+            outputValues[i] = outputs[i].Value;
         }
 
-        RunCore(inputValues, inputs.Count, outputValues, outputs.Count, cancellationToken);
+        string[] outputNames = outputNamePrefixes[outputs.Count];
+        RunGuarded(runOptions => session.Run(runOptions, inputNames, inputValues, outputNames, outputValues), cancellationToken);
     }
 
     /// <summary>Runs a one-input model and returns its first output in a new array (for outputs of unknown shape).</summary>
+    /// <exception cref="OperationCanceledException">The token was cancelled before or during the run.</exception>
+    /// <exception cref="OrtException">The run failed, or the output is not a float tensor.</exception>
     public float[] Run(OrtFloatTensor input, out long[] outputShape, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(input);
@@ -212,39 +162,47 @@ public sealed unsafe class OrtSession : IDisposable
             throw new ArgumentException($"The model takes {Inputs.Count} inputs.", nameof(input));
         }
 
-        nint inputValue = input.Value.Pointer;
-        nint outputValue = 0;
-        RunCore(&inputValue, 1, &outputValue, 1, cancellationToken);
-        using var output = new OrtValueHandle();
-        output.Attach(outputValue);
-        return CopyFloatTensor(outputValue, out outputShape);
+        OrtValue[] inputValues = [input.Value];
+        string[] outputNames = outputNamePrefixes[1];
+        long[] shape = [];
+        float[] result = [];
+        RunGuarded(
+            runOptions =>
+            {
+                using IDisposableReadOnlyCollection<OrtValue> results = session.Run(runOptions, inputNames, inputValues, outputNames);
+                result = CopyFloatTensor(results[0], out shape);
+            },
+            cancellationToken);
+        outputShape = shape;
+        return result;
     }
 
     public void Dispose() => session.Dispose();
 
-    private void RunCore(nint* inputValues, int inputCount, nint* outputValues, int outputCount, CancellationToken cancellationToken)
+    /// <summary>
+    /// One run with its own RunOptions, whose Terminate flag the token sets: the runtime checks it
+    /// between operators and stops with an error, which becomes the cancellation the caller asked for.
+    /// </summary>
+    private static void RunGuarded(Action<RunOptions> run, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        using var runOptions = new OrtRunOptionsHandle();
-        nint runOptionsPointer;
-        OrtNative.Check(OrtNative.Api->CreateRunOptions(&runOptionsPointer));
-        runOptions.Attach(runOptionsPointer);
+        using var runOptions = new RunOptions();
 
-        // Dispose of the registration waits for a callback in flight, so the options outlive it.
+        // Disposing the registration waits for a callback in flight, so the options outlive it.
         using CancellationTokenRegistration registration = cancellationToken.CanBeCanceled
-            ? cancellationToken.Register(static state => Terminate((OrtRunOptionsHandle)state!), runOptions)
+            ? cancellationToken.Register(static state => Terminate((RunOptions)state!), runOptions)
             : default;
-        fixed (nint* inputNames = inputNamePointers)
-        fixed (nint* outputNames = outputNamePointers)
+        try
         {
-            nint status = OrtNative.Api->Run(session.Pointer, runOptionsPointer, inputNames, inputValues, (nuint)inputCount, outputNames, (nuint)outputCount, outputValues);
-            if (status != 0 && cancellationToken.IsCancellationRequested)
-            {
-                OrtNative.Api->ReleaseStatus(status);
-                throw new OperationCanceledException("The model run was terminated.", cancellationToken);
-            }
-
-            OrtNative.Check(status);
+            run(runOptions);
+        }
+        catch (OnnxRuntimeException e) when (cancellationToken.IsCancellationRequested)
+        {
+            throw new OperationCanceledException("The model run was terminated.", e, cancellationToken);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw OrtErrors.Translate(e);
         }
 
         // A cancel that arrived after the runtime's last terminate check still cancels: the caller
@@ -252,110 +210,85 @@ public sealed unsafe class OrtSession : IDisposable
         cancellationToken.ThrowIfCancellationRequested();
     }
 
-    private static void Terminate(OrtRunOptionsHandle runOptions)
+    private static void Terminate(RunOptions runOptions) => runOptions.Terminate = true;
+
+    /// <summary>
+    /// Adds CUDA unless the CPU is asked for. Where CUDA cannot be used the session runs on the CPU
+    /// and <see cref="ProviderNote"/> says why, which the predictor records among its fallbacks
+    /// (stats.json): the CPU build has no CUDA provider; the GPU build on a machine without CUDA 13
+    /// or cuDNN 9 fails to add it with a catchable error naming the missing library.
+    /// </summary>
+    private static (string Provider, string? Note) ChooseProvider(OrtRuntime runtime, Ort.SessionOptions options, OrtSessionSettings settings)
     {
-        bool added = false;
+        if (settings.Provider == ExecutionProviderPreference.Cpu)
+        {
+            return ("cpu", null);
+        }
+
+        if (!runtime.IsCudaProviderPresent)
+        {
+            return ("cpu", $"{OrtRuntime.CudaProviderLibraryName} not installed beside the runtime (this is the CPU build of ONNX Runtime; a GPU server builds KneeWeb with -p:KneeWebOnnxRuntime=gpu): running on CPU.");
+        }
+
         try
         {
-            runOptions.DangerousAddRef(ref added);
-            OrtNative.Check(OrtNative.Api->RunOptionsSetTerminate(runOptions.DangerousGetHandle()));
+            AddCuda(options, settings.CudaDeviceId);
+            return ("cuda", null);
         }
-        finally
+        catch (OnnxRuntimeException e)
         {
-            if (added)
-            {
-                runOptions.DangerousRelease();
-            }
+            return ("cpu", $"CUDA provider could not be added (it needs CUDA 13 and cuDNN 9), running on CPU: {OrtErrors.Parse(e.Message).Message.Trim()}");
         }
     }
 
-    private static float[] CopyFloatTensor(nint value, out long[] shape)
+    /// <summary>
+    /// Appends the CUDA provider through the versioned options API, which every build serves and
+    /// answers with a status (the older exported entry point is absent from the CPU library).
+    /// </summary>
+    /// <exception cref="OnnxRuntimeException">CUDA cannot be used here; the message names why.</exception>
+    internal static void AddCuda(Ort.SessionOptions options, int deviceId)
     {
-        using var info = new OrtTensorTypeAndShapeInfoHandle();
-        nint infoPointer;
-        OrtNative.Check(OrtNative.Api->GetTensorTypeAndShape(value, &infoPointer));
-        info.Attach(infoPointer);
-        OnnxElementType type;
-        OrtNative.Check(OrtNative.Api->GetTensorElementType(infoPointer, &type));
-        if (type != OnnxElementType.Float)
+        using var cuda = new OrtCUDAProviderOptions();
+        cuda.UpdateOptions(new Dictionary<string, string>(StringComparer.Ordinal)
         {
-            throw new OrtException(OrtErrorCode.InvalidArgument, $"Output is {type}, KneeWeb reads float outputs only.");
-        }
-
-        shape = ReadDimensions(infoPointer);
-        nuint count;
-        OrtNative.Check(OrtNative.Api->GetTensorShapeElementCount(infoPointer, &count));
-        void* data;
-        OrtNative.Check(OrtNative.Api->GetTensorMutableData(value, &data));
-        var result = GC.AllocateUninitializedArray<float>(checked((int)count));
-        new ReadOnlySpan<float>(data, result.Length).CopyTo(result);
-        return result;
+            ["device_id"] = deviceId.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        });
+        options.AppendExecutionProvider_CUDA(cuda);
     }
 
-    private static long[] ReadDimensions(nint tensorInfo)
+    private static float[] CopyFloatTensor(OrtValue value, out long[] shape)
     {
-        nuint rank;
-        OrtNative.Check(OrtNative.Api->GetDimensionsCount(tensorInfo, &rank));
-        var dims = new long[(int)rank];
-        fixed (long* d = dims)
+        OrtTensorTypeAndShapeInfo info = value.GetTensorTypeAndShape();
+        if (info.ElementDataType != Ort.Tensors.TensorElementType.Float)
         {
-            OrtNative.Check(OrtNative.Api->GetDimensions(tensorInfo, d, rank));
+            throw new OrtException(OrtErrorCode.InvalidArgument, $"Output is {info.ElementDataType}, KneeWeb reads float outputs only.");
         }
 
-        return dims;
+        shape = info.Shape;
+        return value.GetTensorDataAsSpan<float>().ToArray();
     }
 
-    private List<OrtTensorInfo> ReadInfos(bool isInput)
+    private static List<OrtTensorInfo> ReadInfos(IReadOnlyList<string> names, IReadOnlyDictionary<string, NodeMetadata> metadata)
     {
-        nint sessionPointer = session.Pointer;
-        nuint count;
-        OrtNative.Check(isInput
-            ? OrtNative.Api->SessionGetInputCount(sessionPointer, &count)
-            : OrtNative.Api->SessionGetOutputCount(sessionPointer, &count));
-        nint allocator;
-        OrtNative.Check(OrtNative.Api->GetAllocatorWithDefaultOptions(&allocator));
-        var infos = new List<OrtTensorInfo>((int)count);
-        for (nuint i = 0; i < count; i++)
+        var infos = new List<OrtTensorInfo>(names.Count);
+        foreach (string name in names)
         {
-            byte* namePointer;
-            OrtNative.Check(isInput
-                ? OrtNative.Api->SessionGetInputName(sessionPointer, i, allocator, &namePointer)
-                : OrtNative.Api->SessionGetOutputName(sessionPointer, i, allocator, &namePointer));
-            string name = Marshal.PtrToStringUTF8((nint)namePointer) ?? string.Empty;
-            OrtNative.Check(OrtNative.Api->AllocatorFree(allocator, namePointer));
-
-            using var typeInfo = new OrtTypeInfoHandle();
-            nint typeInfoPointer;
-            OrtNative.Check(isInput
-                ? OrtNative.Api->SessionGetInputTypeInfo(sessionPointer, i, &typeInfoPointer)
-                : OrtNative.Api->SessionGetOutputTypeInfo(sessionPointer, i, &typeInfoPointer));
-            typeInfo.Attach(typeInfoPointer);
-            OnnxValueType valueType;
-            OrtNative.Check(OrtNative.Api->GetOnnxTypeFromTypeInfo(typeInfoPointer, &valueType));
-            if (valueType != OnnxValueType.Tensor)
+            NodeMetadata node = metadata[name];
+            var valueType = (OnnxValueType)(int)node.OnnxValueType;
+            if (!node.IsTensor)
             {
                 infos.Add(new OrtTensorInfo(name, valueType, OnnxElementType.Undefined, [], []));
                 continue;
             }
 
-            nint tensorInfo; // owned by typeInfo
-            OrtNative.Check(OrtNative.Api->CastTypeInfoToTensorInfo(typeInfoPointer, &tensorInfo));
-            OnnxElementType elementType;
-            OrtNative.Check(OrtNative.Api->GetTensorElementType(tensorInfo, &elementType));
-            long[] shape = ReadDimensions(tensorInfo);
-            var symbolic = new string[shape.Length];
-            var symbols = new nint[Math.Max(1, shape.Length)];
-            fixed (nint* symbolPointers = symbols)
+            long[] shape = Array.ConvertAll(node.Dimensions, d => (long)d);
+            string[] symbolic = node.SymbolicDimensions.Length == shape.Length ? [.. node.SymbolicDimensions] : new string[shape.Length];
+            for (int d = 0; d < symbolic.Length; d++)
             {
-                OrtNative.Check(OrtNative.Api->GetSymbolicDimensions(tensorInfo, (byte**)symbolPointers, (nuint)shape.Length));
+                symbolic[d] ??= string.Empty;
             }
 
-            for (int d = 0; d < shape.Length; d++)
-            {
-                symbolic[d] = Marshal.PtrToStringUTF8(symbols[d]) ?? string.Empty;
-            }
-
-            infos.Add(new OrtTensorInfo(name, valueType, elementType, shape, symbolic));
+            infos.Add(new OrtTensorInfo(name, valueType, (OnnxElementType)(int)node.ElementDataType, shape, symbolic));
         }
 
         return infos;
@@ -366,8 +299,10 @@ public sealed unsafe class OrtSession : IDisposable
 /// A float32 tensor whose data is a pinned managed array (on the pinned object heap), wrapped
 /// by an OrtValue that points straight at it: fill <see cref="Data"/>, run, read it back.
 /// </summary>
-public sealed unsafe class OrtFloatTensor : IDisposable
+public sealed class OrtFloatTensor : IDisposable
 {
+    /// <param name="runtime">The loaded runtime (a tensor cannot exist before it).</param>
+    /// <param name="shape">Dimensions in C order.</param>
     public OrtFloatTensor(OrtRuntime runtime, params long[] shape)
     {
         ArgumentNullException.ThrowIfNull(runtime);
@@ -381,16 +316,14 @@ public sealed unsafe class OrtFloatTensor : IDisposable
 
         Shape = (long[])shape.Clone();
         Data = GC.AllocateArray<float>(checked((int)count), pinned: true);
-        Value = new OrtValueHandle();
-        nint valuePointer;
-        void* data = Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(Data));
-        fixed (long* dims = Shape)
+        try
         {
-            OrtNative.Check(OrtNative.Api->CreateTensorWithDataAsOrtValue(
-                runtime.CpuMemory.Pointer, data, (nuint)((long)Data.Length * sizeof(float)), dims, (nuint)Shape.Length, OnnxElementType.Float, &valuePointer));
+            Value = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, new Memory<float>(Data), Shape);
         }
-
-        Value.Attach(valuePointer);
+        catch (OnnxRuntimeException e)
+        {
+            throw OrtErrors.Translate(e);
+        }
     }
 
     public long[] Shape { get; }
@@ -398,7 +331,7 @@ public sealed unsafe class OrtFloatTensor : IDisposable
     /// <summary>The tensor's elements in C order (last dimension fastest).</summary>
     public float[] Data { get; }
 
-    internal OrtValueHandle Value { get; }
+    internal OrtValue Value { get; }
 
     public void Dispose() => Value.Dispose();
 }

@@ -44,7 +44,13 @@ public sealed class SegmentationPredictor : IDisposable
         }
     }
 
-    private OrtSession SessionFor(ModelEntry model, OrtSessionSettings settings, out bool loaded)
+    /// <summary>Test-only behaviour (simulated out-of-memory failures); null in production.</summary>
+    internal PredictorTestSeam? TestSeam { get; init; }
+
+    /// <summary>Finds another registered model by name: a cascade's previous stage.</summary>
+    public Func<string, ModelEntry?>? ModelResolver { get; init; }
+
+    internal OrtSession SessionFor(ModelEntry model, OrtSessionSettings settings)
     {
         var key = (model.ModelPath, model.ComputedSha256, settings);
         lock (sessionsLock)
@@ -52,14 +58,12 @@ public sealed class SegmentationPredictor : IDisposable
             ObjectDisposedException.ThrowIf(disposed, this);
             if (sessions.TryGetValue(key, out OrtSession? cached))
             {
-                loaded = false;
                 return cached;
             }
 
             // Loading under the lock: two jobs asking for the same model load it once.
             OrtSession session = OrtSession.Create(Runtime, model.ModelPath, settings);
             sessions[key] = session;
-            loaded = true;
             return session;
         }
     }
@@ -84,6 +88,11 @@ public sealed class SegmentationPredictor : IDisposable
             throw new ModelConfigurationException($"Model '{model.Name}' is disabled: {model.DisabledReason}");
         }
 
+        if (model.Sidecar.NnUnet is not null)
+        {
+            return Task.Run(() => new NnUnet.NnUnetSegmentation(this, model, options, progress, preview, cancellationToken).Segment(image), cancellationToken);
+        }
+
         if (image.Frames != model.Sidecar.InputChannels)
         {
             throw new ModelConfigurationException($"Model '{model.Name}' takes {model.Sidecar.InputChannels} channel(s); the image has {image.Frames}.");
@@ -93,6 +102,7 @@ public sealed class SegmentationPredictor : IDisposable
     }
 
     /// <summary>One segmentation: its settings, buffers and bookkeeping.</summary>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "A Run lives for one Execute call, which disposes its fallback session in a finally.")]
     private sealed class Run
     {
         private readonly SegmentationPredictor owner;
@@ -103,17 +113,15 @@ public sealed class SegmentationPredictor : IDisposable
         private readonly IProgress<double>? progress;
         private readonly Action<SegmentationPreview>? preview;
         private readonly CancellationToken cancellationToken;
-        private readonly List<string> fallbacks = [];
         private readonly Stopwatch runClock = new();
         private readonly Stopwatch tilingClock = new();
-        private readonly Stopwatch previewClock = new();
+        private readonly PreviewSampler? previewSampler;
         private readonly Stopwatch restoreClock = new(); // linear restore: postprocessing, though done while tiling
         private readonly int classes;
         private readonly int pI, pJ, pK;
         private readonly byte[] labelLookup;
 
-        private OrtSession? session;
-        private bool ownsSession; // the CPU fallback session belongs to this run; cached ones do not
+        private ProviderFallback? fallback;
         private Dims3 padded;
         private (int I, int J, int K) padOffset;
         private float[][] channels = [];
@@ -143,20 +151,22 @@ public sealed class SegmentationPredictor : IDisposable
             pJ = sidecar.PatchSizeIjk[1];
             pK = sidecar.PatchSizeIjk[2];
             labelLookup = sidecar.LabelLookup();
+            previewSampler = preview is null ? null : new PreviewSampler(preview, options.PreviewInterval);
         }
 
         public SegmentationResult Execute()
         {
             var total = Stopwatch.StartNew();
             var stage = Stopwatch.StartNew();
-            session = CreateSession(options.Provider);
+            fallback = new ProviderFallback(owner, model, options);
+            OrtSession session = fallback.Session;
             TimeSpan load = stage.Elapsed;
 
             stage.Restart();
             // A model of one knee sees the other knee mirrored left-right; its labels are mirrored back below.
             int? sideAxis = options.KneeSide is { } side && sidecar.KneeSide is { } modelSide && side != modelSide ? LeftRightAxis(image.Geometry) : null;
             Volume input = sideAxis is int axis ? Mirrored(image, axis) : image;
-            preprocessed = NnUnetPreprocessing.Preprocess(input, PreprocessingFor(sidecar));
+            preprocessed = NnUnetPreprocessing.Preprocess(input, PreprocessingFor(sidecar), cancellationToken);
             Pad(preprocessed);
             // Resampled to the model's grid: scores go back linearly and the argmax is taken on the input's grid.
             restore = LinearScoreRestore.IsIdentity(preprocessed) ? null : new LinearScoreRestore(preprocessed, classes);
@@ -164,8 +174,13 @@ public sealed class SegmentationPredictor : IDisposable
             TimeSpan preprocess = stage.Elapsed;
             cancellationToken.ThrowIfCancellationRequested();
 
-            List<(int I, int J, int K)> tiles = PlaceTiles();
-            bool mirror = options.Mirroring ?? sidecar.Mirroring.Enabled;
+            List<(int I, int J, int K)> tiles = SlidingWindow.Tiles(padded, pI, pJ, pK, options.Overlap ?? sidecar.SlidingWindow.Overlap);
+            bool mirror = options.Mirroring switch
+            {
+                MirroringMode.On => true,
+                MirroringMode.Off => false,
+                _ => sidecar.Mirroring.Enabled,
+            };
             int[][] mirrors = mirror ? MirrorCombinations(sidecar.Mirroring.Axes) : [[]];
             int batch = Math.Max(1, options.BatchSize ?? sidecar.SlidingWindow.BatchSize);
             if (session.Inputs[0].Shape[0] > 0)
@@ -183,7 +198,6 @@ public sealed class SegmentationPredictor : IDisposable
             var tensors = new Dictionary<int, (OrtFloatTensor Input, OrtFloatTensor Output, float[] Sum)>();
             try
             {
-                previewClock.Start();
                 int done = 0;
                 while (done < tiles.Count)
                 {
@@ -238,10 +252,7 @@ public sealed class SegmentationPredictor : IDisposable
                     buffers.Output.Dispose();
                 }
 
-                if (ownsSession)
-                {
-                    session.Dispose();
-                }
+                fallback.Dispose();
             }
 
             MaybePreview(1.0, force: true);
@@ -258,8 +269,8 @@ public sealed class SegmentationPredictor : IDisposable
                 Labels = Volume.CreateLabelMap(image.Geometry, labels),
                 ModelName = model.Name,
                 ModelVersion = model.Version,
-                Provider = session.ExecutionProvider,
-                Fallbacks = fallbacks,
+                Provider = fallback.Provider,
+                Fallbacks = fallback.Fallbacks,
                 Tiles = tiles.Count,
                 BatchSize = batch,
                 Mirrored = mirror,
@@ -275,41 +286,6 @@ public sealed class SegmentationPredictor : IDisposable
                     Total = total.Elapsed,
                 },
             };
-        }
-
-        private OrtSession CreateSession(ExecutionProviderPreference provider, bool cached = true)
-        {
-            try
-            {
-                var settings = new OrtSessionSettings
-                {
-                    Provider = provider,
-                    IntraOpThreads = options.IntraOpThreads,
-                    CudaDeviceId = options.CudaDeviceId,
-                };
-                OrtSession created;
-                if (cached)
-                {
-                    created = owner.SessionFor(model, settings, out _);
-                    ownsSession = false;
-                }
-                else
-                {
-                    created = OrtSession.Create(owner.Runtime, model.ModelPath, settings);
-                    ownsSession = true;
-                }
-
-                if (created.ProviderNote is not null && provider != ExecutionProviderPreference.Cpu)
-                {
-                    fallbacks.Add(created.ProviderNote);
-                }
-
-                return created;
-            }
-            catch (OrtException e)
-            {
-                throw new InferenceFailedException($"ONNX Runtime cannot load model '{model.Name}': {e.NativeMessage}", e);
-            }
         }
 
         /// <summary>Runs one batch (every mirror) into its sum buffer; false when it must be redone with a smaller batch or on the CPU.</summary>
@@ -336,12 +312,7 @@ public sealed class SegmentationPredictor : IDisposable
                     runClock.Start();
                     try
                     {
-                        if (options.SimulateOutOfMemory?.Invoke(session!.ExecutionProvider, take) == true)
-                        {
-                            throw new OrtException(Native.OrtErrorCode.RuntimeException, "simulated: CUDA failure 2: out of memory");
-                        }
-
-                        session!.Run([buffers.Input], [buffers.Output], cancellationToken);
+                        fallback!.Run([buffers.Input], [buffers.Output], take, cancellationToken);
                     }
                     finally
                     {
@@ -366,7 +337,7 @@ public sealed class SegmentationPredictor : IDisposable
             }
             catch (OrtException e)
             {
-                throw new InferenceFailedException($"Model '{model.Name}' failed on {session!.ExecutionProvider}: {e.NativeMessage}", e);
+                throw fallback!.Failed(e);
             }
         }
 
@@ -380,12 +351,7 @@ public sealed class SegmentationPredictor : IDisposable
             runClock.Start();
             try
             {
-                if (options.SimulateOutOfMemory?.Invoke(session!.ExecutionProvider, 1) == true)
-                {
-                    throw new OrtException(Native.OrtErrorCode.RuntimeException, "simulated: CUDA failure 2: out of memory");
-                }
-
-                session!.Run([buffers.Input], [buffers.Output], cancellationToken);
+                fallback!.Run([buffers.Input], [buffers.Output], 1, cancellationToken);
                 return true;
             }
             catch (OrtException e) when (e.IsOutOfMemory)
@@ -394,7 +360,7 @@ public sealed class SegmentationPredictor : IDisposable
             }
             catch (OrtException e)
             {
-                throw new InferenceFailedException($"Model '{model.Name}' failed on {session!.ExecutionProvider}: {e.NativeMessage}", e);
+                throw fallback!.Failed(e);
             }
             finally
             {
@@ -447,33 +413,9 @@ public sealed class SegmentationPredictor : IDisposable
 
         private bool Recover(OrtException error, int take, ref int batch)
         {
-            string provider = session!.ExecutionProvider;
-            if (take > 1)
-            {
-                batch = Math.Max(1, take / 2);
-                fallbacks.Add($"{provider} out of memory at batch {take}: batch halved to {batch}");
-                return false;
-            }
-
-            if (provider == "cuda" && options.AllowCpuFallback)
-            {
-                // The cached CUDA session stays for later jobs; this run finishes on a CPU session of its own.
-                session = CreateSession(ExecutionProviderPreference.Cpu, cached: false);
-                fallbacks.Add("cuda out of memory at batch 1: continuing on cpu");
-                return false;
-            }
-
-            bool gpuInvolved = provider == "cuda" || fallbacks.Exists(f => f.StartsWith("cuda", StringComparison.Ordinal));
-            if (gpuInvolved)
-            {
-                throw new GpuOutOfMemoryException(
-                    provider == "cuda"
-                        ? $"Out of GPU memory at batch 1 with model '{model.Name}', and CPU fallback is off."
-                        : $"Out of GPU memory with model '{model.Name}', and the CPU fallback ran out of memory too.",
-                    error);
-            }
-
-            throw new InferenceFailedException($"Out of memory on the CPU at batch 1 with model '{model.Name}': {error.NativeMessage}", error);
+            // Too big a batch: fewer tiles; at batch 1 on the GPU: the same tiles on the CPU (or GPU_OOM).
+            batch = fallback!.Recover(error, take);
+            return false;
         }
 
         /// <summary>The voxel axis closest to RAS x (left-right).</summary>
@@ -595,26 +537,6 @@ public sealed class SegmentationPredictor : IDisposable
             }
 
             return result;
-        }
-
-        private List<(int I, int J, int K)> PlaceTiles()
-        {
-            double overlap = options.Overlap ?? sidecar.SlidingWindow.Overlap;
-            int[] si = SlidingWindow.Starts(padded.I, pI, overlap), sj = SlidingWindow.Starts(padded.J, pJ, overlap), sk = SlidingWindow.Starts(padded.K, pK, overlap);
-            // k outermost: slabs below the current k start are final and can be released.
-            var tiles = new List<(int I, int J, int K)>(si.Length * sj.Length * sk.Length);
-            foreach (int k in sk)
-            {
-                foreach (int j in sj)
-                {
-                    foreach (int i in si)
-                    {
-                        tiles.Add((i, j, k));
-                    }
-                }
-            }
-
-            return tiles;
         }
 
         private static int[][] MirrorCombinations(int[] axes)
@@ -876,36 +798,8 @@ public sealed class SegmentationPredictor : IDisposable
 
         private void MaybePreview(double fraction, bool force)
         {
-            if (preview is null || (!force && previewClock.Elapsed < options.PreviewInterval))
-            {
-                return;
-            }
-
-            previewClock.Restart();
-            float[] source = channels[0];
-            int mi = padOffset.I + (preprocessed!.Dims.I / 2), mj = padOffset.J + (preprocessed.Dims.J / 2), mk = padOffset.K + (preprocessed.Dims.K / 2);
-            PreviewPlane Plane(string name, int width, int height, Func<int, int, long> index)
-            {
-                var pixels = new float[width * height];
-                var labels = new byte[width * height];
-                for (int y = 0; y < height; y++)
-                {
-                    for (int x = 0; x < width; x++)
-                    {
-                        long n = index(x, y);
-                        pixels[(y * width) + x] = source[n];
-                        labels[(y * width) + x] = paddedLabels[n];
-                    }
-                }
-
-                return new PreviewPlane(name, width, height, pixels, labels);
-            }
-
-            preview(new SegmentationPreview(
-                fraction,
-                Plane("k", padded.I, padded.J, (x, y) => padded.Index(x, y, mk)),
-                Plane("j", padded.I, padded.K, (x, y) => padded.Index(x, mj, y)),
-                Plane("i", padded.J, padded.K, (x, y) => padded.Index(mi, x, y))));
+            Dims3 model = preprocessed!.Dims;
+            previewSampler?.Offer(fraction, force, n => channels[0][n], n => paddedLabels[n], padded, (padOffset.I + (model.I / 2), padOffset.J + (model.J / 2), padOffset.K + (model.K / 2)));
         }
     }
 }

@@ -2,6 +2,25 @@ using KneeWeb.Imaging;
 
 namespace KneeWeb.Inference;
 
+/// <summary>Where a segmentation ran (ONNX Runtime's CUDA or CPU execution provider).</summary>
+public enum InferenceProvider
+{
+    Cpu,
+    Cuda,
+}
+
+/// <summary>
+/// Test-time mirroring of a segmentation run. Model: what the model says (an nnU-Net checkpoint's
+/// inference_allowed_mirroring_axes, a sidecar's mirroring section). On: every axis. Off: none
+/// (about 8x faster with three axes).
+/// </summary>
+public enum MirroringMode
+{
+    Model,
+    On,
+    Off,
+}
+
 /// <summary>Per-run choices; the model's sidecar gives the defaults for the sliding window.</summary>
 public sealed record SegmentationOptions
 {
@@ -18,8 +37,8 @@ public sealed record SegmentationOptions
     /// <summary>Overrides the sidecar's sliding_window.batch_size.</summary>
     public int? BatchSize { get; init; }
 
-    /// <summary>Overrides the sidecar's mirroring.enabled.</summary>
-    public bool? Mirroring { get; init; }
+    /// <summary>Test-time mirroring: the model's own choice (default), every axis, or none.</summary>
+    public MirroringMode Mirroring { get; init; } = MirroringMode.Model;
 
     /// <summary>On GPU out-of-memory at batch 1, continue on the CPU (else end with GPU_OOM).</summary>
     public bool AllowCpuFallback { get; init; } = true;
@@ -28,9 +47,6 @@ public sealed record SegmentationOptions
 
     /// <summary>The knee the image shows, when known (the user's choice); null: unknown, the image is used as it is.</summary>
     public Imaging.KneeSide? KneeSide { get; init; }
-
-    /// <summary>Test hook: answers whether a run on (provider, batch) should fail as out of GPU memory.</summary>
-    internal Func<string, int, bool>? SimulateOutOfMemory { get; init; }
 }
 
 /// <summary>A mid slice of the model's grid: normalised image and labels found so far (schema labels).</summary>
@@ -65,8 +81,8 @@ public sealed record SegmentationResult
 
     public required string ModelVersion { get; init; }
 
-    /// <summary>"cuda" or "cpu": the provider that finished the run.</summary>
-    public required string Provider { get; init; }
+    /// <summary>The provider that finished the run.</summary>
+    public required InferenceProvider Provider { get; init; }
 
     /// <summary>Every fallback taken, in order (batch halved, CPU instead of GPU, CUDA not installed).</summary>
     public required IReadOnlyList<string> Fallbacks { get; init; }

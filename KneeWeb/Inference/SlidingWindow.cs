@@ -26,6 +26,25 @@ public static class SlidingWindow
         return starts;
     }
 
+    /// <summary>Every tile's first voxel (i, j, k), k outermost: slabs below the current k start are final and can be released.</summary>
+    public static List<(int I, int J, int K)> Tiles(Imaging.Dims3 padded, int patchI, int patchJ, int patchK, double overlap)
+    {
+        int[] si = Starts(padded.I, patchI, overlap), sj = Starts(padded.J, patchJ, overlap), sk = Starts(padded.K, patchK, overlap);
+        var tiles = new List<(int I, int J, int K)>(si.Length * sj.Length * sk.Length);
+        foreach (int k in sk)
+        {
+            foreach (int j in sj)
+            {
+                foreach (int i in si)
+                {
+                    tiles.Add((i, j, k));
+                }
+            }
+        }
+
+        return tiles;
+    }
+
     /// <summary>
     /// Gaussian importance map over a patch [k][j][i] (sigma = patch / 8 per axis, centred on
     /// patch / 2, peak 1); zeros are raised to the smallest positive value so every voxel counts.

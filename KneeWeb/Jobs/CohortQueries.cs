@@ -227,21 +227,7 @@ public sealed class CohortQueries(JobStore store, IOptions<KneeWebOptions> optio
         return sb.ToString();
     }
 
-    private static string Escape(string? value)
-    {
-        if (string.IsNullOrEmpty(value))
-        {
-            return "";
-        }
-
-        // A leading =, +, - or @ would run as a formula in a spreadsheet: quote it behind an apostrophe.
-        if (value[0] is '=' or '+' or '-' or '@')
-        {
-            value = "'" + value;
-        }
-
-        return value.IndexOfAny([',', '"', '\r', '\n']) >= 0 ? "\"" + value.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"" : value;
-    }
+    private static string Escape(string? value) => CsvText.Field(value);
 
     private static bool Contains(string? value, string? needle) =>
         string.IsNullOrWhiteSpace(needle) || (value is not null && value.Contains(needle.Trim(), StringComparison.OrdinalIgnoreCase));

@@ -14,6 +14,9 @@ public enum ErrorCode
     CONFIG_ERROR,
     PIPELINE_ERROR,
     CANCELLED,
+    IMAGE_TOO_LARGE,
+    DISK_FULL,
+    RATE_LIMITED,
 }
 
 /// <summary>What a person sees for a code: what happened and what to do next.</summary>
@@ -25,7 +28,7 @@ public sealed record JobError(ErrorCode Code, string Message, string Hint, strin
     public string CodeName => Code.ToString();
 }
 
-public static class ErrorCatalog
+public static partial class ErrorCatalog
 {
     private static readonly Dictionary<ErrorCode, ErrorEntry> Entries = new()
     {
@@ -59,16 +62,42 @@ public static class ErrorCatalog
         [ErrorCode.CANCELLED] = new(ErrorCode.CANCELLED,
             "The job was cancelled.",
             "Start a new job when you are ready."),
+        [ErrorCode.IMAGE_TOO_LARGE] = new(ErrorCode.IMAGE_TOO_LARGE,
+            "The image is too large to analyse on this server: it would need more memory than one job may use.",
+            "Upload a single knee volume at a usual resolution (crop it or resample it to the model's spacing first); an administrator can raise KneeWeb:Jobs:MaxJobMemoryBytes on a larger machine."),
+        [ErrorCode.DISK_FULL] = new(ErrorCode.DISK_FULL,
+            "The server's disk is full, so the request could not be saved.",
+            "Try again later; an administrator must free space in the data folder (old jobs, uploads) or give it a larger disk."),
+        [ErrorCode.RATE_LIMITED] = new(ErrorCode.RATE_LIMITED,
+            "Too many requests in a short time: this one was not accepted.",
+            "Wait as long as the Retry-After header (or the message) says, then try again; an administrator can raise the limits under KneeWeb:Limits."),
     };
 
     public static IReadOnlyCollection<ErrorEntry> All => Entries.Values;
 
     public static ErrorEntry Get(ErrorCode code) => Entries[code];
 
+    /// <remarks>The user message never shows where files live on the server; the details (for admins) keep it.</remarks>
     public static JobError Create(ErrorCode code, string details, string? specificMessage = null)
     {
         ErrorEntry entry = Get(code);
-        string message = string.IsNullOrWhiteSpace(specificMessage) ? entry.Message : $"{entry.Message} {specificMessage}";
+        string message = string.IsNullOrWhiteSpace(specificMessage) ? entry.Message : $"{entry.Message} {HidePaths(specificMessage)}";
         return new JobError(code, message, entry.Hint, details);
     }
+
+    /// <summary>
+    /// Replaces every absolute file path in a message for people (an exception's message often embeds
+    /// one: "Could not find file '/srv/kneeweb/data/uploads/.../input.nii.gz'") by its file name, so
+    /// errors show what is wrong without showing how the server's disk is laid out. Site addresses
+    /// (/v1/..., /jobs/...) are left alone.
+    /// </summary>
+    public static string HidePaths(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        return AbsolutePath().Replace(text, m => m.Groups["name"].Value.Length > 0 ? m.Groups["name"].Value : "(a server folder)");
+    }
+
+    // A "/" not inside a word or URL, then two or more segments; the site's own routes are not paths.
+    [System.Text.RegularExpressions.GeneratedRegex(@"(?<![\w:/.~-])/(?!(?:v1|hubs|jobs|account|admin|cohort|upload|models|server|lib|_framework|_blazor|_content)(?:[/?#\s'""]|$))(?:[^\s'""`()\[\]<>,;:/]+/)+(?<name>[^\s'""`()\[\]<>,;:/]*)")]
+    private static partial System.Text.RegularExpressions.Regex AbsolutePath();
 }

@@ -21,6 +21,9 @@ public static class ErrorMapper
             JobFailureException known => ErrorCatalog.Create(known.Code, details, known.Message),
             PipelineStepException { InnerException: { } inner } step => Map(inner, step.Step?.Name ?? stepName),
             NsmFailedException nsm => ErrorCatalog.Create(ErrorCode.NSM_FAILED, details, nsm.Message),
+            ImageTooLargeException big => ErrorCatalog.Create(ErrorCode.IMAGE_TOO_LARGE, details, big.Message),
+            // An OS message names the file it failed on: the details keep the type, never the server path.
+            _ when DiskFull.Is(exception) => ErrorCatalog.Create(ErrorCode.DISK_FULL, $"{where}{exception.GetType().Name}: {DiskFull.Describe(exception)}", DiskFull.Describe(exception)),
             InvalidJobOptionsException options => ErrorCatalog.Create(ErrorCode.CONFIG_ERROR, details, options.Message),
             GpuOutOfMemoryException => ErrorCatalog.Create(ErrorCode.GPU_OOM, details),
             ModelConfigurationException model => ErrorCatalog.Create(ErrorCode.CONFIG_ERROR, details, model.Message),

@@ -17,6 +17,7 @@ public sealed class JobRunner(
     JobNotifier notifier,
     JobCancellations cancellations,
     KneePipeline pipeline,
+    JobEndings endings,
     IOptions<KneeWebOptions> options,
     ILogger<JobRunner> logger)
 {
@@ -90,6 +91,8 @@ public sealed class JobRunner(
             InputFileName = job.InputFileName,
             Options = pipelineOptions,
             OutputFolder = Path.Combine(settings.JobsPath, job.Id.ToString("D")),
+            MemoryBudgetBytes = JobMemoryBudget.Resolve(settings.Jobs),
+            MinFreeDiskBytes = settings.MinFreeDiskBytes,
         };
     }
 
@@ -121,53 +124,10 @@ public sealed class JobRunner(
         return claimed;
     }
 
-    private async Task CompleteAsync(Job job, PipelineContext context, IReadOnlyList<ArtifactInfo> artifacts)
-    {
-        await store.WriteAsync(async db =>
-        {
-            Job row = await db.Jobs.FirstAsync(j => j.Id == job.Id);
-            row.Status = JobStatus.Completed;
-            row.Percent = 100;
-            row.CurrentStepIndex = KneeSteps.Complete.Index;
-            row.CurrentStep = KneeSteps.Complete.Name;
-            row.FinishedUtc = DateTime.UtcNow;
-            row.DetectedFormat = context.DetectedFormat ?? row.DetectedFormat;
-            await db.Artifacts.Where(a => a.JobId == job.Id).ExecuteDeleteCompatAsync(db);
-            foreach (ArtifactInfo a in artifacts)
-            {
-                db.Artifacts.Add(new Artifact { JobId = job.Id, Name = a.Name, Kind = a.Kind, SizeBytes = a.SizeBytes, Sha256 = a.Sha256 });
-            }
+    private Task CompleteAsync(Job job, PipelineContext context, IReadOnlyList<ArtifactInfo> artifacts) =>
+        endings.CompleteAsync(job.Id, context.DetectedFormat, artifacts);
 
-            db.JobEvents.Add(JobStore.Event(job.Id, "status", "Completed"));
-        });
-        notifier.Publish(new JobUpdate(job.Id, JobStatus.Completed, KneeSteps.Complete.Index, KneeSteps.All.Count, KneeSteps.Complete.Name, "finished", 1, 100, 0, null, null, DateTime.UtcNow));
-    }
-
-    private async Task FailAsync(Job job, JobError error, JobStatus status)
-    {
-        Job? row = await store.WriteAsync(async db =>
-        {
-            Job? r = await db.Jobs.FirstOrDefaultAsync(j => j.Id == job.Id);
-            if (r is null)
-            {
-                return null;
-            }
-
-            r.Status = status;
-            r.FinishedUtc = DateTime.UtcNow;
-            r.ErrorCode = error.CodeName;
-            r.ErrorMessage = error.Message;
-            r.ErrorHint = error.Hint;
-            r.ErrorDetails = error.Details;
-            db.JobEvents.Add(JobStore.Event(job.Id, status == JobStatus.Cancelled ? "status" : "error", $"{status}: {error.CodeName}: {error.Message}", r.CurrentStepIndex, r.CurrentStep));
-            return r;
-        });
-        if (row is not null)
-        {
-            notifier.Publish(new JobUpdate(job.Id, status, row.CurrentStepIndex, KneeSteps.All.Count, row.CurrentStep, "failed", 0, row.Percent, null, error.Message,
-                new JobErrorView(error.CodeName, error.Message, error.Hint), DateTime.UtcNow));
-        }
-    }
+    private Task FailAsync(Job job, JobError error, JobStatus status) => endings.FailAsync(job.Id, error, status, job);
 
     /// <summary>The host is stopping: the job goes back to the queue and resumes at the next start.</summary>
     private async Task RequeueAfterShutdownAsync(Job job)

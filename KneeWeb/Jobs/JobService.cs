@@ -153,6 +153,8 @@ public sealed class JobService(
         switch (before)
         {
             case JobStatus.Queued:
+                // A job waiting on a cluster has a follower here that withdraws it from the cluster.
+                cancellations.Cancel(id);
                 notifier.Publish(new JobUpdate(id, JobStatus.Cancelled, 0, KneeSteps.All.Count, null, null, 0, 0, null, "Cancelled",
                     new JobErrorView(nameof(ErrorCode.CANCELLED), ErrorCatalog.Get(ErrorCode.CANCELLED).Message, ErrorCatalog.Get(ErrorCode.CANCELLED).Hint), DateTime.UtcNow));
                 return true;

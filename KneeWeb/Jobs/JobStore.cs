@@ -1,4 +1,6 @@
 using KneeWeb.Data;
+using KneeWeb.Imaging;
+using KneeWeb.Imaging.Io;
 using Microsoft.EntityFrameworkCore;
 
 namespace KneeWeb.Jobs;
@@ -9,6 +11,9 @@ namespace KneeWeb.Jobs;
 /// </summary>
 public sealed class JobStore(IDbContextFactory<KneeWebDbContext> factory) : IDisposable
 {
+    /// <summary>Free space below which a failed database write is taken for a full disk.</summary>
+    private const long FullDiskBytes = 1L << 20;
+
     private readonly SemaphoreSlim writeGate = new(1, 1);
 
     public async Task<T> ReadAsync<T>(Func<KneeWebDbContext, Task<T>> read, CancellationToken ct = default)
@@ -22,12 +27,20 @@ public sealed class JobStore(IDbContextFactory<KneeWebDbContext> factory) : IDis
     {
         ArgumentNullException.ThrowIfNull(write);
         await writeGate.WaitAsync(ct);
+        string? folder = null;
         try
         {
             await using KneeWebDbContext db = await factory.CreateDbContextAsync(ct);
+            folder = Path.GetDirectoryName(Path.GetFullPath(db.Database.GetDbConnection().DataSource));
             T result = await write(db);
             await db.SaveChangesAsync(ct);
             return result;
+        }
+        catch (Exception ex) when (ex is DbUpdateException or Microsoft.Data.Sqlite.SqliteException && !DiskFull.Is(ex) && folder is not null && DiskSpace.FreeBytes(folder) is >= 0 and < FullDiskBytes)
+        {
+            // SQLite rolls a transaction back itself on SQLITE_FULL; EF's own rollback then fails ("no
+            // transaction is active") and hides the cause. A failed write on a disk with no room is a full disk.
+            throw new InsufficientDiskSpaceException("The database could not be written: the server's disk is full.", ex);
         }
         finally
         {

@@ -1,17 +1,13 @@
-using KneeWeb.Setup;
-using Microsoft.Extensions.Options;
-
 namespace KneeWeb.Jobs;
 
 /// <summary>
 /// The hosted service that runs jobs: recovers what a previous process left, then runs as many
-/// consumer loops as the configured concurrency, each taking job ids from the queue in order.
+/// consumer loops as the executor takes jobs at once, each taking job ids from the queue in order.
 /// </summary>
 public sealed class JobWorker(
     JobQueue queue,
-    JobRunner runner,
+    IJobExecutor executor,
     JobRecovery recovery,
-    IOptions<KneeWebOptions> options,
     ILogger<JobWorker> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -21,7 +17,7 @@ public sealed class JobWorker(
         using IDisposable system = Data.JobVisibility.EnterSystem();
         await Task.Yield();
         await recovery.RequeueAsync(stoppingToken);
-        int concurrency = Math.Max(1, options.Value.Jobs.Concurrency);
+        int concurrency = Math.Max(1, executor.Concurrency);
         var loops = new Task[concurrency];
         for (int i = 0; i < concurrency; i++)
         {
@@ -39,7 +35,7 @@ public sealed class JobWorker(
             {
                 try
                 {
-                    await runner.RunAsync(jobId, stoppingToken);
+                    await executor.RunAsync(jobId, stoppingToken);
                 }
 #pragma warning disable CA1031 // The runner records failures itself; this is the last guard that keeps the loop alive.
                 catch (Exception ex)

@@ -46,14 +46,7 @@ public static class JobFolderWriter
             }
 
             await WriteArchiveAsync(temp, ct);
-            var artifacts = new List<ArtifactInfo>();
-            foreach (string path in Directory.EnumerateFiles(temp, "*", SearchOption.AllDirectories))
-            {
-                string name = Path.GetRelativePath(temp, path).Replace('\\', '/');
-                artifacts.Add(new ArtifactInfo(name, KindOf(name), new FileInfo(path).Length, await Sha256Async(path, ct)));
-            }
-
-            artifacts.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
+            IReadOnlyList<ArtifactInfo> artifacts = await DescribeAsync(temp, ct);
             ct.ThrowIfCancellationRequested();
             if (Directory.Exists(finalFolder))
             {
@@ -70,6 +63,20 @@ public static class JobFolderWriter
             TryDelete(temp);
             throw;
         }
+    }
+
+    /// <summary>The artifacts of a complete job folder (name, kind, size, SHA-256), sorted by name.</summary>
+    public static async Task<IReadOnlyList<ArtifactInfo>> DescribeAsync(string folder, CancellationToken ct)
+    {
+        var artifacts = new List<ArtifactInfo>();
+        foreach (string path in Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories))
+        {
+            string name = Path.GetRelativePath(folder, path).Replace('\\', '/');
+            artifacts.Add(new ArtifactInfo(name, KindOf(name), new FileInfo(path).Length, await Sha256Async(path, ct)));
+        }
+
+        artifacts.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
+        return artifacts;
     }
 
     /// <summary>Removes temporary folders left by a process that died while writing.</summary>

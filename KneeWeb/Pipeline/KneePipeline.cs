@@ -121,6 +121,7 @@ public sealed class KneePipeline(SegmentationEngine engine)
     {
         ModelEntry model = engine.Resolve(context.Options.Model)
             ?? throw new InvalidJobOptionsException("No segmentation model is installed on this server.");
+        context.ModelSidecar = model.Sidecar;
         context.Stats["model"] = new JsonObject
         {
             ["name"] = model.Name,
@@ -150,6 +151,8 @@ public sealed class KneePipeline(SegmentationEngine engine)
                 _ => ExecutionProviderPreference.Auto,
             },
 
+            Mirroring = context.Options.Mirroring,
+
             // A model built for one knee sees the other knee mirrored, when the user says which knee it is.
             KneeSide = context.Options.KneeSide switch
             {
@@ -164,7 +167,7 @@ public sealed class KneePipeline(SegmentationEngine engine)
         {
             ["model"] = result.ModelName,
             ["model_version"] = result.ModelVersion,
-            ["execution_provider"] = result.Provider,
+            ["execution_provider"] = result.Provider == InferenceProvider.Cuda ? "cuda" : "cpu",
             ["fallbacks"] = new JsonArray([.. result.Fallbacks.Select(f => JsonValue.Create(f))]),
             ["tiles"] = result.Tiles,
             ["batch_size"] = result.BatchSize,
@@ -339,6 +342,12 @@ public sealed class KneePipeline(SegmentationEngine engine)
             MaxVoxels = context.MaxInputVoxels,
             DicomSeries = context.Options.Series,
             WorkFolder = context.ScratchFolder,
+            MinFreeDiskBytes = context.MinFreeDiskBytes,
+            Cancellation = ct,
+            // Refused from the header (a DICOM series: its converted header) before a voxel is read.
+            CheckHeader = context.MemoryBudgetBytes is long budget
+                ? header => JobMemoryEstimate.For(header, context.ModelSidecar, context.Options).EnsureWithin(budget, header)
+                : null,
         };
         Volume image = VolumeIo.Read(context.InputPath, readOptions);
         ct.ThrowIfCancellationRequested();

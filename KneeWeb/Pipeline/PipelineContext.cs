@@ -28,6 +28,18 @@ public sealed class PipelineContext
     /// <summary>Caps applied when reading the input (largest voxel count and bytes).</summary>
     public long MaxInputVoxels { get; init; } = 1024L * 1024 * 1024;
 
+    /// <summary>
+    /// Most memory this job may need (estimated from the header before any voxel is read); null: no
+    /// limit (the command line on a machine of one's own).
+    /// </summary>
+    public long? MemoryBudgetBytes { get; init; }
+
+    /// <summary>Free space DICOM extraction must leave on the disk.</summary>
+    public long MinFreeDiskBytes { get; init; }
+
+    /// <summary>The model the job segments with (set by the model step), for the memory estimate.</summary>
+    public Inference.ModelSidecar? ModelSidecar { get; set; }
+
     public Volume? Image { get; set; }
 
     /// <summary>The analysed frame's scaled values, i fastest.</summary>

@@ -10,10 +10,11 @@ namespace KneeWeb.Pipeline;
 public sealed class SegmentationEngine
 {
     private readonly Lazy<(OrtRuntime? Runtime, string? Error)> runtime;
-    private readonly Lazy<ModelRegistry> registry;
+    private readonly Lock registryGate = new();
+    private ModelRegistry? registry;
     private readonly Lazy<SegmentationPredictor?> predictor;
 
-    public SegmentationEngine(string modelsFolder, string? runtimeLibraryPath = null, string? defaultModel = null)
+    public SegmentationEngine(string modelsFolder, string? defaultModel = null)
     {
         ModelsFolder = Path.GetFullPath(modelsFolder);
         DefaultModel = string.IsNullOrWhiteSpace(defaultModel) ? null : defaultModel;
@@ -21,15 +22,15 @@ public sealed class SegmentationEngine
         {
             try
             {
-                return (OrtRuntime.Load(runtimeLibraryPath), null);
+                return (OrtRuntime.Load(), null);
             }
             catch (ModelConfigurationException ex)
             {
                 return (null, ex.Message);
             }
         });
-        registry = new Lazy<ModelRegistry>(() => new ModelRegistry(ModelsFolder, Runtime));
-        predictor = new Lazy<SegmentationPredictor?>(() => Runtime is null ? null : new SegmentationPredictor(Runtime));
+        // The cascade's predictor looks its previous stage up in the registry as it is now (imports reload it).
+        predictor = new Lazy<SegmentationPredictor?>(() => Runtime is null ? null : new SegmentationPredictor(Runtime) { ModelResolver = name => Registry.Find(name) });
     }
 
     public string ModelsFolder { get; }
@@ -42,7 +43,28 @@ public sealed class SegmentationEngine
     /// <summary>Why ONNX Runtime is not available, or null when it is.</summary>
     public string? RuntimeError => runtime.Value.Error;
 
-    public IReadOnlyList<ModelEntry> Models => registry.Value.Models;
+    public IReadOnlyList<ModelEntry> Models => Registry.Models;
+
+    /// <summary>The registry as last read from the models folder (read on first use, again after <see cref="ReloadModels"/>).</summary>
+    public ModelRegistry Registry
+    {
+        get
+        {
+            lock (registryGate)
+            {
+                return registry ??= new ModelRegistry(ModelsFolder, Runtime);
+            }
+        }
+    }
+
+    /// <summary>Reads the models folder again on next use: after an import, or an Admin enabling or disabling a model.</summary>
+    public void ReloadModels()
+    {
+        lock (registryGate)
+        {
+            registry = null;
+        }
+    }
 
     /// <summary>
     /// Providers a job can actually run on here: the CPU, and CUDA only where its provider library
@@ -87,7 +109,7 @@ public sealed class SegmentationEngine
     }
 
     private ModelEntry? EnabledDefault() =>
-        DefaultModel is null ? null : registry.Value.Find(DefaultModel) is { Enabled: true } model ? model : null;
+        DefaultModel is null ? null : Registry.Find(DefaultModel) is { Enabled: true } model ? model : null;
 
     /// <summary>
     /// The model a job will use: the one it names, else the configured default when it is installed and
@@ -108,7 +130,7 @@ public sealed class SegmentationEngine
         }
         else
         {
-            model = registry.Value.Find(name)
+            model = Registry.Find(name)
                 ?? throw new InvalidJobOptionsException($"There is no segmentation model named '{name}'. Installed: {string.Join(", ", NamesOf(Models))}.");
             if (!model.Enabled)
             {

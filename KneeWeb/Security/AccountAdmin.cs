@@ -33,7 +33,7 @@ public sealed class AccountException(string message) : Exception(message)
 /// Creating accounts and groups: what `KneeWeb users ...` and `KneeWeb groups ...` do, and what
 /// creates the first Admin on a fresh install.
 /// </summary>
-public sealed class AccountAdmin(UserManager<IdentityUser> users, RoleManager<IdentityRole> roles, JobStore store)
+public sealed class AccountAdmin(UserManager<IdentityUser> users, RoleManager<IdentityRole> roles, JobStore store, AccountSessionEvents sessions)
 {
     /// <summary>Creates the three roles if missing.</summary>
     public async Task EnsureRolesAsync()
@@ -120,6 +120,8 @@ public sealed class AccountAdmin(UserManager<IdentityUser> users, RoleManager<Id
         Check(await users.RemovePasswordAsync(user), $"clear the password of {userName}");
         Check(await users.AddPasswordAsync(user, password), $"set the password of {userName}");
         Check(await users.SetLockoutEndDateAsync(user, null), $"unlock {userName}");
+        // Removing and adding the password gave the account a new security stamp: old cookies are refused.
+        sessions.EndSessions(user.Id, SessionEnd.BrowserSessions);
         return password;
     }
 
@@ -141,15 +143,18 @@ public sealed class AccountAdmin(UserManager<IdentityUser> users, RoleManager<Id
             Check(await users.AddToRoleAsync(user, canonicalRole), $"give {userName} the role {canonicalRole}");
         }
 
-        // A new stamp makes live sign-ins pick the new role up at their next check (within a minute).
+        // A new stamp ends the account's browser sessions: they sign in again and get the new role.
+        // Token connections stay open; the hub re-reads their rights.
         Check(await users.UpdateSecurityStampAsync(user), $"renew the sign-ins of {userName}");
+        sessions.EndSessions(user.Id, SessionEnd.BrowserSessions);
         return canonicalRole;
     }
 
     /// <summary>
-    /// Locks an account until unlocked (instead of deleting it, which would orphan its jobs). Tokens
-    /// and proxy sign-ins are refused from the next request; cookie sign-ins and open pages end at their
-    /// next check (at most a minute: the security stamp changes).
+    /// Locks an account until unlocked (instead of deleting it, which would orphan its jobs). Tokens,
+    /// proxy and cookie sign-ins are refused from the next request, and its open hub connections and
+    /// pages are closed (at once in the site; within KneeWeb:Security:SessionRecheckSeconds when
+    /// locked from the command line).
     /// </summary>
     public async Task LockAsync(string userName)
     {
@@ -157,9 +162,10 @@ public sealed class AccountAdmin(UserManager<IdentityUser> users, RoleManager<Id
         Check(await users.SetLockoutEnabledAsync(user, true), $"enable lock-out of {userName}");
         Check(await users.SetLockoutEndDateAsync(user, DateTimeOffset.MaxValue), $"lock {userName}");
         Check(await users.UpdateSecurityStampAsync(user), $"end the sign-ins of {userName}");
+        sessions.EndSessions(user.Id, SessionEnd.Everything);
     }
 
-    /// <summary>Lifts a lock (an admin's, or one from failed sign-ins).</summary>
+    /// <summary>Lifts a lock (an admin's, or one from failed sign-ins of earlier versions).</summary>
     public async Task UnlockAsync(string userName)
     {
         IdentityUser user = await FindAsync(userName);

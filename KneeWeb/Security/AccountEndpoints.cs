@@ -27,7 +27,8 @@ public static class AccountEndpoints
         ArgumentNullException.ThrowIfNull(app);
         // Both forms validate their antiforgery field themselves (a clear 400 in every environment).
         // Ordered before the sign-in page's own endpoint, which also answers POST (Blazor form handling).
-        app.MapPost("/account/signin", SignInAsync).AllowAnonymous().DisableAntiforgery().WithOrder(-1).ExcludeFromDescription();
+        app.MapPost("/account/signin", SignInAsync).AllowAnonymous().DisableAntiforgery().WithOrder(-1).ExcludeFromDescription()
+            .RequireRateLimiting(SignInThrottle.Policy);
         app.MapPost("/account/signout", SignOutAsync).DisableAntiforgery().ExcludeFromDescription();
 
         app.MapKneeWebTokenApi();
@@ -40,13 +41,21 @@ public static class AccountEndpoints
         return app;
     }
 
-    /// <summary>Only paths on this site: "/jobs" yes; "//evil", "/\evil" and "https://evil" no.</summary>
+    /// <summary>
+    /// Only paths on this site: "/jobs" yes; "//evil", "/\\evil", "https://evil" and anything holding a
+    /// control character ("/\t/evil.com", which browsers read as "//evil.com") no: those fall back to "/".
+    /// </summary>
     public static string LocalOrHome(string? returnUrl) =>
-        !string.IsNullOrEmpty(returnUrl) && returnUrl[0] == '/' && (returnUrl.Length == 1 || (returnUrl[1] != '/' && returnUrl[1] != '\\')) && !returnUrl.Contains("://", StringComparison.Ordinal)
+        !string.IsNullOrEmpty(returnUrl) && returnUrl[0] == '/'
+        && (returnUrl.Length == 1 || (returnUrl[1] != '/' && returnUrl[1] != '\\'))
+        && !returnUrl.Contains("://", StringComparison.Ordinal)
+        && !returnUrl.Contains('\\', StringComparison.Ordinal)
+        && !returnUrl.Any(char.IsControl)
+        && returnUrl.Length <= 2048
             ? returnUrl
             : "/";
 
-    private static async Task<IResult> SignInAsync(SignInManager<IdentityUser> signIn, AuditLog audit, IAntiforgery antiforgery, HttpContext http)
+    private static async Task<IResult> SignInAsync(SignInGate gate, SignInThrottle throttle, AuditLog audit, IAntiforgery antiforgery, HttpContext http)
     {
         if (!await IsValidFormAsync(antiforgery, http))
         {
@@ -57,12 +66,24 @@ public static class AccountEndpoints
         var form = new SignInForm { UserName = fields["UserName"], Password = fields["Password"], ReturnUrl = fields["ReturnUrl"] };
         string userName = (form.UserName ?? "").Trim();
         string returnUrl = LocalOrHome(form.ReturnUrl);
-        Microsoft.AspNetCore.Identity.SignInResult result = userName.Length == 0 || string.IsNullOrEmpty(form.Password)
-            ? Microsoft.AspNetCore.Identity.SignInResult.Failed
-            : await signIn.PasswordSignInAsync(userName, form.Password, isPersistent: false, lockoutOnFailure: true);
-        if (result.Succeeded)
+        string target = userName.Length > 128 ? userName[..128] : userName;
+        if (throttle.TryName(userName) is TimeSpan wait)
         {
-            IdentityUser? user = await signIn.UserManager.FindByNameAsync(userName);
+            await audit.RecordAsync(new AuditEvent
+            {
+                TimestampUtc = DateTime.UtcNow,
+                Action = AuditActions.SignInFailed,
+                Target = target,
+                RemoteAddress = http.Connection.RemoteIpAddress?.ToString(),
+                Detail = "throttled",
+            });
+            await SignInThrottle.WriteThrottledAsync(http, wait);
+            return Results.Empty;
+        }
+
+        (SignInOutcome outcome, IdentityUser? user) = await gate.SignInAsync(userName, form.Password ?? "");
+        if (outcome == SignInOutcome.SignedIn)
+        {
             await audit.RecordAsync(new AuditEvent
             {
                 TimestampUtc = DateTime.UtcNow,
@@ -78,15 +99,20 @@ public static class AccountEndpoints
         {
             TimestampUtc = DateTime.UtcNow,
             Action = AuditActions.SignInFailed,
-            Target = userName.Length > 128 ? userName[..128] : userName,
+            Target = target,
             RemoteAddress = http.Connection.RemoteIpAddress?.ToString(),
-            Detail = result.IsLockedOut ? "locked out" : null,
+            Detail = outcome == SignInOutcome.Locked ? "locked" : null,
         });
-        string error = result.IsLockedOut ? "locked" : "failed";
+        string error = outcome == SignInOutcome.Locked ? "locked" : "failed";
         return Results.Redirect($"/account/signin?error={error}&returnUrl={Uri.EscapeDataString(returnUrl)}");
     }
 
-    private static async Task<IResult> SignOutAsync(SignInManager<IdentityUser> signIn, AuditLog audit, IAntiforgery antiforgery, HttpContext http)
+    /// <summary>
+    /// Signs out, and ends every browser session of the account, not only this one: a new security
+    /// stamp makes any copy of a cookie worthless, and the account's open pages and hub connections are
+    /// closed. API tokens are separate credentials and keep working.
+    /// </summary>
+    private static async Task<IResult> SignOutAsync(SignInManager<IdentityUser> signIn, AccountSessionEvents sessions, AuditLog audit, IAntiforgery antiforgery, HttpContext http)
     {
         if (!await IsValidFormAsync(antiforgery, http))
         {
@@ -94,6 +120,16 @@ public static class AccountEndpoints
         }
 
         await audit.RecordAsync(http, AuditActions.SignOut);
+        if (http.User.Identity?.AuthenticationType == IdentityConstants.ApplicationScheme
+            && await signIn.UserManager.GetUserAsync(http.User) is { } user)
+        {
+            IdentityResult renewed = await signIn.UserManager.UpdateSecurityStampAsync(user);
+            if (renewed.Succeeded)
+            {
+                sessions.EndSessions(user.Id, SessionEnd.BrowserSessions);
+            }
+        }
+
         await signIn.SignOutAsync();
         return Results.Redirect("/account/signin");
     }

@@ -16,7 +16,7 @@ public sealed record ApiTokenInfo(long Id, string Name, string Prefix, DateTime 
 /// looks the hash up again, so a revocation takes effect at once. The "last used" time is written at
 /// most once per <see cref="LastUsedResolution"/> per token, never on every request.
 /// </summary>
-public sealed class ApiTokenService(JobStore store)
+public sealed class ApiTokenService(JobStore store, AccountSessionEvents sessions)
 {
     public const string SecretPrefix = "kw_";
 
@@ -67,8 +67,10 @@ public sealed class ApiTokenService(JobStore store)
         }, ct);
 
     /// <summary>Revokes one of a user's tokens. False when the user has no such live token.</summary>
-    public Task<bool> RevokeAsync(string userId, long tokenId, CancellationToken ct = default) =>
-        store.WriteAsync(async db =>
+    /// <remarks>Hub connections opened with the token in this process are closed at once.</remarks>
+    public async Task<bool> RevokeAsync(string userId, long tokenId, CancellationToken ct = default)
+    {
+        bool revoked = await store.WriteAsync(async db =>
         {
             ApiToken? token = await db.ApiTokens.FirstOrDefaultAsync(t => t.Id == tokenId && t.UserId == userId, ct);
             if (token is null || token.RevokedUtc is not null)
@@ -79,9 +81,20 @@ public sealed class ApiTokenService(JobStore store)
             token.RevokedUtc = DateTime.UtcNow;
             return true;
         }, ct);
+        if (revoked)
+        {
+            sessions.RevokeToken(userId, tokenId);
+        }
+
+        return revoked;
+    }
 
     /// <summary>The user id of a live token with this secret, or null.</summary>
-    public async Task<string?> ValidateAsync(string secret, CancellationToken ct = default)
+    public async Task<string?> ValidateAsync(string secret, CancellationToken ct = default) =>
+        (await FindLiveAsync(secret, ct))?.UserId;
+
+    /// <summary>The live token with this secret (its id and owner), or null.</summary>
+    public async Task<(long Id, string UserId)?> FindLiveAsync(string secret, CancellationToken ct = default)
     {
         if (string.IsNullOrEmpty(secret) || !secret.StartsWith(SecretPrefix, StringComparison.Ordinal) || secret.Length > 256)
         {
@@ -99,7 +112,7 @@ public sealed class ApiTokenService(JobStore store)
         }
 
         await TouchAsync(live.Id, live.LastUsedUtc);
-        return live.UserId;
+        return (live.Id, live.UserId);
     }
 
     // Throttled twice: by what this process wrote last, and by what the row already says (a restart, or

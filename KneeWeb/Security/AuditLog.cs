@@ -53,6 +53,38 @@ public sealed class AuditLog(JobStore store, ILogger<AuditLog> logger)
         }, CancellationToken.None);
     }
 
+    /// <summary>Header a page script may send on its own fetches of a job's files (the viewers).</summary>
+    public const string ViewerHeader = "X-KneeWeb-Viewer";
+
+    /// <summary>
+    /// Records a file fetch: a person or script downloading a file is a "download"; the page's own
+    /// viewers fetching files to draw them are part of looking at the job, recorded as its one "view"
+    /// (coalesced per user and job like page views), so opening a result page writes one row, not one
+    /// per fetch. A fetch counts as the page's own when it says so (<see cref="ViewerHeader"/>) or when
+    /// the browser marks it a same-origin script fetch (Sec-Fetch-*, headers pages cannot set).
+    /// </summary>
+    public Task RecordFetchAsync(HttpContext http, Guid jobId, string target)
+    {
+        ArgumentNullException.ThrowIfNull(http);
+        return IsViewerFetch(http.Request)
+            ? RecordViewAsync(http, http.User, jobId, "viewer")
+            : RecordAsync(http, AuditActions.Download, jobId, target);
+    }
+
+    public static bool IsViewerFetch(HttpRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (request.Headers.ContainsKey(ViewerHeader))
+        {
+            return true;
+        }
+
+        string mode = request.Headers["Sec-Fetch-Mode"].ToString();
+        return string.Equals(request.Headers["Sec-Fetch-Site"].ToString(), "same-origin", StringComparison.Ordinal)
+            && string.Equals(request.Headers["Sec-Fetch-Dest"].ToString(), "empty", StringComparison.Ordinal)
+            && mode is "cors" or "same-origin" or "no-cors";
+    }
+
     /// <summary>Records a view, at most once per user and job per <see cref="ViewDedupInterval"/>.</summary>
     public Task RecordViewAsync(HttpContext? http, ClaimsPrincipal user, Guid jobId, string? target = null)
     {
@@ -134,19 +166,5 @@ public sealed class AuditLog(JobStore store, ILogger<AuditLog> logger)
         await RecordAsync(user ?? http?.User, remoteAddress ?? http?.Connection.RemoteIpAddress?.ToString(), AuditActions.AccessDenied, jobId, attempted);
     }
 
-    // Quoted when needed; a leading = + - @ is defused so a spreadsheet never runs a cell as a formula.
-    private static string Field(string? value)
-    {
-        if (string.IsNullOrEmpty(value))
-        {
-            return "";
-        }
-
-        if (value[0] is '=' or '+' or '-' or '@')
-        {
-            value = "'" + value;
-        }
-
-        return value.AsSpan().IndexOfAny(",\"\n\r") >= 0 ? "\"" + value.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"" : value;
-    }
+    private static string Field(string? value) => CsvText.Field(value);
 }

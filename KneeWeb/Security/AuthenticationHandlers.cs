@@ -20,6 +20,9 @@ public sealed class TokenAuthenticationHandler(
     IUserClaimsPrincipalFactory<IdentityUser> principals)
     : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
+    /// <summary>Claim holding the id of the API token a request was authenticated with.</summary>
+    public const string TokenIdClaim = "kneeweb:token-id";
+
     public static string? TokenOf(HttpRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -42,8 +45,9 @@ public sealed class TokenAuthenticationHandler(
             return AuthenticateResult.NoResult();
         }
 
-        string? userId = await tokens.ValidateAsync(secret, Context.RequestAborted);
-        IdentityUser? user = userId is null ? null : await users.FindByIdAsync(userId);
+        (long Id, string UserId)? token = await tokens.FindLiveAsync(secret, Context.RequestAborted);
+        IdentityUser? user = token is null ? null : await users.FindByIdAsync(token.Value.UserId);
+        // Only an Admin's lock stops a token: failed passwords on the sign-in form never lock an account.
         if (user is null || await users.IsLockedOutAsync(user))
         {
             return AuthenticateResult.Fail("The API token is not valid (unknown or revoked).");
@@ -51,6 +55,8 @@ public sealed class TokenAuthenticationHandler(
 
         ClaimsPrincipal principal = await principals.CreateAsync(user);
         var identity = new ClaimsIdentity(principal.Claims, Schemes.Token, ClaimTypes.Name, ClaimTypes.Role);
+        // Which token, so revoking it can close the hub connections opened with it.
+        identity.AddClaim(new Claim(TokenIdClaim, token!.Value.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)));
         return AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), Schemes.Token));
     }
 

@@ -16,6 +16,40 @@ public sealed class SecurityOptions
 
     /// <summary>How often a hub connection's rights are re-read while it receives events (seconds).</summary>
     public int HubRecheckSeconds { get; set; } = 30;
+
+    /// <summary>
+    /// How stale a sign-in cookie's check against its account may be (seconds). A sign-out, lock, role
+    /// or password change made by this process ends sessions at once; one made elsewhere (the command
+    /// line, another server on the same database) within this time. Open hub connections and circuits
+    /// of a changed account are re-checked at the same interval.
+    /// </summary>
+    public int SessionRecheckSeconds { get; set; } = 10;
+
+    /// <summary>
+    /// Origins (scheme://host[:port]) besides the site's own that may open the hub and the Blazor
+    /// circuit, e.g. the address a reverse proxy serves the site under. Empty: same origin only.
+    /// </summary>
+    public IList<string> AllowedOrigins { get; } = [];
+
+    /// <summary>How many sign-in attempts the password form accepts before asking to wait.</summary>
+    public SignInThrottleOptions SignInThrottle { get; set; } = new();
+}
+
+/// <summary>
+/// Sign-in throttling: instead of locking an account after failed passwords (which anyone can do to
+/// anyone), attempts are rate-limited per client address and per account name. Throttled attempts
+/// are answered 429 with Retry-After; API tokens are never affected.
+/// </summary>
+public sealed class SignInThrottleOptions
+{
+    /// <summary>Attempts per client address per window.</summary>
+    public int PerAddress { get; set; } = 30;
+
+    /// <summary>Attempts per account name per window (from all addresses together).</summary>
+    public int PerName { get; set; } = 10;
+
+    /// <summary>The window the counts apply to.</summary>
+    public TimeSpan Window { get; set; } = TimeSpan.FromMinutes(1);
 }
 
 /// <summary>

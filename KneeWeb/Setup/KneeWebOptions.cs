@@ -17,9 +17,6 @@ public sealed class KneeWebOptions
     /// </summary>
     public string? DefaultModel { get; set; } = "phantom-knee";
 
-    /// <summary>ONNX Runtime library (file or folder); empty = KNEEWEB_ONNXRUNTIME, then node_modules/onnxruntime-node.</summary>
-    public string? OnnxRuntimePath { get; set; }
-
     /// <summary>Largest upload accepted, in bytes (streamed to disk, never held in memory).</summary>
     public long MaxUploadBytes { get; set; } = 2L * 1024 * 1024 * 1024;
 
@@ -30,6 +27,8 @@ public sealed class KneeWebOptions
 
     public RetentionOptions Retention { get; set; } = new();
 
+    public LimitOptions Limits { get; set; } = new();
+
     public string DatabasePath => Path.Combine(FullDataRoot, "kneeweb.db");
 
     public string UploadsPath => Path.Combine(FullDataRoot, "uploads");
@@ -37,6 +36,9 @@ public sealed class KneeWebOptions
     public string JobsPath => Path.Combine(FullDataRoot, "jobs");
 
     public string FullDataRoot => Path.GetFullPath(DataRoot);
+
+    /// <summary>The folder of Slurm job folders (shared with the compute nodes).</summary>
+    public string SlurmJobsPath => string.IsNullOrWhiteSpace(Jobs.Slurm.SharedRoot) ? Path.Combine(FullDataRoot, "slurm") : Path.GetFullPath(Jobs.Slurm.SharedRoot);
 }
 
 public sealed class JobOptions
@@ -53,6 +55,14 @@ public sealed class JobOptions
     /// <summary>How many times a job interrupted by a restart is run in all before it is failed.</summary>
     public int MaxAttempts { get; set; } = 2;
 
+    /// <summary>
+    /// Most memory one job may need, in bytes, as estimated from the image header and the model before
+    /// any voxel is read; a larger image is refused with IMAGE_TOO_LARGE (at upload where the header is
+    /// cheap to read, else when the job starts). Null or 0: (the machine's memory - a reserve for the
+    /// server itself) / <see cref="Concurrency"/>.
+    /// </summary>
+    public long? MaxJobMemoryBytes { get; set; }
+
     /// <summary>Least interval between two persisted progress updates of one job.</summary>
     public TimeSpan ProgressPersistInterval { get; set; } = TimeSpan.FromSeconds(1);
 
@@ -61,6 +71,11 @@ public sealed class JobOptions
     /// exercised on inputs that otherwise finish in a blink. Zero in production.
     /// </summary>
     public TimeSpan DiagnosticStepDelay { get; set; } = TimeSpan.Zero;
+
+    /// <summary>Where jobs run: inprocess (this server) or slurm (a cluster; see <see cref="Slurm"/>).</summary>
+    public JobExecutorKind Executor { get; set; } = JobExecutorKind.InProcess;
+
+    public SlurmOptions Slurm { get; set; } = new();
 }
 
 /// <summary>How long results and originals are kept.</summary>
@@ -73,4 +88,21 @@ public sealed class RetentionOptions
     public bool DeleteOriginalsAfterProcessing { get; set; }
 
     public TimeSpan SweepInterval { get; set; } = TimeSpan.FromHours(1);
+}
+
+/// <summary>
+/// Per-user limits (settings under "KneeWeb:Limits"), so one account or one runaway script cannot fill
+/// the queue or the disk for everyone. A request over a limit is answered 429 with Retry-After and the
+/// catalog code RATE_LIMITED; nothing is stored. Zero turns a limit off.
+/// </summary>
+public sealed class LimitOptions
+{
+    /// <summary>Jobs one user may have waiting or running at once.</summary>
+    public int MaxQueuedJobsPerUser { get; set; } = 20;
+
+    /// <summary>Uploads (and sample jobs) one user may start per hour.</summary>
+    public int UploadsPerHour { get; set; } = 100;
+
+    /// <summary>Bytes one user may upload per hour.</summary>
+    public long UploadBytesPerHour { get; set; } = 20L * 1024 * 1024 * 1024;
 }

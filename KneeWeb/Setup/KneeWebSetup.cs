@@ -3,9 +3,11 @@ using System.Text.Json.Serialization;
 using KneeWeb.Api;
 using KneeWeb.Data;
 using KneeWeb.Jobs;
+using KneeWeb.Jobs.Slurm;
 using KneeWeb.Pipeline;
 using KneeWeb.Security;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using MudBlazor.Services;
 
@@ -41,7 +43,7 @@ public static class KneeWebSetup
         services.AddDbContextFactory<KneeWebDbContext>((sp, db) =>
         {
             KneeWebOptions settings = sp.GetRequiredService<IOptions<KneeWebOptions>>().Value;
-            Directory.CreateDirectory(settings.FullDataRoot);
+            DataFolders.SecureDatabase(settings);
             db.UseSqlite($"Data Source={settings.DatabasePath};Cache=Shared;Default Timeout=30")
               .AddInterceptors(sp.GetRequiredService<SqlitePragmaInterceptor>());
         });
@@ -59,10 +61,12 @@ public static class KneeWebSetup
         services.AddSingleton(sp =>
         {
             KneeWebOptions settings = sp.GetRequiredService<IOptions<KneeWebOptions>>().Value;
-            return new SegmentationEngine(settings.ModelsPath, string.IsNullOrWhiteSpace(settings.OnnxRuntimePath) ? null : settings.OnnxRuntimePath, settings.DefaultModel);
+            return new SegmentationEngine(settings.ModelsPath, settings.DefaultModel);
         });
         services.AddSingleton<KneePipeline>();
         services.AddSingleton<JobRunner>();
+        services.AddSingleton<JobEndings>();
+        services.AddKneeWebExecutor(builder.Configuration.GetSection(KneeWebOptions.Section).GetValue("Jobs:Executor", JobExecutorKind.InProcess));
         services.AddSingleton<JobRecovery>();
         services.AddSingleton<JobService>();
         services.AddHostedService<JobWorker>();
@@ -71,14 +75,34 @@ public static class KneeWebSetup
         return builder;
     }
 
+    /// <summary>The executor chosen by KneeWeb:Jobs:Executor (in-process unless it says slurm).</summary>
+    private static void AddKneeWebExecutor(this IServiceCollection services, JobExecutorKind kind)
+    {
+        if (kind == JobExecutorKind.Slurm)
+        {
+            services.AddSingleton<ISlurmClient, SlurmCli>();
+            services.AddSingleton<SlurmWatch>();
+            services.AddSingleton<SlurmCommandLine>();
+            services.AddSingleton<IJobExecutor, SlurmExecutor>();
+        }
+        else
+        {
+            services.AddSingleton<IJobExecutor, InProcessExecutor>();
+        }
+    }
+
     public static WebApplicationBuilder AddKneeWebApi(this WebApplicationBuilder builder)
     {
         ArgumentNullException.ThrowIfNull(builder);
         builder.Services.ConfigureHttpJsonOptions(o => ConfigureJson(o.SerializerOptions));
         builder.Services.AddProblemDetails();
+        builder.Services.AddExceptionHandler<DiskFullExceptionHandler>();
         builder.Services.AddOpenApi();
         builder.Services.AddSignalR().AddJsonProtocol(o => ConfigureJson(o.PayloadSerializerOptions));
         builder.Services.AddSingleton<UploadReceiver>();
+        builder.Services.AddSingleton<ModelAdminService>();
+        builder.Services.AddSingleton<UserLimits>();
+        builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<ServerInfoProvider>();
         builder.Services.AddHostedService<JobsHubBridge>();
         return builder;
@@ -100,8 +124,7 @@ public static class KneeWebSetup
     {
         ArgumentNullException.ThrowIfNull(app);
         KneeWebOptions settings = app.Services.GetRequiredService<IOptions<KneeWebOptions>>().Value;
-        Directory.CreateDirectory(settings.UploadsPath);
-        Directory.CreateDirectory(settings.JobsPath);
+        DataFolders.Secure(settings);
         await DatabaseInitializer.InitializeAsync(app.Services.GetRequiredService<IDbContextFactory<KneeWebDbContext>>());
         await app.InitializeKneeWebSecurityAsync();
         using (JobVisibility.EnterSystem())
@@ -130,6 +153,7 @@ public static class KneeWebSetup
     public static WebApplication MapKneeWeb(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
+        app.UseMiddleware<SecurityHeaders>();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         // The viewer's library files (public code, no data) are served before sign-in is checked.
@@ -143,6 +167,7 @@ public static class KneeWebSetup
         app.MapKneeWebApi();
         app.MapKneeWebCohortApi();
         app.MapKneeWebSampleApi();
+        app.MapKneeWebModelAdminApi();
         app.MapHub<JobsHub>("/hubs/jobs");
         app.MapRazorComponents<Components.App>().AddInteractiveServerRenderMode()
             .Add(endpoint =>

@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.DataProtection.KeyManagement;
 using Microsoft.AspNetCore.DataProtection.Repositories;
 using Microsoft.AspNetCore.Identity;
+using Microsoft.AspNetCore.SignalR;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
@@ -28,6 +29,10 @@ public static class SecuritySetup
         ArgumentNullException.ThrowIfNull(services);
         // Identity's EF stores resolve the context per scope; KneeWeb otherwise uses the factory.
         services.TryAddScoped(sp => sp.GetRequiredService<IDbContextFactory<KneeWebDbContext>>().CreateDbContext());
+        services.TryAddSingleton<AccountSessionEvents>();
+        // Registered before Identity (which only adds its own hasher when none is): counts verifications.
+        services.TryAddSingleton<CountingPasswordHasher>();
+        services.TryAddSingleton<IPasswordHasher<IdentityUser>>(sp => sp.GetRequiredService<CountingPasswordHasher>());
         services.AddIdentityCore<IdentityUser>(o =>
             {
                 // Length over character classes (NIST SP 800-63B): generated passwords are 20 letters and digits.
@@ -36,8 +41,9 @@ public static class SecuritySetup
                 o.Password.RequireLowercase = false;
                 o.Password.RequireUppercase = false;
                 o.Password.RequireNonAlphanumeric = false;
-                o.Lockout.MaxFailedAccessAttempts = 10;
-                o.Lockout.DefaultLockoutTimeSpan = TimeSpan.FromMinutes(5);
+                // Failed passwords never lock an account (anyone could lock anyone out): the sign-in
+                // form is throttled per address and per name instead (SignInThrottle). Locks are an Admin's.
+                o.Lockout.AllowedForNewUsers = true;
                 o.User.RequireUniqueEmail = false;
             })
             .AddRoles<IdentityRole>()
@@ -47,6 +53,7 @@ public static class SecuritySetup
         services.TryAddSingleton<AuditLog>();
         services.TryAddSingleton<JobAccess>();
         services.TryAddScoped<AccountAdmin>();
+        services.TryAddScoped<SignInGate>();
         return services;
     }
 
@@ -86,6 +93,9 @@ public static class SecuritySetup
             o.SlidingExpiration = true;
             o.Events.OnRedirectToLogin = ctx => Refuse(ctx, StatusCodes.Status401Unauthorized);
             o.Events.OnRedirectToAccessDenied = ctx => Refuse(ctx, StatusCodes.Status403Forbidden);
+            // Instead of Identity's 30-minute stamp check: a signed-out, locked or changed account's
+            // cookies are refused within seconds (at once when the change was made by this process).
+            o.Events.OnValidatePrincipal = AccountStamps.ValidateCookieAsync;
         });
         services.AddOptions<CookieAuthenticationOptions>(IdentityConstants.ApplicationScheme)
             .Configure<IOptions<SecurityOptions>>((o, security) => o.ExpireTimeSpan = security.Value.SessionIdle);
@@ -95,8 +105,26 @@ public static class SecuritySetup
             .AddPolicy(Roles.Admin, p => p.RequireRole(Roles.Admin));
         services.AddCascadingAuthenticationState();
         services.AddScoped<Microsoft.AspNetCore.Components.Authorization.AuthenticationStateProvider, RevalidatingAuthenticationState>();
-        // A changed password or lock-out ends cookie sessions within a minute (Identity's default: 30).
-        services.Configure<SecurityStampValidatorOptions>(o => o.ValidationInterval = TimeSpan.FromMinutes(1));
+        services.AddSingleton<AccountStamps>();
+        services.AddSingleton<SessionConnections>();
+        services.AddHostedService(sp => sp.GetRequiredService<SessionConnections>());
+        // A global hub filter sees the job hub's connections and the Blazor circuits' alike.
+        services.Configure<HubOptions>(o => o.AddFilter<SessionConnections>());
+        services.AddSingleton<SignInThrottle>();
+        services.AddRateLimiter(o =>
+        {
+            o.AddPolicy(SignInThrottle.Policy, http =>
+            {
+                SignInThrottleOptions throttle = http.RequestServices.GetRequiredService<IOptions<SecurityOptions>>().Value.SignInThrottle;
+                string address = http.Connection.RemoteIpAddress?.ToString() ?? "unknown";
+                return System.Threading.RateLimiting.RateLimitPartition.GetFixedWindowLimiter(address, _ => SignInThrottle.Window(throttle.PerAddress, throttle.Window));
+            });
+            o.OnRejected = async (context, ct) =>
+            {
+                TimeSpan retry = context.Lease.TryGetMetadata(System.Threading.RateLimiting.MetadataName.RetryAfter, out TimeSpan r) ? r : TimeSpan.FromMinutes(1);
+                await SignInThrottle.WriteThrottledAsync(context.HttpContext, retry);
+            };
+        });
         services.AddHttpContextAccessor();
         services.AddScoped<PageAccess>();
         services.AddSingleton<Api.JobsHubAudience>();
@@ -124,8 +152,11 @@ public static class SecuritySetup
     public static WebApplication UseKneeWebSecurity(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
+        // Cross-origin hub and circuit connections are refused before anything else looks at them.
+        app.UseMiddleware<OriginCheck>();
         app.UseAuthentication();
         app.UseAuthorization();
+        app.UseRateLimiter();
         app.Use(ApplyJobVisibilityAsync);
         app.Use(RequireApiAntiforgeryAsync);
         return app;

@@ -9,6 +9,7 @@ using Xunit;
 
 namespace KneeWeb.Tests.Imaging.Analysis;
 
+[Trait("Category", "unit")]
 public sealed class KneeAnalysisTests : IDisposable
 {
     private readonly string folder = Path.Combine(Path.GetTempPath(), "kneeweb-analysis-" + Guid.NewGuid().ToString("N"));

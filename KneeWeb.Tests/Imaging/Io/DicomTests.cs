@@ -10,6 +10,7 @@ namespace KneeWeb.Tests.Imaging.Io;
 /// DICOM series made here with pydicom (two series, known geometry and pixel values, identifying
 /// tags filled in), converted by the real dcm2niix.
 /// </summary>
+[Trait("Category", "unit")]
 public sealed class DicomTests : IDisposable
 {
     internal const string Generator = """
@@ -193,6 +194,7 @@ public sealed class DicomTests : IDisposable
 }
 
 /// <summary>Hostile zips: every one must be refused before anything lands outside the fresh folder.</summary>
+[Trait("Category", "unit")]
 public sealed class HostileZipTests : IDisposable
 {
     private readonly TempFolder temp = new();

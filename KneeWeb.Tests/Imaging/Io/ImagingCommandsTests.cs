@@ -9,6 +9,7 @@ using KneeWeb.Tests.TestData;
 namespace KneeWeb.Tests.Imaging.Io;
 
 /// <summary>The inspect and convert verbs, run through System.CommandLine with captured output.</summary>
+[Trait("Category", "unit")]
 public sealed class ImagingCommandsTests : IDisposable
 {
     private readonly TempFolder temp = new();

@@ -12,8 +12,12 @@ namespace KneeWeb.Tests.Imaging.Io;
 /// Every malformed file ends as InvalidImageException naming the field and the value, fast and
 /// without allocating what the header claims.
 /// </summary>
+[Trait("Category", "unit")]
 public sealed class MalformedInputTests : IDisposable
 {
+    // A hang guard, not a speed bound (the allocation bounds show a hostile file costs no real work).
+    private static readonly TimeSpan HangGuard = TimeSpan.FromMinutes(2);
+
     private readonly TempFolder temp = new();
 
     public void Dispose() => temp.Dispose();
@@ -23,7 +27,7 @@ public sealed class MalformedInputTests : IDisposable
         long before = GC.GetAllocatedBytesForCurrentThread();
         var clock = Stopwatch.StartNew();
         var e = Assert.Throws<InvalidImageException>(() => VolumeIo.Read(path, options));
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"took {clock.Elapsed}");
+        Assert.True(clock.Elapsed < HangGuard, $"took {clock.Elapsed}");
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
         Assert.True(allocated < 16 << 20, $"allocated {allocated} bytes for a malformed file");
         Assert.Contains(field, e.Message, StringComparison.Ordinal);
@@ -110,9 +114,9 @@ public sealed class MalformedInputTests : IDisposable
     }
 
     [Fact]
-    public void A_gzip_stream_that_inflates_past_the_declared_size_is_read_only_to_it()
+    public void A_gzip_stream_that_inflates_past_the_declared_size_is_refused_inflating_only_a_margin_past_it()
     {
-        // 48 declared bytes followed by 256 MB of zeros in the stream: only the declared part is inflated.
+        // 48 declared bytes followed by 256 MB of zeros in the stream.
         string path = temp.File("long.nii.gz");
         using (var file = File.Create(path))
         using (var gzip = new GZipStream(file, CompressionLevel.Fastest))
@@ -128,12 +132,11 @@ public sealed class MalformedInputTests : IDisposable
             }
         }
 
-        var clock = Stopwatch.StartNew();
+        // The stream is not the file its header describes: refused, having inflated at most a 1 MiB margin past the data.
         long before = GC.GetAllocatedBytesForCurrentThread();
-        Volume volume = VolumeIo.Read(path);
+        InvalidImageException refused = Assert.Throws<InvalidImageException>(() => VolumeIo.Read(path));
         Assert.True(GC.GetAllocatedBytesForCurrentThread() - before < 8 << 20);
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2), $"took {clock.Elapsed}");
-        Assert.Equal(24, volume.Voxels.Length);
+        Assert.Contains("inflates beyond", refused.Message, StringComparison.Ordinal);
     }
 
     [Fact]

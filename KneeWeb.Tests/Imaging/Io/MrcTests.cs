@@ -6,6 +6,7 @@ using KneeWeb.Tests.TestData;
 
 namespace KneeWeb.Tests.Imaging.Io;
 
+[Trait("Category", "unit")]
 public sealed class MrcTests : IDisposable
 {
     private readonly TempFolder temp = new();
@@ -196,6 +197,15 @@ public sealed class MrcTests : IDisposable
         var e = Assert.Throws<ArgumentException>(() => VolumeIo.Write(volume, temp.File("o.mrc")));
         Assert.Contains("NIfTI or NRRD", e.Message, StringComparison.Ordinal);
     }
+}
+
+/// <summary>Cross-check with the field's reader/writer (Python mrcfile), both directions.</summary>
+[Trait("Category", "reference")]
+public sealed class MrcMrcfileCrossCheckTests : IDisposable
+{
+    private readonly TempFolder temp = new();
+
+    public void Dispose() => temp.Dispose();
 
     [Fact]
     public void Agrees_with_mrcfile_on_files_it_writes()

@@ -12,6 +12,7 @@ namespace KneeWeb.Tests.Imaging.Io;
 /// (img.affine), shape and get_fdata(dtype=float32) values for every type, byte order, version
 /// and geometry case; and nibabel reads what KneeWeb writes.
 /// </summary>
+[Trait("Category", "reference")]
 public sealed class NibabelCrossCheckTests : IDisposable
 {
     private readonly TempFolder temp = new();

@@ -6,6 +6,7 @@ using KneeWeb.Tests.TestData;
 namespace KneeWeb.Tests.Imaging.Io;
 
 /// <summary>Golden geometry: affines worked out by hand from the NIfTI standard (and nibabel's rules).</summary>
+[Trait("Category", "unit")]
 public sealed class NiftiGeometryTests : IDisposable
 {
     private readonly TempFolder temp = new();

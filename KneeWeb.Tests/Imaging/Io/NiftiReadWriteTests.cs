@@ -5,6 +5,7 @@ using KneeWeb.Tests.TestData;
 
 namespace KneeWeb.Tests.Imaging.Io;
 
+[Trait("Category", "unit")]
 public sealed class NiftiReadWriteTests : IDisposable
 {
     private readonly TempFolder temp = new();
@@ -201,6 +202,7 @@ public sealed class NiftiReadWriteTests : IDisposable
     }
 }
 
+[Trait("Category", "unit")]
 public sealed class VolumeConversionTests
 {
     [Fact]
@@ -217,6 +219,7 @@ public sealed class VolumeConversionTests
     }
 }
 
+[Trait("Category", "unit")]
 public sealed class LargeVolumeTests : IDisposable
 {
     private readonly TempFolder temp = new();
@@ -237,6 +240,7 @@ public sealed class LargeVolumeTests : IDisposable
     }
 }
 
+[Trait("Category", "unit")]
 public sealed class SelectFrameTests
 {
     [Fact]

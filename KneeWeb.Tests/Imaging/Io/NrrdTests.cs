@@ -7,6 +7,7 @@ using KneeWeb.Tests.TestData;
 
 namespace KneeWeb.Tests.Imaging.Io;
 
+[Trait("Category", "unit")]
 public sealed class NrrdTests : IDisposable
 {
     private static readonly (VoxelType Type, string Name)[] Types =
@@ -186,6 +187,7 @@ public sealed class NrrdTests : IDisposable
     }
 }
 
+[Trait("Category", "unit")]
 public sealed class NrrdScaledWriteTests : IDisposable
 {
     private readonly TempFolder temp = new();

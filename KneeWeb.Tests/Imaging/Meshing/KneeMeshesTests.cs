@@ -9,6 +9,7 @@ using Xunit.Abstractions;
 
 namespace KneeWeb.Tests.Imaging.Meshing;
 
+[Trait("Category", "unit")]
 public class KneeMeshesTests(FullPhantomFixture phantom, ITestOutputHelper output) : IClassFixture<FullPhantomFixture>
 {
     [Fact]

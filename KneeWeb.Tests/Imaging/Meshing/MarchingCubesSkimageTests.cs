@@ -9,6 +9,7 @@ using Xunit;
 
 namespace KneeWeb.Tests.Imaging.Meshing;
 
+[Trait("Category", "reference")]
 public sealed class MarchingCubesSkimageTests : IDisposable
 {
     private readonly string folder = Path.Combine(Path.GetTempPath(), "kneeweb-mc-skimage-" + Guid.NewGuid().ToString("N"));

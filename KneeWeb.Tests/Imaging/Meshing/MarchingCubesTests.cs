@@ -4,6 +4,7 @@ using Xunit;
 
 namespace KneeWeb.Tests.Imaging.Meshing;
 
+[Trait("Category", "unit")]
 public class MarchingCubesTests
 {
     [Fact]

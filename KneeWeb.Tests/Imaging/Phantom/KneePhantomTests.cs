@@ -5,6 +5,7 @@ using KneeWeb.Imaging.Segmentation;
 
 namespace KneeWeb.Tests.Imaging.Phantom;
 
+[Trait("Category", "unit")]
 public class KneePhantomTests
 {
     [Fact]

@@ -5,6 +5,7 @@ using Xunit;
 
 namespace KneeWeb.Tests.Imaging.Segmentation;
 
+[Trait("Category", "unit")]
 public class PostprocessingTests
 {
     [Fact]

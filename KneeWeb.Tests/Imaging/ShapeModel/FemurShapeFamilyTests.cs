@@ -4,6 +4,7 @@ using Xunit;
 
 namespace KneeWeb.Tests.Imaging.ShapeModel;
 
+[Trait("Category", "unit")]
 public sealed class FemurShapeFamilyTests
 {
     [Fact]

@@ -11,6 +11,7 @@ using Xunit;
 namespace KneeWeb.Tests.Imaging.ShapeModel;
 
 /// <summary>The committed demo shape model on ONNX Runtime: gradient, fit quality, BScore, determinism, failures.</summary>
+[Trait("Category", "unit")]
 public sealed class NsmFitTests(ShapeModelFixture fixture) : IClassFixture<ShapeModelFixture>
 {
     /// <summary>Bounds the committed model meets on coarsening-2 phantoms (0.72 x 0.72 x 1.4 mm voxels); see models/nsm/README.md.</summary>

@@ -8,6 +8,7 @@ using Xunit;
 namespace KneeWeb.Tests.Imaging.ShapeModel;
 
 /// <summary>The committed model against its sidecar, the trainer's determinism, and `analyze --nsm bone` end to end.</summary>
+[Trait("Category", "unit")]
 public sealed class NsmModelBuildTests : IDisposable
 {
     private readonly string folder = Directory.CreateTempSubdirectory("kneeweb-nsm-build-").FullName;

@@ -10,6 +10,7 @@ using Xunit;
 namespace KneeWeb.Tests.Imaging.ShapeModel;
 
 /// <summary>The site's pipeline with the shape model on: steps 7 and 8 run, report fractions, and fill stats.json and the job folder.</summary>
+[Trait("Category", "unit")]
 public sealed class NsmPipelineTests : IDisposable
 {
     private readonly string folder = Directory.CreateTempSubdirectory("kneeweb-nsm-pipeline-").FullName;

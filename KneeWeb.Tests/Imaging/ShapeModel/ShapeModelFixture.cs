@@ -5,18 +5,15 @@ using Xunit;
 
 namespace KneeWeb.Tests.Imaging.ShapeModel;
 
-/// <summary>The committed demo shape model (models/nsm/) on ONNX Runtime from node_modules, shared by a test class.</summary>
+/// <summary>The committed demo shape model (models/nsm/) on ONNX Runtime from the NuGet package, shared by a test class.</summary>
 public sealed class ShapeModelFixture : IDisposable
 {
     private readonly IDisposable owner;
 
     public ShapeModelFixture()
     {
-        string? library = OrtRuntime.FindDefaultLibrary();
-        Assert.True(
-            library is not null,
-            "ONNX Runtime's native library was not found: run `npm install --ignore-scripts --no-audit --no-fund` in the repository root (npm package onnxruntime-node@1.30.0), or set KNEEWEB_ONNXRUNTIME.");
-        Runtime = OrtRuntime.Load(library);
+        // The NuGet package (Microsoft.ML.OnnxRuntime) puts the native library beside the tests.
+        Runtime = OrtRuntime.Load();
         string? models = ModelRegistry.FindDefaultFolder();
         Assert.True(models is not null, "models/ not found above the test folder");
         ModelsFolder = models!;

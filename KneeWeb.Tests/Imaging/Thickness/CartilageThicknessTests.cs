@@ -9,6 +9,7 @@ using Xunit.Abstractions;
 
 namespace KneeWeb.Tests.Imaging.Thickness;
 
+[Trait("Category", "unit")]
 public class CartilageThicknessTests(FullPhantomFixture phantom, ITestOutputHelper output) : IClassFixture<FullPhantomFixture>
 {
     [Fact]

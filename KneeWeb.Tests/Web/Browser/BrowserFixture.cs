@@ -50,6 +50,9 @@ public sealed class BrowserFixture : IAsyncLifetime
             AcceptDownloads = true,
             ViewportSize = new ViewportSize { Width = 1280, Height = 900 },
         });
+        // Hang guards, not speed bounds: on a loaded machine a page may take far longer than Playwright's 30 s default.
+        context.SetDefaultTimeout(120_000);
+        context.SetDefaultNavigationTimeout(120_000);
         IPage page = await context.NewPageAsync();
         page.Console += (_, message) =>
         {

@@ -6,6 +6,7 @@ using Xunit;
 namespace KneeWeb.Tests.Web.Results;
 
 /// <summary>The read-only result endpoints in the real host: a job's input for the viewer, and the cohort as JSON and CSV.</summary>
+[Trait("Category", "host")]
 public sealed class CohortApiTests : IDisposable
 {
     private readonly TempFolder inputs = new("kneeweb-inputs");

@@ -16,6 +16,7 @@ namespace KneeWeb.Tests.Web.Results;
 /// committed models: the phantom segmentation model and the femur shape model for the sample job, the demo model for the rest.
 /// </summary>
 [Collection(BrowserCollection.Name)]
+[Trait("Category", "browser")]
 public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstractions.ITestOutputHelper output) : IAsyncLifetime
 {
     private readonly TempFolder data = new("kneeweb-results-browser");

@@ -3,13 +3,12 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using KneeWeb.Tests.TestData;
-using Microsoft.EntityFrameworkCore;
-using Microsoft.EntityFrameworkCore.Infrastructure;
 using Xunit;
 
 namespace KneeWeb.Tests.Web.Results;
 
 /// <summary>"Try a sample" through its API route, and job tags from submission to the cohort filter and CSV.</summary>
+[Trait("Category", "host")]
 public sealed class SampleAndTagsApiTests : IDisposable
 {
     private readonly TempFolder inputs = new("kneeweb-inputs");
@@ -110,37 +109,6 @@ public sealed class SampleAndTagsApiTests : IDisposable
         Assert.True(column > 0, $"No tags column in: {lines[0]}");
         string oaLine = lines.Single(l => l.StartsWith(oa.ToString("D"), StringComparison.Ordinal));
         Assert.Contains(",knee-oa; visit-1,", oaLine, StringComparison.Ordinal);
-    }
-
-    [Fact]
-    public async Task A_database_from_before_tags_gains_the_column_and_keeps_its_jobs()
-    {
-        using var folder = new TempFolder("kneeweb-migrate");
-        var options = new Microsoft.EntityFrameworkCore.DbContextOptionsBuilder<KneeWeb.Data.KneeWebDbContext>()
-            .UseSqlite($"Data Source={folder.File("kneeweb.db")}").Options;
-        await using (var db = new KneeWeb.Data.KneeWebDbContext(options))
-        {
-            await db.GetService<Microsoft.EntityFrameworkCore.Migrations.IMigrator>().MigrateAsync("20261121000000_Initial");
-            await db.Database.ExecuteSqlRawAsync(
-                "INSERT INTO Jobs (Id, Owner, InputFileName, InputPath, InputSizeBytes, OptionsJson, Status, CurrentStepIndex, Percent, Attempt, CreatedUtc, CancelRequested) " +
-                "VALUES ('6F3C1C1E-0000-4000-8000-0000000000B1', 'lab', 'old.nii.gz', 'uploads/x/input.nii.gz', 10, '{{}}', 'Completed', 10, 100, 1, '2026-11-01 10:00:00', 0)");
-        }
-
-        await using (var db = new KneeWeb.Data.KneeWebDbContext(options))
-        {
-            await db.Database.MigrateAsync();
-            Assert.Contains("20261121090000_JobTags", await db.Database.GetAppliedMigrationsAsync());
-            KneeWeb.Data.Job old = Assert.Single(await db.Jobs.ToListAsync());
-            Assert.Equal("old.nii.gz", old.InputFileName);
-            Assert.Null(old.Tags);
-            old.Tags = KneeWeb.Pipeline.JobTags.ToStored("Follow Up, baseline");
-            await db.SaveChangesAsync();
-        }
-
-        await using (var db = new KneeWeb.Data.KneeWebDbContext(options))
-        {
-            Assert.Equal("follow-up,baseline", (await db.Jobs.SingleAsync()).Tags);
-        }
     }
 
     [Theory]

@@ -12,7 +12,7 @@ internal static class FloatConversion
 {
     private const int ChunkVoxels = 1 << 20;
 
-    public static float[] Read(Stream source, VoxelType type, long count, bool swapBytes, double slope, double intercept, string format)
+    public static float[] Read(Stream source, VoxelType type, long count, bool swapBytes, double slope, double intercept, string format, CancellationToken ct = default)
     {
         int size = Volume.BytesPerVoxel(type);
         float[] result = GC.AllocateUninitializedArray<float>(checked((int)count));
@@ -23,6 +23,7 @@ internal static class FloatConversion
             int which = 0;
             for (long start = 0; start < count; start += ChunkVoxels)
             {
+                ct.ThrowIfCancellationRequested();
                 int n = (int)Math.Min(ChunkVoxels, count - start);
                 byte[] buffer = buffers[which];
                 which ^= 1;
@@ -35,7 +36,7 @@ internal static class FloatConversion
 
                 pending.GetAwaiter().GetResult();
                 long at = start;
-                pending = Task.Run(() => Convert(buffer.AsSpan(0, want), type, swapBytes, (float)slope, (float)intercept, result.AsSpan((int)at, n)));
+                pending = Task.Run(() => Convert(buffer.AsSpan(0, want), type, swapBytes, (float)slope, (float)intercept, result.AsSpan((int)at, n)), CancellationToken.None);
             }
 
             pending.GetAwaiter().GetResult();

@@ -155,6 +155,7 @@ internal static class MrcReader
             linear[1, 0], linear[1, 1], linear[1, 2], origin[1],
             linear[2, 0], linear[2, 1], linear[2, 2], origin[2]);
 
+        options.CheckHeader?.Invoke(VolumeHeaderInfo.Of(Format, new Dims3(nx, ny, sections), frames, type, affine));
         VoxelData.Skip(stream, nsymbt, Format, "nsymbt");
         (Array data, VoxelType dataType, _, _) = VoxelData.ReadVolume(stream, type, voxels, bigEndian, 1, 0, options, Format);
         return new Volume(new VolumeGeometry(new Dims3(nx, ny, sections), affine), dataType, data, frames)

@@ -19,6 +19,7 @@ internal static class NiftiReader
         using Stream headerStream = VoxelData.Open(headerPath, out bool gzip, out long storedLength);
         NiftiHeader header = ReadHeader(headerStream);
         Layout layout = Validate(header, options);
+        options.CheckHeader?.Invoke(VolumeHeaderInfo.Of(header.FormatName, layout.Dims, layout.Frames, layout.Type, layout.Affine));
         (Array Voxels, VoxelType Type, double Slope, double Intercept) data;
         if (header.SingleFile)
         {

@@ -19,6 +19,7 @@ internal static class NrrdReader
     {
         (Dictionary<string, string> fields, long dataOffset) = ReadHeader(path, options);
         NrrdLayout layout = Interpret(fields, options);
+        options.CheckHeader?.Invoke(VolumeHeaderInfo.Of(Format, layout.Dims, layout.Frames, layout.Type, layout.Affine));
 
         string dataPath = path;
         long offset = dataOffset;

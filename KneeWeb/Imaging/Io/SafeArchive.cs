@@ -11,8 +11,8 @@ namespace KneeWeb.Imaging.Io;
 /// </summary>
 public static class SafeArchive
 {
-    /// <summary>Entries smaller than this are not held to the ratio cap (a small all-zero file compresses well).</summary>
-    private const long RatioFloorBytes = 1 << 20;
+    /// <summary>Uncompressed bytes an entry may add to the image data for its own DICOM header (tags, private data).</summary>
+    private const long HeaderAllowancePerEntry = 64 << 10;
 
     public static void ExtractZip(string zipPath, string destinationFolder, VolumeReadOptions options)
     {
@@ -27,6 +27,11 @@ public static class SafeArchive
         try
         {
             Extract(zipPath, root, options);
+        }
+        catch (IOException e) when (DiskSpace.IsOutOfSpace(e))
+        {
+            throw e as InsufficientDiskSpaceException
+                ?? new InsufficientDiskSpaceException("The server's disk filled up while the zip was being extracted.", e);
         }
         catch (Exception e) when (e is InvalidDataException or NotSupportedException or IOException)
         {
@@ -44,21 +49,34 @@ public static class SafeArchive
                 throw new DicomSeriesException($"The zip holds {archive.Entries.Count} entries; at most {options.MaxArchiveEntries} are allowed.");
             }
 
+            // The whole zip may inflate to no more than one image's worth of voxels (plus each file's own
+            // header), the configured cap, and the disk's free space above its reserve.
+            long cap = Math.Min(options.MaxArchiveBytes, options.MaxBytes + (HeaderAllowancePerEntry * archive.Entries.Count));
+            var disk = new DiskBudget(root, options.MinFreeDiskBytes);
             long declared = 0;
             foreach (ZipArchiveEntry entry in archive.Entries)
             {
                 CheckEntry(entry, options);
                 declared += entry.Length;
-                if (declared > options.MaxArchiveBytes)
+                if (declared > cap)
                 {
-                    throw new DicomSeriesException($"The zip would inflate to more than {options.MaxArchiveBytes} bytes (the cap on uncompressed size).");
+                    throw new DicomSeriesException($"The zip would inflate to more than {cap} bytes (the cap on uncompressed size for one image series).");
                 }
+            }
+
+            // Refused before a byte is written when the declared sizes already do not fit the disk.
+            long free = DiskSpace.FreeBytes(root);
+            if (free >= 0 && declared > free - options.MinFreeDiskBytes)
+            {
+                throw new InsufficientDiskSpaceException(
+                    $"The zip inflates to {declared / 1e6:0.#} MB, more than the server's disk has free above its reserve of {options.MinFreeDiskBytes / 1e9:0.00} GB.");
             }
 
             long written = 0;
             byte[] buffer = new byte[1 << 16];
             foreach (ZipArchiveEntry entry in archive.Entries)
             {
+                options.Cancellation.ThrowIfCancellationRequested();
                 string target = TargetPath(root, entry.FullName);
                 long entryBytes = 0;
                 try
@@ -82,11 +100,12 @@ public static class SafeArchive
                             throw new DicomSeriesException($"Zip entry {Safe(entry.FullName)} inflates past its declared {entry.Length} bytes: refused.");
                         }
 
-                        if (written > options.MaxArchiveBytes)
+                        if (written > cap)
                         {
-                            throw new DicomSeriesException($"The zip inflates to more than {options.MaxArchiveBytes} bytes (the cap on uncompressed size).");
+                            throw new DicomSeriesException($"The zip inflates to more than {cap} bytes (the cap on uncompressed size for one image series).");
                         }
 
+                        disk.Take(got);
                         output.Write(buffer, 0, got);
                     }
                 }
@@ -94,7 +113,7 @@ public static class SafeArchive
                 {
                     throw new DicomSeriesException($"Zip entry {Safe(entry.FullName)} is corrupt: {e.Message}", e);
                 }
-                catch (IOException e) when (e is not EndOfStreamException)
+                catch (IOException e) when (e is not EndOfStreamException && !DiskSpace.IsOutOfSpace(e))
                 {
                     // A duplicate name, a file where a folder should be, a full disk: no series comes of it.
                     throw new DicomSeriesException($"Zip entry {Safe(entry.FullName)} could not be extracted: {e.Message}", e);
@@ -154,7 +173,8 @@ public static class SafeArchive
             throw new DicomSeriesException($"Zip entry {Safe(entry.FullName)} is not a regular file or folder: refused.");
         }
 
-        if (entry.Length > RatioFloorBytes && (entry.CompressedLength == 0 || (double)entry.Length / entry.CompressedLength > options.MaxCompressionRatio))
+        // Every entry, however small: a thousand 1 MiB zero files are a bomb made of small entries.
+        if (entry.Length > 0 && (entry.CompressedLength == 0 || (double)entry.Length / entry.CompressedLength > options.MaxCompressionRatio))
         {
             string ratio = entry.CompressedLength == 0 ? "infinite" : ((double)entry.Length / entry.CompressedLength).ToString("F0", CultureInfo.InvariantCulture);
             throw new DicomSeriesException($"Zip entry {Safe(entry.FullName)} has a compression ratio of {ratio}:1, above the cap of {options.MaxCompressionRatio}:1 (a zip bomb?).");

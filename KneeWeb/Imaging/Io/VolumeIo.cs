@@ -44,6 +44,41 @@ public static class VolumeIo
     }
 
     /// <summary>
+    /// The validated header of a NIfTI, NRRD or MRC file, reading no voxel (a .nii.gz inflates only
+    /// its header). Null for DICOM input, whose grid is known only once the series is converted.
+    /// </summary>
+    public static VolumeHeaderInfo? ReadHeader(string path, VolumeReadOptions? options = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        ImageFormat format = DetectFormat(path);
+        if (format is not (ImageFormat.Nifti1 or ImageFormat.Nifti2 or ImageFormat.Nrrd or ImageFormat.Mrc))
+        {
+            return null;
+        }
+
+        VolumeHeaderInfo? seen = null;
+        try
+        {
+            _ = Read(path, (options ?? VolumeReadOptions.Default) with
+            {
+                CheckHeader = header =>
+                {
+                    seen = header;
+                    throw new HeaderReadStop();
+                },
+            });
+        }
+        catch (HeaderReadStop)
+        {
+        }
+
+        return seen ?? throw new InvalidImageException(NameOf(format), "header", "(unread)", "the header could not be read");
+    }
+
+    /// <summary>Ends a read once the header is known (never escapes <see cref="ReadHeader"/>).</summary>
+    private sealed class HeaderReadStop : Exception;
+
+    /// <summary>
     /// The series in a DICOM zip or folder (number, description, image count, and the key that
     /// <see cref="VolumeReadOptions.DicomSeries"/> accepts), for a person to choose from.
     /// </summary>

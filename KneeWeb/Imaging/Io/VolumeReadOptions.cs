@@ -44,6 +44,21 @@ public sealed record VolumeReadOptions
 
     /// <summary>Highest uncompressed/compressed ratio allowed for a zip entry (zip bombs go far past it).</summary>
     public double MaxCompressionRatio { get; init; } = 400;
+
+    /// <summary>
+    /// Free space the disk must keep while a DICOM zip is extracted (counted as entries are
+    /// written); extraction stops with <see cref="InsufficientDiskSpaceException"/> before it.
+    /// </summary>
+    public long MinFreeDiskBytes { get; init; }
+
+    /// <summary>
+    /// Called with the validated header of every volume read (a DICOM series: its converted
+    /// volume) before any voxel buffer is allocated; throw to refuse the image (e.g. a memory budget).
+    /// </summary>
+    public Action<VolumeHeaderInfo>? CheckHeader { get; init; }
+
+    /// <summary>Stops reading between chunks of voxel data (and DICOM extraction) when cancelled.</summary>
+    public CancellationToken Cancellation { get; init; }
 }
 
 /// <summary>Choices for <see cref="VolumeIo.Write"/>.</summary>

@@ -123,21 +123,59 @@ internal static class VoxelData
     public static (Array Voxels, VoxelType Type, double Slope, double Intercept) ReadVolume(
         Stream source, VoxelType type, long count, bool swapBytes, double slope, double intercept, VolumeReadOptions options, string format)
     {
-        if (options.AsFloat32)
+        (Array Voxels, VoxelType Type, double Slope, double Intercept) result = options.AsFloat32
+            ? (FloatConversion.Read(source, type, count, swapBytes, slope, intercept, format, options.Cancellation), VoxelType.Float32, 1.0, 0.0)
+            : (Read(source, type, count, swapBytes, format, options.Cancellation), type, slope, intercept);
+        if (source is GZipStream)
         {
-            return (FloatConversion.Read(source, type, count, swapBytes, slope, intercept, format), VoxelType.Float32, 1.0, 0.0);
+            CheckInflatesNoFurther(source, format);
         }
 
-        return (Read(source, type, count, swapBytes, format), type, slope, intercept);
+        return result;
     }
 
-    public static Array Read(Stream source, VoxelType type, long count, bool swapBytes, string format)
+    /// <summary>
+    /// A gzip stream must end where the header says the data ends (give or take a small margin): one
+    /// that inflates further is not the file its header describes, and is never inflated past the margin.
+    /// </summary>
+    private static void CheckInflatesNoFurther(Stream source, string format)
+    {
+        byte[] rest = System.Buffers.ArrayPool<byte>.Shared.Rent(1 << 16);
+        try
+        {
+            long extra = 0;
+            int got;
+            while ((got = source.Read(rest, 0, rest.Length)) > 0)
+            {
+                extra += got;
+                if (extra > InflateMarginBytes)
+                {
+                    throw new InvalidImageException(format, "compressed data", $"> {InflateMarginBytes} bytes past the voxels",
+                        "the gzip stream inflates beyond the size its header declares: refused");
+                }
+            }
+        }
+        catch (InvalidDataException)
+        {
+            // Damaged bytes after the data the header declares: the voxels themselves were whole.
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(rest);
+        }
+    }
+
+    /// <summary>Bytes a gzip stream may inflate past its declared data (padding some writers add).</summary>
+    public const long InflateMarginBytes = 1 << 20;
+
+    public static Array Read(Stream source, VoxelType type, long count, bool swapBytes, string format, CancellationToken ct = default)
     {
         Array voxels = Allocate(type, count);
         long total = ByteLength(voxels);
         long done = 0;
         while (done < total)
         {
+            ct.ThrowIfCancellationRequested();
             int want = (int)Math.Min(ChunkBytes, total - done);
             int got = source.ReadAtLeast(Bytes(voxels, done, want), want, throwOnEndOfStream: false);
             done += got;

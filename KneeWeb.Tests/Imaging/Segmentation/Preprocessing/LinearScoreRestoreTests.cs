@@ -4,6 +4,7 @@ using Xunit;
 
 namespace KneeWeb.Tests.Imaging.Segmentation.Preprocessing;
 
+[Trait("Category", "unit")]
 public sealed class LinearScoreRestoreTests
 {
     // Three classes with scores linear in the model grid's continuous index (u, v, w): linear

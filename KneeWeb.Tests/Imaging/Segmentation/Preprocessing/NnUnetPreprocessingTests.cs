@@ -4,6 +4,7 @@ using Xunit;
 
 namespace KneeWeb.Tests.Imaging.Segmentation.Preprocessing;
 
+[Trait("Category", "unit")]
 public sealed class NnUnetPreprocessingTests
 {
     private static readonly AffineRas Oblique = AffineRas.FromDirections(

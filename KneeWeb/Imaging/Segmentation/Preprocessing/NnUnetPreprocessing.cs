@@ -77,7 +77,7 @@ public sealed class PreprocessedImage
 /// </summary>
 public static class NnUnetPreprocessing
 {
-    public static PreprocessedImage Preprocess(Volume image, PreprocessingSettings settings)
+    public static PreprocessedImage Preprocess(Volume image, PreprocessingSettings settings, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(image);
         ArgumentNullException.ThrowIfNull(settings);
@@ -86,6 +86,7 @@ public static class NnUnetPreprocessing
         for (int c = 0; c < channelCount; c++)
         {
             original[c] = image.ToFloat32(c);
+            cancellationToken.ThrowIfCancellationRequested();
         }
 
         IndexBox box = settings.CropToNonzero ? NonzeroBox(original, image.Dims) : IndexBox.Full(image.Dims);
@@ -103,8 +104,10 @@ public static class NnUnetPreprocessing
         {
             float[] cropped = Crop(original[c], image.Dims, box);
             original[c] = []; // let the full-size copy go before resampling allocates
+            cancellationToken.ThrowIfCancellationRequested();
             Normalize(cropped, settings);
-            channels[c] = Resampling.Resample(cropped, croppedDims, newDims, nearest);
+            cancellationToken.ThrowIfCancellationRequested();
+            channels[c] = Resampling.Resample(cropped, croppedDims, newDims, nearest, cancellationToken);
         }
 
         VolumeGeometry croppedGeometry = new(croppedDims, CroppedAffine(image.Geometry.IndexToRas, box));

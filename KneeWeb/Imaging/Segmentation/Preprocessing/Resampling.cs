@@ -22,8 +22,10 @@ public static class Resampling
     }
 
     /// <summary>Resamples a float grid; <paramref name="nearestAxes"/> (i, j, k) picks nearest-neighbour along those axes, linear elsewhere.</summary>
-    public static float[] Resample(float[] source, Dims3 dims, Dims3 newDims, (bool I, bool J, bool K) nearestAxes = default)
+    public static float[] Resample(float[] source, Dims3 dims, Dims3 newDims, (bool I, bool J, bool K) nearestAxes = default, CancellationToken cancellationToken = default)
     {
+        // Passes over a large grid take seconds: a cancelled job stops between slices, not after the grid.
+        var parallel = new ParallelOptions { CancellationToken = cancellationToken };
         ArgumentNullException.ThrowIfNull(source);
         if (source.LongLength != dims.VoxelCount)
         {
@@ -34,19 +36,19 @@ public static class Resampling
         Dims3 currentDims = dims;
         if (newDims.K != dims.K)
         {
-            current = AlongK(current, currentDims, newDims.K, nearestAxes.K);
+            current = AlongK(current, currentDims, newDims.K, nearestAxes.K, parallel);
             currentDims = currentDims with { K = newDims.K };
         }
 
         if (newDims.J != dims.J)
         {
-            current = AlongJ(current, currentDims, newDims.J, nearestAxes.J);
+            current = AlongJ(current, currentDims, newDims.J, nearestAxes.J, parallel);
             currentDims = currentDims with { J = newDims.J };
         }
 
         if (newDims.I != dims.I)
         {
-            current = AlongI(current, currentDims, newDims.I, nearestAxes.I);
+            current = AlongI(current, currentDims, newDims.I, nearestAxes.I, parallel);
         }
 
         return ReferenceEquals(current, source) ? (float[])source.Clone() : current;
@@ -113,12 +115,12 @@ public static class Resampling
         return (lower, weight);
     }
 
-    private static float[] AlongK(float[] source, Dims3 dims, int newK, bool nearest)
+    private static float[] AlongK(float[] source, Dims3 dims, int newK, bool nearest, ParallelOptions parallel)
     {
         (int[] lower, float[] weight) = LinearTable(dims.K, newK, nearest);
         int slice = checked((int)dims.SliceSize);
         var result = GC.AllocateUninitializedArray<float>(checked(slice * newK));
-        Parallel.For(0, newK, k =>
+        Parallel.For(0, newK, parallel, k =>
         {
             Span<float> target = result.AsSpan(k * slice, slice);
             ReadOnlySpan<float> a = source.AsSpan(lower[k] * slice, slice);
@@ -135,12 +137,12 @@ public static class Resampling
         return result;
     }
 
-    private static float[] AlongJ(float[] source, Dims3 dims, int newJ, bool nearest)
+    private static float[] AlongJ(float[] source, Dims3 dims, int newJ, bool nearest, ParallelOptions parallel)
     {
         (int[] lower, float[] weight) = LinearTable(dims.J, newJ, nearest);
         int rowLength = dims.I;
         var result = GC.AllocateUninitializedArray<float>(checked(rowLength * newJ * dims.K));
-        Parallel.For(0, dims.K, k =>
+        Parallel.For(0, dims.K, parallel, k =>
         {
             int sourceSlice = k * dims.J * rowLength;
             int targetSlice = k * newJ * rowLength;
@@ -161,14 +163,14 @@ public static class Resampling
         return result;
     }
 
-    private static float[] AlongI(float[] source, Dims3 dims, int newI, bool nearest)
+    private static float[] AlongI(float[] source, Dims3 dims, int newI, bool nearest, ParallelOptions parallel)
     {
         (int[] lower, float[] weight) = LinearTable(dims.I, newI, nearest);
         int rows = dims.J * dims.K;
         var result = GC.AllocateUninitializedArray<float>(checked(newI * rows));
         // Rows in chunks: one row is too little work to hand to a thread.
         int chunk = Math.Max(1, 4096 / Math.Max(1, newI));
-        Parallel.For(0, (rows + chunk - 1) / chunk, c =>
+        Parallel.For(0, (rows + chunk - 1) / chunk, parallel, c =>
         {
             int end = Math.Min(rows, (c + 1) * chunk);
             for (int r = c * chunk; r < end; r++)
