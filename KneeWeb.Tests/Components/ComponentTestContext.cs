@@ -136,6 +136,7 @@ public abstract class ComponentTestContext : IAsyncLifetime
         services.AddSingleton(real.GetRequiredService<JobNotifier>());
         services.AddSingleton(real.GetRequiredService<KneeWeb.Pipeline.SegmentationEngine>());
         services.AddSingleton(real.GetRequiredService<KneeWeb.Api.ServerInfoProvider>());
+        services.AddSingleton(real.GetRequiredService<KneeWeb.Api.ModelAdminService>());
         services.AddSingleton(real.GetRequiredService<ApiTokenService>());
         services.AddSingleton(real.GetRequiredService<AuditLog>());
         services.AddSingleton(real.GetRequiredService<JobAccess>());

@@ -5,6 +5,7 @@ using Xunit;
 namespace KneeWeb.Tests.Pipeline;
 
 /// <summary>Progress written as JSON lines by a run in another process, followed and replayed by the site.</summary>
+[Trait("Category", "unit")]
 public sealed class ProgressLogTests : IDisposable
 {
     private readonly TempFolder work = new("kneeweb-progress");

@@ -10,6 +10,7 @@ namespace KneeWeb.Tests.Inference.NnUnet;
 /// `KneeWeb segment`, against the independent numpy port of nnU-Net's predictor: both network
 /// classes, a transpose, separate z, masked and CT normalisation, padding, the cascade, mirroring off and on.
 /// </summary>
+[Trait("Category", "unit")]
 public sealed class NnUnetImportedSegmentTests : IDisposable
 {
     private readonly TempFolder models = new("kneeweb-nnunet-imported");

@@ -14,6 +14,7 @@ namespace KneeWeb.Tests.Jobs.Slurm;
 /// The Slurm executor against a real single-node cluster and the real KneeWeb binary: sites are
 /// separate processes (so one can be killed with -9), jobs run `KneeWeb process` under slurmd.
 /// </summary>
+[Trait("Category", "process")]
 public sealed class SlurmExecutorTests : IClassFixture<SlurmTestCluster>, IDisposable
 {
     private readonly SlurmTestCluster cluster;

@@ -6,6 +6,7 @@ using Xunit;
 namespace KneeWeb.Tests.Jobs.Slurm;
 
 /// <summary>Slurm's states as KneeWeb reads them, and the catalog error each ending becomes.</summary>
+[Trait("Category", "unit")]
 public sealed class SlurmStatesTests
 {
     private static readonly SlurmModelResources Resources = new() { MemoryMb = 3000, TimeLimit = TimeSpan.FromMinutes(90) };
