@@ -1,3 +1,4 @@
+using System.Reflection;
 using KneeWeb.Data;
 using KneeWeb.Tests.TestData;
 using Microsoft.AspNetCore.Identity;
@@ -15,7 +16,18 @@ namespace KneeWeb.Tests.Database;
 [Trait("Category", "unit")]
 public sealed class UpgradeFromPreviousReleaseTests : IDisposable
 {
+    /// <summary>Every generated migration in order: the adopted baseline first, then the ones added since, applied as usual.</summary>
+    private static readonly string[] GeneratedMigrations = typeof(KneeWebDbContext).Assembly.GetTypes()
+        .Select(t => t.GetCustomAttribute<Microsoft.EntityFrameworkCore.Migrations.MigrationAttribute>()?.Id)
+        .OfType<string>()
+        .Order(StringComparer.Ordinal)
+        .ToArray();
+
     private readonly UpgradeFixture fixture = new();
+
+    [Fact]
+    public void The_generated_migrations_start_with_the_baseline_the_old_history_is_adopted_into() =>
+        Assert.Equal(LegacyDatabaseUpgrade.BaselineId, GeneratedMigrations[0]);
 
     public void Dispose() => fixture.Dispose();
 
@@ -32,7 +44,7 @@ public sealed class UpgradeFromPreviousReleaseTests : IDisposable
         await fixture.InitializeAsync();
 
         Assert.Equal(UpgradeFixture.RowCounts, await UpgradeFixture.CountRowsAsync(fixture.DatabasePath));
-        Assert.Equal([LegacyDatabaseUpgrade.BaselineId], await UpgradeFixture.HistoryAsync(fixture.DatabasePath));
+        Assert.Equal(GeneratedMigrations, await UpgradeFixture.HistoryAsync(fixture.DatabasePath));
         await using var db = new KneeWebDbContext(fixture.Options);
         Assert.Empty(await db.Database.GetPendingMigrationsAsync());
         Assert.False(db.Database.HasPendingModelChanges(), "The model differs from the generated model snapshot: run `dotnet ef migrations add <Name>`.");
@@ -138,7 +150,7 @@ public sealed class UpgradeFromPreviousReleaseTests : IDisposable
         Assert.Contains(created, l => l.StartsWith("trigger AuditEvents_NoDelete", StringComparison.Ordinal));
         Assert.Contains("column Jobs.Tags TEXT", created);
         Assert.Equal(created, upgraded);
-        Assert.Equal([LegacyDatabaseUpgrade.BaselineId], await UpgradeFixture.HistoryAsync(fresh));
+        Assert.Equal(GeneratedMigrations, await UpgradeFixture.HistoryAsync(fresh));
         Assert.Equal(Group.DefaultName, await ScalarAsync(fresh, "SELECT Name FROM Groups WHERE Id = 1"));
     }
 
@@ -149,7 +161,7 @@ public sealed class UpgradeFromPreviousReleaseTests : IDisposable
         IReadOnlyList<string> schema = await SchemaAsync(fixture.DatabasePath);
         await fixture.InitializeAsync();
         Assert.Equal(UpgradeFixture.RowCounts, await UpgradeFixture.CountRowsAsync(fixture.DatabasePath));
-        Assert.Equal([LegacyDatabaseUpgrade.BaselineId], await UpgradeFixture.HistoryAsync(fixture.DatabasePath));
+        Assert.Equal(GeneratedMigrations, await UpgradeFixture.HistoryAsync(fixture.DatabasePath));
         Assert.Equal(schema, await SchemaAsync(fixture.DatabasePath));
     }
 
