@@ -39,6 +39,10 @@ public sealed class SlurmJobFolder(string sharedRoot, Guid jobId)
         ArgumentNullException.ThrowIfNull(command);
         var text = new StringBuilder("#!/bin/sh\n");
         text.Append("# KneeWeb job ").Append(jobId.ToString("D")).Append(", written by the site's Slurm executor.\n");
+        // .NET caps its heap at 75 % of the job's cgroup by default and then throws its own
+        // OutOfMemoryException (a PIPELINE_ERROR); with the whole allowance, Slurm's limit is the one
+        // that ends a job that needs more, as OUT_OF_MEMORY with the hint to raise its memory.
+        text.Append("export DOTNET_GCHeapHardLimitPercent=0x64\n");
         text.Append("exec");
         foreach (string arg in command)
         {
