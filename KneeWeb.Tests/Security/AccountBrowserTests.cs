@@ -99,7 +99,7 @@ public sealed class AccountBrowserTests(BrowserFixture fixture) : IAsyncLifetime
             Guid later = await ApiClient.SubmitAsync(admin, input);
             await ApiClient.WaitForEndAsync(admin, later);
             await page.WaitForTimeoutAsync(1000);
-            Assert.Equal(0, await page.Locator("tr[data-job]").CountAsync());
+            Assert.Equal(0, await page.Locator("a[data-job]").CountAsync());
             await Assertions.Expect(page.GetByText("No jobs match")).ToBeVisibleAsync();
         }
 

@@ -132,7 +132,10 @@ public sealed class SignInTests : IClassFixture<SignInTests.Site>
         using HttpClient client = await SecuritySite.SignInWithCookieAsync(site.Factory, TestAccounts.AdminName, TestAccounts.AdminPassword);
         string page = await client.GetStringAsync("/jobs");
         Assert.Contains("data-testid=\"signed-in-user\"", page, StringComparison.Ordinal);
-        Assert.Contains(">" + TestAccounts.AdminName + "</a>", page, StringComparison.Ordinal);
+        // The app bar's account link (a MudButton: the name sits inside its label span) names the user.
+        Assert.Matches(new System.Text.RegularExpressions.Regex(
+            "<a[^>]*data-testid=\"signed-in-user\"[^>]*>(?:(?!</a>).)*>\\s*" + System.Text.RegularExpressions.Regex.Escape(TestAccounts.AdminName) + "\\s*<",
+            System.Text.RegularExpressions.RegexOptions.Singleline), page);
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/v1/jobs")).StatusCode);
         Assert.Contains(await SecuritySite.AuditAsync(site.Factory.Services, AuditActions.SignIn), e => e.UserName == TestAccounts.AdminName);
 

@@ -213,13 +213,19 @@ public sealed class SessionConnections : IHubFilter, IHostedService, IDisposable
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        if (stopping is null || sweeping is null)
+        // The container may dispose this service before the host stops it (test hosts do): whoever comes
+        // first takes the source, so the other never touches a disposed one.
+        CancellationTokenSource? source = Interlocked.Exchange(ref stopping, null);
+        if (source is null || sweeping is null)
         {
             return;
         }
 
-        await stopping.CancelAsync();
-        await sweeping.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        using (source)
+        {
+            await source.CancelAsync();
+            await sweeping.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
     }
 
     // Changes made by another process: a lock or new stamp, or a token revoked, close connections here too.
@@ -281,7 +287,11 @@ public sealed class SessionConnections : IHubFilter, IHostedService, IDisposable
     {
         events.SessionsEnded -= OnSessionsEnded;
         events.TokenRevoked -= OnTokenRevoked;
-        stopping?.Dispose();
+        if (Interlocked.Exchange(ref stopping, null) is { } source)
+        {
+            source.Cancel();
+            source.Dispose();
+        }
     }
 
     private sealed record Entry(HubCallerContext Caller, string UserId, long? TokenId, string? Scheme, string? Stamp);

@@ -365,7 +365,7 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
         Phase("layout checked");
         await page.GotoAsync("/jobs");
         await WaitForInteractiveAsync();
-        await Assertions.Expect(page.Locator($"tr[data-job='{id}'] [data-testid=job-row-tags] .kw-tag")).ToHaveTextAsync(["demo", "phantom-run"]);
+        await Assertions.Expect(page.Locator($"tr:has(a[data-job='{id}']) [data-testid=job-row-tags] .kw-tag")).ToHaveTextAsync(["demo", "phantom-run"]);
         await page.GotoAsync("/cohort?tag=phantom-run");
         await WaitForInteractiveAsync();
         await Assertions.Expect(page.GetByTestId("cohort-tag")).ToHaveValueAsync("phantom-run");
