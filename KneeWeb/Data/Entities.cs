@@ -76,9 +76,37 @@ public sealed class Job
     /// <summary>The Slurm job id when the job was handed to Slurm; a restart re-attaches to it, never resubmits.</summary>
     public long? SlurmJobId { get; set; }
 
+    /// <summary>When a user excluded the job from cohort views and exports; null while it is included. The job and its files are kept.</summary>
+    public DateTime? ExcludedFromCohortUtc { get; set; }
+
+    /// <summary>Who excluded it (display name), for the job page and the audit trail.</summary>
+    public string? ExcludedBy { get; set; }
+
+    /// <summary>Why, as the user wrote it (may be empty).</summary>
+    public string? ExclusionReason { get; set; }
+
+    public bool IsExcludedFromCohort => ExcludedFromCohortUtc is not null;
+
     public List<JobEvent> Events { get; set; } = [];
 
     public List<Artifact> Artifacts { get; set; } = [];
+
+    /// <summary>Keeps the job and its files but leaves it out of cohort tables, exports and outlier models.</summary>
+    public void ExcludeFromCohort(string by, string? reason, DateTime nowUtc)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(by);
+        ExcludedFromCohortUtc = nowUtc;
+        ExcludedBy = by;
+        ExclusionReason = string.IsNullOrWhiteSpace(reason) ? null : reason.Trim();
+    }
+
+    /// <summary>Puts an excluded job back into the cohort.</summary>
+    public void IncludeInCohort()
+    {
+        ExcludedFromCohortUtc = null;
+        ExcludedBy = null;
+        ExclusionReason = null;
+    }
 }
 
 /// <summary>Every state change and step boundary of a job, in UTC.</summary>

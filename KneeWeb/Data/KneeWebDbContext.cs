@@ -50,6 +50,8 @@ public sealed class KneeWebDbContext(DbContextOptions<KneeWebDbContext> options)
             job.Property(j => j.KneeSide).HasMaxLength(8);
             job.Property(j => j.InputFileName).HasMaxLength(260);
             job.Property(j => j.Tags).HasMaxLength(600);
+            job.Property(j => j.ExcludedBy).HasMaxLength(128);
+            job.Property(j => j.ExclusionReason).HasMaxLength(500);
             job.Property(j => j.ErrorCode).HasMaxLength(32);
             job.HasIndex(j => j.Status);
             job.HasIndex(j => j.CreatedUtc);
