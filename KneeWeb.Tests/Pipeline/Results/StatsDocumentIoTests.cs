@@ -49,6 +49,16 @@ public sealed class StatsDocumentIoTests
         Assert.Equal(Sample.CreatedUtc, read.CreatedUtc);
     }
 
+    [Fact]
+    public void A_verdict_that_disagrees_with_the_flags_is_recomputed_from_them()
+    {
+        StatsDocument failing = Sample with { Qc = QcSection.Of([new QcFlagSection("STRUCTURE_MISSING", QcSeverity.Error, "patella", "No patella.")]) };
+        string edited = StatsDocumentIo.Write(failing).Replace("\"verdict\": \"fail\"", "\"verdict\": \"pass\"", StringComparison.Ordinal);
+        Assert.Contains("\"verdict\": \"pass\"", edited, StringComparison.Ordinal);
+
+        Assert.Equal(QcVerdict.Fail, StatsDocumentIo.Read(edited).Qc!.Verdict);
+    }
+
     [Theory]
     [InlineData("", "not valid JSON")]
     [InlineData("{\"volumes_mm3\": {\"femur\": 1", "not valid JSON")]

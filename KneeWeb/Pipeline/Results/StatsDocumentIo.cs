@@ -81,8 +81,13 @@ public static class StatsDocumentIo
 
         try
         {
-            return JsonSerializer.Deserialize(json, StatsJsonContext.Default.StatsDocument)
+            StatsDocument document = JsonSerializer.Deserialize(json, StatsJsonContext.Default.StatsDocument)
                 ?? throw new StatsDocumentException("stats.json holds null.");
+
+            // The flags are the evidence: a verdict that disagrees with them (an edited file) is recomputed.
+            return document.Qc is { } qc && qc.Verdict != QcSection.Of(qc.Flags).Verdict
+                ? document with { Qc = QcSection.Of(qc.Flags) }
+                : document;
         }
         catch (JsonException e) when (e is not StatsDocumentException)
         {
