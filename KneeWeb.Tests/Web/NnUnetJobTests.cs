@@ -16,12 +16,8 @@ public sealed class NnUnetJobTests : IDisposable
 
     public NnUnetJobTests()
     {
-        string source = Path.GetDirectoryName(TestFiles.PathOf("NnUnet/reference/models/synonyms-fullres.json"))!;
-        foreach (string file in Directory.EnumerateFiles(source))
-        {
-            File.Copy(file, models.File(Path.GetFileName(file)));
-        }
-
+        // The committed trained folder through KneeWeb's own importer, as an admin would install it.
+        Inference.NnUnet.NnUnetFixtures.Import(Inference.NnUnet.NnUnetFixtures.Plain, models.Path, "synonyms-fullres");
         factory = new KneeWebFactory(new Dictionary<string, string?> { ["KneeWeb:ModelsPath"] = models.Path });
     }
 
