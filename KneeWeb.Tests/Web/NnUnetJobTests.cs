@@ -68,4 +68,18 @@ public sealed class NnUnetJobTests : IDisposable
         Assert.True(seg.Geometry.IndexToRas.ApproximatelyEquals(input.Geometry.IndexToRas, 1e-4));
         Assert.True(seg.Span<byte>().ToArray().Any(l => l != 0), "the job's segmentation is empty");
     }
+
+    [Fact]
+    public async Task The_mirroring_option_reaches_the_job_and_its_run()
+    {
+        // The same multipart form the Upload page's script posts, with the page's mirroring choice.
+        HttpClient client = factory.CreateClient();
+        Guid id = await ApiClient.SubmitAsync(client, TestFiles.PathOf("NnUnet/reference/aniso.nii.gz"), new { model = "synonyms-fullres", device = "cpu", mirroring = "on", thickness = false });
+        JsonElement job = await ApiClient.WaitForEndAsync(client, id);
+        Assert.True(job.GetProperty("status").GetString() == "Completed", job.ToString());
+
+        using JsonDocument stats = JsonDocument.Parse(await client.GetStringAsync($"/v1/jobs/{id}/artifacts/stats.json"));
+        Assert.Equal("on", stats.RootElement.GetProperty("options").GetProperty("mirroring").GetString());
+        Assert.True(stats.RootElement.GetProperty("segmentation").GetProperty("mirrored").GetBoolean());
+    }
 }
