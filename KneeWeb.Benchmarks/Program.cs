@@ -13,5 +13,11 @@ if (args.Length > 0 && args[0] == "soak")
     return await KneeWeb.Benchmarks.Soak.SoakRun.RunAsync(args[1..]);
 }
 
+// `-- signin`: sign-in refusal timing, real against unknown names (KneeWeb.Benchmarks/SignIn).
+if (args.Length > 0 && args[0] == "signin")
+{
+    return await KneeWeb.Benchmarks.SignIn.SignInTiming.RunAsync(args[1..]);
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(KneeWeb.Benchmarks.PeerComparisons).Assembly).Run(args);
 return 0;
