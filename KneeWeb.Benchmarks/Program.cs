@@ -19,5 +19,11 @@ if (args.Length > 0 && args[0] == "signin")
     return await KneeWeb.Benchmarks.SignIn.SignInTiming.RunAsync(args[1..]);
 }
 
+// `-- screenshots --out DIR`: every page at 390, 1280 and 1920 px (scripts/screenshots.sh).
+if (args.Length > 0 && args[0] == "screenshots")
+{
+    return await KneeWeb.Benchmarks.Screenshots.ScreenshotRun.RunAsync(args[1..]);
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(KneeWeb.Benchmarks.PeerComparisons).Assembly).Run(args);
 return 0;

@@ -84,6 +84,8 @@ public sealed class BenchServer : IAsyncDisposable
 
         Process process = Process.Start(start)!;
         var server = new BenchServer(process, new Uri($"http://127.0.0.1:{port}/"), dataRoot);
+        // Ctrl+C or a kill of the benchmark must not leave the server running.
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => server.KillQuietly();
         process.OutputDataReceived += (_, e) => server.Append(e.Data);
         process.ErrorDataReceived += (_, e) => server.Append(e.Data);
         process.BeginOutputReadLine();
@@ -159,6 +161,21 @@ public sealed class BenchServer : IAsyncDisposable
         }
 
         process.Dispose();
+    }
+
+    private void KillQuietly()
+    {
+        try
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            // Already disposed: nothing left to end.
+        }
     }
 
     private void Append(string? line)
