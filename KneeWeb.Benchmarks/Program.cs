@@ -25,5 +25,11 @@ if (args.Length > 0 && args[0] == "screenshots")
     return await KneeWeb.Benchmarks.Screenshots.ScreenshotRun.RunAsync(args[1..]);
 }
 
+// `-- latency`: hub lag, cancel time, queue throughput and page latency under load (KneeWeb.Benchmarks/Latency).
+if (args.Length > 0 && args[0] == "latency")
+{
+    return await KneeWeb.Benchmarks.Latency.LatencyRun.RunAsync(args[1..]);
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(KneeWeb.Benchmarks.PeerComparisons).Assembly).Run(args);
 return 0;
