@@ -79,7 +79,7 @@ public static class ScreenshotRun
             }
 
             await File.WriteAllTextAsync(Path.Combine(output, "index.txt"), index.ToString());
-            Console.WriteLine($"screenshots: {shots.Count} PNGs and index.txt in {output}");
+            Console.WriteLine($"screenshots: {Directory.GetFiles(output, "*.png").Length} PNGs and index.txt in {output}");
             return 0;
         }
         finally

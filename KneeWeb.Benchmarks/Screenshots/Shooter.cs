@@ -29,8 +29,6 @@ internal sealed class Shooter(IBrowser browser, Uri baseAddress, string output, 
     private IBrowserContext? context;
     private IPage? page;
 
-    public int Count { get; private set; }
-
     /// <summary>A context signed in through the real sign-in form as the bench Admin.</summary>
     public async Task<Shooter> SignInAsync()
     {
@@ -51,7 +49,6 @@ internal sealed class Shooter(IBrowser browser, Uri baseAddress, string output, 
         await using var shooter = new Shooter(browser, baseAddress, output, index);
         await shooter.OpenAsync();
         await shooter.ShootAsync(name, path, interactive: false);
-        Count += shooter.Count;
     }
 
     public async Task ShootAsync(string name, string path, TimeSpan? settle = null, Func<IPage, Task>? prepare = null, bool interactive = true)
@@ -92,7 +89,6 @@ internal sealed class Shooter(IBrowser browser, Uri baseAddress, string output, 
 
             string file = $"{name}-{width}.png";
             await p.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(output, file), FullPage = true });
-            Count++;
             string seen = errors.Count == 0 ? "none" : string.Join(" ; ", errors.Take(8));
             index.AppendLine(CultureInfo.InvariantCulture, $"{file} | {name} ({width} px) | {path} | {seen}");
             Console.WriteLine($"  {file}{(errors.Count == 0 ? "" : $"  ({errors.Count} problems)")}");
