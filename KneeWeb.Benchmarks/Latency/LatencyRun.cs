@@ -167,10 +167,23 @@ public static class LatencyRun
         }
 
         using JsonDocument stats = JsonDocument.Parse(await api.GetStringAsync($"/v1/jobs/{id}/artifacts/stats.json"));
-        string timings = stats.RootElement.TryGetProperty("segmentation", out JsonElement segmentation) && segmentation.TryGetProperty("timings_s", out JsonElement t) ? t.GetRawText() : "(none)";
-        string steps = stats.RootElement.TryGetProperty("timings_s", out JsonElement all) ? all.GetRawText() : "";
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"sample job (phantom at half size, phantom-knee-small, thickness, bone shape model): {wall:0.0} s from submit to Completed; segmentation timings_s {timings} {steps}"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"sample job (phantom at half size, phantom-knee-small, thickness, bone shape model): {wall:0.0} s from submit to Completed"));
+        if (stats.RootElement.TryGetProperty("timings_s", out JsonElement steps))
+        {
+            Console.WriteLine("  steps: " + Seconds(steps));
+        }
+
+        if (stats.RootElement.TryGetProperty("segmentation", out JsonElement segmentation) && segmentation.TryGetProperty("timings_s", out JsonElement inside))
+        {
+            Console.WriteLine("  segmentation: " + Seconds(inside));
+        }
     }
+
+    /// <summary>A timings_s object of stats.json on one line: "name 1.23 s, ...".</summary>
+    private static string Seconds(JsonElement timings) =>
+        string.Join(", ", timings.EnumerateObject()
+            .Where(p => p.Value.ValueKind == JsonValueKind.Number)
+            .Select(p => string.Create(CultureInfo.InvariantCulture, $"{p.Name} {p.Value.GetDouble():0.00} s")));
 
     /// <summary>N small jobs submitted at once, run one at a time, all completed.</summary>
     private static async Task QueueAsync(BenchServer server, string input, int count)
