@@ -4,78 +4,95 @@ using System.Globalization;
 using System.IO.Compression;
 using System.Net;
 using System.Net.Http.Headers;
-using System.Net.Sockets;
 using System.Text.Json;
+using KneeWeb.Benchmarks.Server;
 using KneeWeb.Imaging;
 using KneeWeb.Imaging.Io;
-using KneeWeb.Security;
+using KneeWeb.Jobs;
 
 namespace KneeWeb.Benchmarks.Soak;
 
 /// <summary>
 /// `soak`: a real KneeWeb server on loopback under API clients, uploaders and a memory-bomb upload
-/// every few seconds. Reports latency percentiles, the server's peak RSS against its job memory
-/// budget, and every answer that was not the expected one (the bombs must be refused IMAGE_TOO_LARGE).
+/// every few seconds. Reports latency percentiles, request counts, every answer that was not the
+/// expected one grouped by kind (the bombs must be refused IMAGE_TOO_LARGE, nothing else may fail),
+/// and the server's peak RSS (sampled from /proc of the server process) against its memory budget.
+/// Exits 1 when the server died, went over its budget or gave any unexpected answer.
 ///
 ///     dotnet run -c Release --project KneeWeb.Benchmarks -- soak [--seconds 60] [--clients 30] [--uploaders 5] [--bomb-every 10]
 /// </summary>
 public static class SoakRun
 {
-    private const string Token = "kw_soak_admin_token_0123456789abcdefghijklmn";
+    /// <summary>The job budget the soak's server runs with, so the server's own budget is known: one job plus the reserve.</summary>
+    private const long JobBudgetBytes = 2L << 30;
 
     public static async Task<int> RunAsync(string[] args)
     {
         ArgumentNullException.ThrowIfNull(args);
-        int seconds = Option(args, "--seconds", 60), clients = Option(args, "--clients", 30), uploaders = Option(args, "--uploaders", 5), bombEvery = Option(args, "--bomb-every", 10);
-        string root = FindRoot();
+        int seconds = Figures.Option(args, "--seconds", 60), clients = Figures.Option(args, "--clients", 30), uploaders = Figures.Option(args, "--uploaders", 5), bombEvery = Figures.Option(args, "--bomb-every", 10);
         string work = Path.Combine(Path.GetTempPath(), "kneeweb-soak-" + Guid.NewGuid().ToString("N")[..8]);
-        string data = Path.Combine(work, "data");
-        Directory.CreateDirectory(data);
+        Directory.CreateDirectory(work);
         try
         {
-            await SeedAsync(data);
             string scan = Path.Combine(work, "scan.nii.gz");
             VolumeIo.Write(Scan(), scan);
             string bomb = WriteBomb(Path.Combine(work, "bomb.nii.gz"));
             Console.WriteLine($"soak: {seconds} s, {clients} API clients, {uploaders} uploaders, a bomb ({new FileInfo(bomb).Length / 1e6:0.0} MB declaring 1024 x 1024 x 960 uint8) every {bombEvery} s");
+            Console.WriteLine($"load average before: {BenchServer.LoadAverage()} ({Environment.ProcessorCount} cores)");
 
-            using Process server = StartServer(root, data, out Uri baseAddress);
-            try
+            // One worker, a 2 GiB job budget: the server may hold one job's budget plus its own reserve.
+            // The per-user limits are off: the soak's one account uploads far more than a person would.
+            await using BenchServer server = await BenchServer.StartAsync(Path.Combine(work, "data"), new Dictionary<string, string>
             {
-                using var http = new HttpClient { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(120) };
-                http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Token);
-                await WaitHealthyAsync(http, server);
-                long baselineRss = StatusBytes(server.Id, "VmHWM:");
-                var tally = new Tally();
-                using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(seconds));
-                var peakRss = new Peak();
-                var tasks = new List<Task> { SampleRssAsync(server.Id, peakRss, stop.Token) };
-                for (int i = 0; i < clients; i++)
-                {
-                    tasks.Add(ApiClientAsync(http, tally, stop.Token));
-                }
-
-                for (int i = 0; i < uploaders; i++)
-                {
-                    tasks.Add(UploaderAsync(http, scan, tally, stop.Token));
-                }
-
-                tasks.Add(BomberAsync(http, bomb, TimeSpan.FromSeconds(bombEvery), tally, stop.Token));
-                await Task.WhenAll(tasks);
-                bool alive = !server.HasExited;
-                long hwm = alive ? StatusBytes(server.Id, "VmHWM:") : -1;
-                string info = alive ? await http.GetStringAsync("/v1/server/info") : "(server gone)";
-                Report(tally, baselineRss, Math.Max(hwm, peakRss.Value), alive, info);
-                return alive && tally.Errors.IsEmpty && tally.BombsRefused > 0 ? 0 : 1;
-            }
-            finally
+                ["KneeWeb__DefaultModel"] = "phantom-knee",
+                ["KneeWeb__Jobs__Concurrency"] = "1",
+                ["KneeWeb__Jobs__MaxJobMemoryBytes"] = JobBudgetBytes.ToString(CultureInfo.InvariantCulture),
+                ["KneeWeb__Limits__MaxQueuedJobsPerUser"] = "0",
+                ["KneeWeb__Limits__UploadsPerHour"] = "0",
+                ["KneeWeb__Limits__UploadBytesPerHour"] = "0",
+            });
+            long serverBudget = JobBudgetBytes + JobMemoryBudget.MinServerReserveBytes;
+            using HttpClient http = server.CreateClient();
+            long baselineRss = server.StatusBytes("VmRSS:");
+            var tally = new Tally();
+            using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(seconds));
+            var peakRss = new Peak();
+            var tasks = new List<Task> { SampleRssAsync(server, peakRss, stop.Token) };
+            for (int i = 0; i < clients; i++)
             {
-                if (!server.HasExited)
+                tasks.Add(ApiClientAsync(http, tally, stop.Token));
+            }
+
+            for (int i = 0; i < uploaders; i++)
+            {
+                tasks.Add(UploaderAsync(http, scan, tally, stop.Token));
+            }
+
+            tasks.Add(BomberAsync(http, bomb, TimeSpan.FromSeconds(bombEvery), tally, stop.Token));
+            await Task.WhenAll(tasks);
+            string loadAfter = BenchServer.LoadAverage();
+            bool alive = !server.HasExited;
+            long peak = Math.Max(alive ? server.StatusBytes("VmHWM:") : -1, peakRss.Value);
+            if (alive)
+            {
+                await CountJobsAsync(http, tally);
+            }
+
+            int serverErrors = server.Log.Split('\n').Count(l => l.StartsWith("fail:", StringComparison.Ordinal) || l.StartsWith("crit:", StringComparison.Ordinal));
+            Report(tally, baselineRss, peak, serverBudget, alive, serverErrors);
+            Console.WriteLine($"load average after: {loadAfter}");
+            bool ok = alive && tally.Errors.IsEmpty && serverErrors == 0 && tally.BombsRefused == tally.BombMs.Count && tally.BombsRefused > 0 && peak <= serverBudget;
+            Console.WriteLine(ok ? "soak: PASS" : "soak: FAIL");
+            if (serverErrors > 0)
+            {
+                Console.WriteLine("server log (errors):");
+                foreach (string line in server.Log.Split('\n').Where(l => l.StartsWith("fail:", StringComparison.Ordinal) || l.StartsWith("crit:", StringComparison.Ordinal)).Take(5))
                 {
-                    server.Kill(entireProcessTree: true);
-                    await server.WaitForExitAsync();
+                    Console.WriteLine("  " + line);
                 }
             }
+
+            return ok ? 0 : 1;
         }
         finally
         {
@@ -91,9 +108,18 @@ public static class SoakRun
 
         public ConcurrentBag<double> BombMs { get; } = [];
 
+        /// <summary>Unexpected answers by kind ("upload: 429 RATE_LIMITED"), each with one example.</summary>
+        public ConcurrentDictionary<string, (int Count, string Example)> ErrorKinds { get; } = new();
+
         public ConcurrentBag<string> Errors { get; } = [];
 
         public int BombsRefused;
+
+        public void Error(string kind, string example)
+        {
+            Errors.Add(kind);
+            ErrorKinds.AddOrUpdate(kind, _ => (1, example), (_, seen) => (seen.Count + 1, seen.Example));
+        }
     }
 
     private sealed class Peak
@@ -112,16 +138,20 @@ public static class SoakRun
             try
             {
                 using HttpResponseMessage response = await http.GetAsync(path, CancellationToken.None);
-                _ = await response.Content.ReadAsByteArrayAsync(CancellationToken.None);
+                string body = await response.Content.ReadAsStringAsync(CancellationToken.None);
                 tally.ApiMs.Add(clock.Elapsed.TotalMilliseconds);
                 if (!response.IsSuccessStatusCode)
                 {
-                    tally.Errors.Add($"GET {path}: {(int)response.StatusCode}");
+                    tally.Error($"GET {path.Split('?')[0]}: {(int)response.StatusCode} {Code(body)}", body);
                 }
             }
             catch (HttpRequestException e)
             {
-                tally.Errors.Add($"GET {path}: {e.Message}");
+                tally.Error($"GET {path.Split('?')[0]}: {e.GetType().Name}", e.Message);
+            }
+            catch (TaskCanceledException e)
+            {
+                tally.Error($"GET {path.Split('?')[0]}: client timeout", e.Message);
             }
         }
     }
@@ -135,7 +165,7 @@ public static class SoakRun
             tally.UploadMs.Add(clock.Elapsed.TotalMilliseconds);
             if (status != HttpStatusCode.Accepted)
             {
-                tally.Errors.Add($"upload: {(int)status} {body}");
+                tally.Error($"upload: {(int)status} {Code(body)}", body);
             }
         }
     }
@@ -148,16 +178,52 @@ public static class SoakRun
             var clock = Stopwatch.StartNew();
             (HttpStatusCode status, string body) = await PostAsync(http, bomb, "{\"model\":\"phantom-knee\"}");
             tally.BombMs.Add(clock.Elapsed.TotalMilliseconds);
-            if (status == HttpStatusCode.RequestEntityTooLarge && body.Contains("IMAGE_TOO_LARGE", StringComparison.Ordinal))
+            if (status == HttpStatusCode.RequestEntityTooLarge && Code(body) == "IMAGE_TOO_LARGE")
             {
                 Interlocked.Increment(ref tally.BombsRefused);
             }
             else
             {
-                tally.Errors.Add($"bomb: {(int)status} {body}");
+                tally.Error($"bomb: {(int)status} {Code(body)}", body);
             }
         }
         while (await WaitTickAsync(timer, stop));
+    }
+
+    /// <summary>
+    /// The accepted jobs, by status (the single worker is still busy with most of them at the end); a
+    /// failed one is an unexpected error, by its catalog code.
+    /// </summary>
+    private static async Task CountJobsAsync(HttpClient http, Tally tally)
+    {
+        using JsonDocument jobs = JsonDocument.Parse(await http.GetStringAsync("/v1/jobs?limit=100000"));
+        var byStatus = new SortedDictionary<string, int>(StringComparer.Ordinal);
+        foreach (JsonElement job in jobs.RootElement.EnumerateArray())
+        {
+            string status = job.GetProperty("status").GetString() ?? "?";
+            byStatus[status] = byStatus.GetValueOrDefault(status) + 1;
+            if (status is "Failed" or "Cancelled")
+            {
+                string code = job.TryGetProperty("error", out JsonElement error) && error.ValueKind == JsonValueKind.Object ? error.GetProperty("code").GetString() ?? "?" : "?";
+                tally.Error($"job {status}: {code}", job.GetRawText());
+            }
+        }
+
+        Console.WriteLine($"accepted jobs at the end: {string.Join(", ", byStatus.Select(s => $"{s.Value} {s.Key}"))}");
+    }
+
+    /// <summary>The catalog code of a problem document, or "(no code)".</summary>
+    private static string Code(string body)
+    {
+        try
+        {
+            using JsonDocument doc = JsonDocument.Parse(body);
+            return doc.RootElement.TryGetProperty("code", out JsonElement code) ? code.GetString() ?? "(no code)" : "(no code)";
+        }
+        catch (JsonException)
+        {
+            return "(not JSON)";
+        }
     }
 
     private static async Task<bool> WaitTickAsync(PeriodicTimer timer, CancellationToken stop)
@@ -186,65 +252,45 @@ public static class SoakRun
         }
         catch (HttpRequestException e)
         {
-            return (0, e.Message);
+            return (0, e.GetType().Name + ": " + e.Message);
+        }
+        catch (TaskCanceledException e)
+        {
+            return (0, "client timeout: " + e.Message);
         }
     }
 
-    private static async Task SampleRssAsync(int pid, Peak peak, CancellationToken stop)
+    private static async Task SampleRssAsync(BenchServer server, Peak peak, CancellationToken stop)
     {
-        while (!stop.IsCancellationRequested)
+        while (!stop.IsCancellationRequested && !server.HasExited)
         {
+            peak.Value = Math.Max(peak.Value, server.StatusBytes("VmRSS:"));
             try
             {
-                peak.Value = Math.Max(peak.Value, StatusBytes(pid, "VmRSS:"));
-                await Task.Delay(200, stop);
+                await Task.Delay(100, stop);
             }
             catch (OperationCanceledException)
             {
                 return;
             }
-            catch (IOException)
-            {
-                return; // the server is gone: reported at the end
-            }
         }
     }
 
-    private static void Report(Tally tally, long baselineRss, long peakRss, bool alive, string info)
+    private static void Report(Tally tally, long baselineRss, long peakRss, long budget, bool alive, int serverErrors)
     {
         Console.WriteLine($"server alive at the end: {alive}");
-        Console.WriteLine(Line("API GETs", tally.ApiMs));
-        Console.WriteLine(Line("uploads (accepted)", tally.UploadMs));
-        Console.WriteLine(Line("bomb uploads", tally.BombMs));
+        Console.WriteLine(Figures.Line("API GETs", tally.ApiMs));
+        Console.WriteLine(Figures.Line("uploads", tally.UploadMs));
+        Console.WriteLine(Figures.Line("bomb uploads", tally.BombMs));
         Console.WriteLine($"bombs refused IMAGE_TOO_LARGE: {tally.BombsRefused} of {tally.BombMs.Count}");
-        Console.WriteLine($"server RSS: {baselineRss / 1e6:0} MB after start, peak {peakRss / 1e6:0} MB");
-        try
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"server RSS (/proc of the server): {baselineRss / 1e6:0} MB after start, peak {peakRss / 1e6:0} MB; budget {budget / 1e6:0} MB (job budget {JobBudgetBytes / 1e6:0} MB + server reserve {JobMemoryBudget.MinServerReserveBytes / 1e6:0} MB): {(peakRss <= budget ? "within" : "OVER")}"));
+        Console.WriteLine($"server log errors (fail:/crit:): {serverErrors}");
+        Console.WriteLine($"unexpected answers: {tally.Errors.Count}");
+        foreach ((string kind, (int count, string example)) in tally.ErrorKinds.OrderByDescending(e => e.Value.Count))
         {
-            using JsonDocument doc = JsonDocument.Parse(info);
-            Console.WriteLine($"server info: {doc.RootElement.GetRawText()[..Math.Min(400, doc.RootElement.GetRawText().Length)]}");
+            Console.WriteLine($"  {count} x {kind}   e.g. {(example.Length > 200 ? example[..200] : example)}");
         }
-        catch (JsonException)
-        {
-            Console.WriteLine($"server info: {info}");
-        }
-
-        Console.WriteLine($"errors other than the bombs' refusals: {tally.Errors.Count}");
-        foreach (string error in tally.Errors.Take(10))
-        {
-            Console.WriteLine("  " + (error.Length > 300 ? error[..300] : error));
-        }
-    }
-
-    private static string Line(string what, ConcurrentBag<double> ms)
-    {
-        double[] sorted = [.. ms.Order()];
-        if (sorted.Length == 0)
-        {
-            return $"{what}: none";
-        }
-
-        double P(double q) => sorted[Math.Min(sorted.Length - 1, (int)Math.Floor(q * sorted.Length))];
-        return string.Create(CultureInfo.InvariantCulture, $"{what}: {sorted.Length} requests, p50 {P(0.50):0.0} ms, p95 {P(0.95):0.0} ms, max {sorted[^1]:0.0} ms");
     }
 
     /// <summary>A small knee-sized test volume (int16 ramp with noise-free structure) the demo model segments quickly.</summary>
@@ -298,102 +344,5 @@ public static class SoakRun
         }
 
         return path;
-    }
-
-    private static async Task SeedAsync(string data)
-    {
-        await using AccountsHost host = await AccountsHost.OpenAsync(data);
-        Microsoft.AspNetCore.Identity.IdentityUser admin = await host.Accounts.EnsureUserAsync("soak", Roles.Admin, "soak-password-2026-x", [Data.Group.DefaultName]);
-        await host.Tokens.ImportAsync(admin.Id, "soak", Token);
-    }
-
-    private static readonly string[] BuildConfigurations = ["Release", "Debug"];
-
-    private static Process StartServer(string root, string data, out Uri baseAddress)
-    {
-        string binary = BuildConfigurations
-            .Select(c => Path.Combine(root, "KneeWeb", "bin", c, "net10.0", "KneeWeb"))
-            .FirstOrDefault(File.Exists) ?? throw new FileNotFoundException("Build KneeWeb first (dotnet build -c Release KneeWeb).");
-        int port;
-        using (var listener = new TcpListener(IPAddress.Loopback, 0))
-        {
-            listener.Start();
-            port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        }
-
-        var start = new ProcessStartInfo(binary) { WorkingDirectory = Path.GetDirectoryName(binary)!, UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add("--urls");
-        start.ArgumentList.Add($"http://127.0.0.1:{port}");
-        start.Environment["KneeWeb__DataRoot"] = data;
-        start.Environment["KneeWeb__ModelsPath"] = Path.Combine(root, "models");
-        start.Environment["KneeWeb__DefaultModel"] = "phantom-knee";
-        start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
-        start.Environment["Logging__LogLevel__Default"] = "Warning";
-        Process process = Process.Start(start)!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        baseAddress = new Uri($"http://127.0.0.1:{port}/");
-        return process;
-    }
-
-    private static async Task WaitHealthyAsync(HttpClient http, Process server)
-    {
-        for (int i = 0; i < 600; i++)
-        {
-            if (server.HasExited)
-            {
-                throw new InvalidOperationException($"KneeWeb exited at start-up with code {server.ExitCode}.");
-            }
-
-            try
-            {
-                using HttpResponseMessage response = await http.GetAsync("/v1/healthz");
-                if (response.IsSuccessStatusCode)
-                {
-                    return;
-                }
-            }
-            catch (HttpRequestException)
-            {
-            }
-
-            await Task.Delay(100);
-        }
-
-        throw new TimeoutException("KneeWeb did not answer /v1/healthz.");
-    }
-
-    private static long StatusBytes(int pid, string field)
-    {
-        foreach (string line in File.ReadLines($"/proc/{pid}/status"))
-        {
-            if (line.StartsWith(field, StringComparison.Ordinal))
-            {
-                return long.Parse(line[field.Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) * 1024;
-            }
-        }
-
-        return -1;
-    }
-
-    private static string FindRoot()
-    {
-        for (DirectoryInfo? dir = new(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "KneeWeb.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new DirectoryNotFoundException("KneeWeb.sln not found above the benchmark.");
-    }
-
-    private static int Option(string[] args, string name, int fallback)
-    {
-        int at = Array.IndexOf(args, name);
-        return at >= 0 && at + 1 < args.Length ? int.Parse(args[at + 1], CultureInfo.InvariantCulture) : fallback;
     }
 }

@@ -10,13 +10,14 @@ using Microsoft.AspNetCore.Http.Connections;
 namespace KneeWeb.Tests.Security;
 
 /// <summary>
-/// Hub events are checked against the listener's current rights (re-read every second here): a member
-/// removed from a group stops receiving that group's events on an open connection, without reconnecting.
+/// Hub events are checked against the listener's current rights (re-read for every event here, so the
+/// test waits on events, not on the clock): a member removed from a group stops receiving that group's
+/// events on an open connection, without reconnecting.
 /// </summary>
 [Trait("Category", "host")]
 public sealed class HubRecheckTests : IDisposable
 {
-    private readonly KneeWebFactory factory = new(new Dictionary<string, string?> { ["KneeWeb:Security:HubRecheckSeconds"] = "1" });
+    private readonly KneeWebFactory factory = new(new Dictionary<string, string?> { ["KneeWeb:Security:HubRecheckSeconds"] = "0" });
     private readonly TempFolder inputs = new("kneeweb-hub-recheck");
 
     public void Dispose()
@@ -48,9 +49,11 @@ public sealed class HubRecheckTests : IDisposable
             Assert.True(await accounts.RemoveMemberAsync(groupId, leaver.Id));
         }
 
-        await Task.Delay(TimeSpan.FromSeconds(1.2));
+        // The owner's own connection hears the third job end: the broadcast that lena is no longer part of has happened.
+        await using JobHubClient owen = await JobHubClient.ConnectAsync(factory.Server, HttpTransportType.WebSockets, ownerToken);
+        await owen.InvokeAsync("JoinAll");
         Guid third = await ApiClient.SubmitAsync(owner, input);
-        await ApiClient.WaitForEndAsync(owner, third);
+        await owen.NextEventAsync(TimeSpan.FromMinutes(5), m => m.Target == "completed" && m.IsAbout(third));
         await Assert.ThrowsAsync<TimeoutException>(() => lena.NextEventAsync(TimeSpan.FromSeconds(1), m => m.IsAbout(third)));
     }
 

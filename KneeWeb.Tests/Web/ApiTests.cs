@@ -1,6 +1,4 @@
 using Xunit;
-using Xunit.Abstractions;
-using System.Diagnostics;
 using System.Net;
 using System.Security.Cryptography;
 using System.Text.Json;
@@ -10,7 +8,7 @@ namespace KneeWeb.Tests.Web;
 
 /// <summary>The /v1 API against the real host (TestServer) with a real SQLite file and job folders.</summary>
 [Trait("Category", "host")]
-public sealed class ApiTests(ITestOutputHelper output) : IDisposable
+public sealed class ApiTests : IDisposable
 {
     private readonly KneeWebFactory factory = new();
     private readonly TempFolder inputs = new("kneeweb-inputs");
@@ -218,7 +216,6 @@ public sealed class ApiTests(ITestOutputHelper output) : IDisposable
         HttpClient client = factory.CreateClient();
         string path = TestVolumes.WriteRamp(inputs.Path);
         var ids = new List<Guid>();
-        var clock = Stopwatch.StartNew();
         for (int n = 0; n < 20; n++)
         {
             ids.Add(await ApiClient.SubmitAsync(client, path, new { subject_id = $"S{n:00}" }));
@@ -227,12 +224,12 @@ public sealed class ApiTests(ITestOutputHelper output) : IDisposable
         var ends = new List<(DateTime Started, DateTime Finished)>();
         foreach (Guid id in ids)
         {
-            JsonElement job = await ApiClient.WaitForEndAsync(client, id, TimeSpan.FromSeconds(120));
+            JsonElement job = await ApiClient.WaitForEndAsync(client, id);
             Assert.Equal("Completed", job.GetProperty("status").GetString());
             ends.Add((job.GetProperty("started_utc").GetDateTime(), job.GetProperty("finished_utc").GetDateTime()));
         }
 
-        output.WriteLine($"measured: 20 jobs submitted and completed in order in {clock.Elapsed.TotalSeconds:0.0} s");
+        // How long the queue takes is a figure for `KneeWeb.Benchmarks -- latency`, not a test.
         for (int n = 1; n < ends.Count; n++)
         {
             // Concurrency 1: each job starts after the one before it finished.

@@ -1,18 +1,18 @@
-using System.Diagnostics;
 using System.Text.Json;
 using KneeWeb.Tests.TestData;
 using Xunit;
-using Xunit.Abstractions;
 using Microsoft.AspNetCore.Http.Connections;
 
 namespace KneeWeb.Tests.Web;
 
 /// <summary>
 /// A bounded load on loopback against a real server process: 50 hub clients watching every job
-/// while 10 uploads arrive at once. Fixed counts, a time limit, 127.0.0.1 only.
+/// while 10 uploads arrive at once. Fixed counts, a hang guard, 127.0.0.1 only. Correctness only:
+/// every job completes, every watcher sees every completion, the pages keep answering, memory stays
+/// bounded. How fast (page latency under this load) is `KneeWeb.Benchmarks -- latency`.
 /// </summary>
 [Trait("Category", "process")]
-public sealed class LoadTests(ITestOutputHelper output) : IDisposable
+public sealed class LoadTests : IDisposable
 {
     private const int Watchers = 50;
     private const int Uploads = 10;
@@ -48,26 +48,21 @@ public sealed class LoadTests(ITestOutputHelper output) : IDisposable
         KneeWeb.Imaging.Io.VolumeIo.Write(TestVolumes.Ramp(192, 192, 64), input);
 
         using HttpClient client = server.CreateClient();
-        var healthLatencies = new List<double>();
+        int pagesServed = 0;
         using var probing = CancellationTokenSource.CreateLinkedTokenSource(overall.Token);
         Task probe = Task.Run(async () =>
         {
             using HttpClient probeClient = server.CreateClient();
-            while (!probing.IsCancellationRequested)
+            do
             {
-                var watch = Stopwatch.StartNew();
                 using HttpResponseMessage r = await probeClient.GetAsync("/jobs", CancellationToken.None);
                 r.EnsureSuccessStatusCode();
-                lock (healthLatencies)
-                {
-                    healthLatencies.Add(watch.Elapsed.TotalMilliseconds);
-                }
-
+                Interlocked.Increment(ref pagesServed);
                 await Task.Delay(100, CancellationToken.None);
             }
+            while (!probing.IsCancellationRequested);
         }, CancellationToken.None);
 
-        var clock = Stopwatch.StartNew();
         Guid[] ids = await Task.WhenAll(Enumerable.Range(0, Uploads).Select(_ => ApiClient.SubmitAsync(client, input)));
         foreach (Guid id in ids)
         {
@@ -75,7 +70,6 @@ public sealed class LoadTests(ITestOutputHelper output) : IDisposable
             Assert.Equal("Completed", job.GetProperty("status").GetString());
         }
 
-        double allDone = clock.Elapsed.TotalSeconds;
         await probing.CancelAsync();
         await probe;
 
@@ -93,11 +87,8 @@ public sealed class LoadTests(ITestOutputHelper output) : IDisposable
         }
 
         long peakKb = PeakResidentKb(server.Pid);
-        double[] sorted = [.. healthLatencies.Order()];
-        double p95 = sorted[(int)(0.95 * (sorted.Length - 1))];
-        output.WriteLine($"measured: {Watchers} hub watchers, {Uploads} simultaneous uploads of {new FileInfo(input).Length / 1e6:0.0} MB: all completed in {allDone:0.0} s; " +
-                         $"page latency during load p50 {sorted[sorted.Length / 2]:0} ms, p95 {p95:0} ms, max {sorted[^1]:0} ms over {sorted.Length} requests; server peak RSS {peakKb / 1024} MB");
-        // Latency is reported, not asserted: it measures the machine as much as the site.
+        // The probe threw on any answer but 200 (awaited above), and asks at least once whatever the timing.
+        Assert.True(pagesServed > 0, "The /jobs page never answered during the load.");
         Assert.True(peakKb < 2L * 1024 * 1024, $"Server peak resident memory {peakKb / 1024} MB.");
         string log = server.Log;
         Assert.DoesNotContain("database is locked", log, StringComparison.OrdinalIgnoreCase);

@@ -53,6 +53,8 @@ public sealed class BrowserFixture : IAsyncLifetime
         // Hang guards, not speed bounds: on a loaded machine a page may take far longer than Playwright's 30 s default.
         context.SetDefaultTimeout(120_000);
         context.SetDefaultNavigationTimeout(120_000);
+        // The same for Expect(...) assertions, whose own default (5 s) failed a filter check at load average 40.
+        Assertions.SetDefaultExpectTimeout(120_000);
         IPage page = await context.NewPageAsync();
         page.Console += (_, message) =>
         {

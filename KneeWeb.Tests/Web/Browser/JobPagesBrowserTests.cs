@@ -2,14 +2,13 @@ using System.Text.Json;
 using KneeWeb.Tests.TestData;
 using Microsoft.Playwright;
 using Xunit;
-using Xunit.Abstractions;
 
 namespace KneeWeb.Tests.Web.Browser;
 
 /// <summary>A person's path through the site in real Chromium against a real server process.</summary>
 [Collection(BrowserCollection.Name)]
 [Trait("Category", "browser")]
-public sealed class JobPagesBrowserTests(BrowserFixture fixture, ITestOutputHelper output) : IAsyncLifetime
+public sealed class JobPagesBrowserTests(BrowserFixture fixture) : IAsyncLifetime
 {
     private readonly TempFolder data = new("kneeweb-browser");
     private readonly TempFolder inputs = new("kneeweb-inputs");
@@ -73,7 +72,7 @@ public sealed class JobPagesBrowserTests(BrowserFixture fixture, ITestOutputHelp
         await Assertions.Expect(page.GetByTestId("percent")).ToHaveTextAsync("100%");
         await Assertions.Expect(page.Locator("[data-step='3'][data-state='skipped']")).ToBeVisibleAsync();
 
-        // The page showed each step that ran (the delay is reported, not bounded: it measures the machine).
+        // The page showed each step that ran (how soon is `KneeWeb.Benchmarks -- latency`'s business, not a test's).
         using HttpClient api = server.CreateClient();
         using JsonDocument events = JsonDocument.Parse(await api.GetStringAsync($"/v1/jobs/{id}/events"));
         JsonElement seen = await page.EvaluateAsync<JsonElement>("() => window.__steps");
@@ -89,8 +88,6 @@ public sealed class JobPagesBrowserTests(BrowserFixture fixture, ITestOutputHelp
 
             JsonElement shown = seen.EnumerateArray().FirstOrDefault(s => s.GetProperty("text").GetString()!.Contains(step, StringComparison.Ordinal));
             Assert.True(shown.ValueKind != JsonValueKind.Undefined, $"The page never showed step '{step}'. Seen: {seen}");
-            double lagMs = shown.GetProperty("at").GetDouble() - startedMs;
-            output.WriteLine($"measured: job page showed '{step}' {lagMs:0} ms after it started");
         }
 
         ILocator link = page.Locator("[data-artifact='stats.json']");
