@@ -132,7 +132,7 @@ public static class CohortEndpoints
             views.Add(view);
         }
 
-        return Results.Ok(views);
+        return TypedResults.Ok(views);
     }
 
     private static async Task<IResult> CohortCsvAsync(HttpContext http, JobStore store, Security.JobAccess access, CancellationToken ct)
@@ -146,7 +146,7 @@ public static class CohortEndpoints
         List<CohortRow> rows = await access.VisibleAsync(http, await new CohortQueries(store).ListAsync(filter, ct), r => r.Id, ct);
         // A UTF-8 byte order mark makes spreadsheet programs read names with accents correctly.
         byte[] body = [.. Encoding.UTF8.GetPreamble(), .. Encoding.UTF8.GetBytes(CohortQueries.ToCsv(rows))];
-        return Results.File(body, "text/csv; charset=utf-8", $"kneeweb-cohort-{DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}.csv");
+        return TypedResults.File(body, "text/csv; charset=utf-8", $"kneeweb-cohort-{DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}.csv");
     }
 
     /// <summary>The cohort filter from a query string (the Cohort page builds its export link the same way).</summary>

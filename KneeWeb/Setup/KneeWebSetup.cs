@@ -139,8 +139,10 @@ public static class KneeWebSetup
             if (backfilled > 0)
             {
                 app.Logger.LogInformation("Cohort metrics backfilled for {Count} completed jobs", backfilled);
-                await app.Services.GetRequiredService<CohortOutlierService>().RefreshAllAsync(CancellationToken.None);
             }
+
+            // Exclusions since the last completion of a model change its cohort: start from current marks.
+            await app.Services.GetRequiredService<CohortOutlierService>().RefreshAllAsync(CancellationToken.None);
         }
 
         // Load the runtime and validate every model now, so the first job doesn't pay for it and

@@ -67,14 +67,18 @@ public sealed class JobMetricsRecorderTests
         Job good = CohortDatabase.CompletedJob("GOOD", Now.AddDays(-2));
         Job malformed = CohortDatabase.CompletedJob("BAD", Now.AddDays(-1));
         Job missing = CohortDatabase.CompletedJob("NONE", Now);
+        Job duplicated = CohortDatabase.CompletedJob("DUP", Now);
+        Job notAnObject = CohortDatabase.CompletedJob("ARRAY", Now);
         Job failed = CohortDatabase.CompletedJob("FAILED", Now);
         failed.Status = JobStatus.Failed;
         db.WriteStats(good.Id, TestFiles.ReadText("Results/stats-nsm.json"));
         db.WriteStats(malformed.Id, "{ \"volumes_mm3\": { \"femur\": 1 ");
         db.WriteStats(failed.Id, TestFiles.ReadText("Results/stats-nsm.json"));
+        db.WriteStats(duplicated.Id, "{ \"volumes_mm3\": { \"femur\": 1, \"femur\": 2 }, \"qc\": { \"flags\": [] } }");
+        db.WriteStats(notAnObject.Id, "[1, 2, 3]");
         await db.Store.WriteAsync(async ctx =>
         {
-            ctx.Jobs.AddRange(good, malformed, missing, failed);
+            ctx.Jobs.AddRange(good, malformed, missing, failed, duplicated, notAnObject);
             await ctx.SaveChangesAsync();
         });
         var recorder = new JobMetricsRecorder(db.Store, db.Options, TimeProvider.System, NullLogger<JobMetricsRecorder>.Instance);

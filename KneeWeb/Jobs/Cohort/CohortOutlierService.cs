@@ -36,7 +36,9 @@ public sealed class CohortOutlierService(JobStore store, IOptions<KneeWebOptions
                 return analysis;
             }, ct);
         }
-        catch (Exception e) when (e is InvalidOperationException or ArgumentException or DbUpdateException)
+#pragma warning disable CA1031 // Scoring runs after a job completed: whatever goes wrong in it must never turn that job into a failure.
+        catch (Exception e) when (e is not OperationCanceledException)
+#pragma warning restore CA1031
         {
             logger.LogWarning(e, "Cohort outliers of model {Model} could not be computed", model ?? "(none)");
             return null;

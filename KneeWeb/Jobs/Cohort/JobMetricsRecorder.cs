@@ -105,7 +105,8 @@ public sealed class JobMetricsRecorder(JobStore store, IOptions<KneeWebOptions> 
 
             return stats;
         }
-        catch (Exception e) when (e is IOException or JsonException or UnauthorizedAccessException or InvalidOperationException or FormatException)
+        // ArgumentException: System.Text.Json.Nodes refuses a duplicated property only when it is read.
+        catch (Exception e) when (e is IOException or JsonException or UnauthorizedAccessException or InvalidOperationException or FormatException or ArgumentException)
         {
             // A damaged stats.json leaves the job out of the metrics table rather than stopping the site.
             logger.LogWarning(e, "Job {JobId}: stats.json could not be read ({Reason}); it has no cohort metrics", jobId, e.Message);
