@@ -2,6 +2,8 @@ using AngleSharp.Dom;
 using Bunit;
 using KneeWeb.Components.Pages.Cohort;
 using KneeWeb.Data;
+using KneeWeb.Jobs;
+using KneeWeb.Jobs.Cohort;
 using KneeWeb.Setup;
 using KneeWeb.Tests.TestData;
 using Microsoft.AspNetCore.Components;
@@ -11,7 +13,7 @@ using Xunit;
 
 namespace KneeWeb.Tests.Components;
 
-/// <summary>The Cohort page over completed jobs with real stats.json files: filters, export link, sorting, comparing.</summary>
+/// <summary>The Cohort page over completed jobs with real stats.json files recorded in the metrics table: filters, export link, sorting, columns, comparing.</summary>
 [Trait("Category", "component")]
 [Collection(ComponentHostCollection.Name)]
 public sealed class CohortPageTests(ComponentHostFixture fixture) : ComponentTestContext
@@ -77,10 +79,78 @@ public sealed class CohortPageTests(ComponentHostFixture fixture) : ComponentTes
         Assert.Equal("0", bscore.QuerySelector("[data-delta]")!.GetAttribute("data-delta"));
     }
 
+    [Fact]
+    public async Task The_verdict_filter_shows_the_qc_fail_job_and_the_export_follows()
+    {
+        Job pass = await CompletedAsync($"{tag}-ok", "2026-03-01", QcFlags("info"));
+        Job fail = await CompletedAsync($"{tag}-junk", "2026-03-02", QcFlags("error"));
+        Context.Services.GetRequiredService<NavigationManager>().NavigateTo($"/cohort?tag={tag}&verdict=fail");
+        IRenderedComponent<CohortPage> page = Render<CohortPage>();
+
+        page.WaitForAssertion(() => Assert.Equal([fail.Id.ToString()], page.FindAll("[data-testid=cohort-table] tbody tr").Select(r => r.GetAttribute("data-job")!)));
+        Assert.Equal("fail", page.Find($"tr[data-job='{fail.Id}'] [data-col=qc_verdict] [data-verdict]").GetAttribute("data-verdict"));
+        Assert.Contains("verdict=fail", page.Find("[data-testid=export-csv]").GetAttribute("href")!, StringComparison.Ordinal);
+        Assert.DoesNotContain(pass.Id.ToString(), page.Markup, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Default_columns_then_a_chosen_column_is_shown_and_remembered_in_local_storage()
+    {
+        await CompletedAsync($"{tag}-a", "2026-02-01");
+        Context.Services.GetRequiredService<NavigationManager>().NavigateTo($"/cohort?tag={tag}");
+        IRenderedComponent<CohortPage> page = Render<CohortPage>();
+        page.WaitForAssertion(() => Assert.Single(page.FindAll("[data-testid=cohort-table] tbody tr")));
+        Assert.Equal(["subject", "created", "knee", "verdict", .. CohortMetrics.DefaultKeys], page.FindAll("th button[data-sort]").Select(b => b.GetAttribute("data-sort")!));
+
+        page.Find("input[data-column=volume_mm3_femur]").Change(true);
+
+        page.WaitForAssertion(() => Assert.NotNull(page.Find("[data-col=volume_mm3_femur]")));
+        Assert.Equal("98,765", page.Find("[data-col=volume_mm3_femur]").TextContent);
+        JSRuntimeInvocation saved = Assert.Single(Context.JSInterop.Invocations, i => i.Identifier == "localStorage.setItem");
+        Assert.StartsWith(CohortPage.ColumnsStorageKey, (string)saved.Arguments[0]!, StringComparison.Ordinal);
+        Assert.Contains("volume_mm3_femur", (string)saved.Arguments[1]!, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_stored_column_choice_is_applied_when_the_page_opens()
+    {
+        await CompletedAsync($"{tag}-a", "2026-02-01");
+        Context.JSInterop.Setup<string?>("localStorage.getItem", _ => true).SetResult("bscore,nsm_assd_mm|notes");
+        Context.Services.GetRequiredService<NavigationManager>().NavigateTo($"/cohort?tag={tag}");
+        IRenderedComponent<CohortPage> page = Render<CohortPage>();
+
+        page.WaitForAssertion(() => Assert.Equal(["subject", "created", "knee", "verdict", "notes", "bscore", "nsm_assd_mm"], page.FindAll("th button[data-sort]").Select(b => b.GetAttribute("data-sort")!)));
+        Assert.Equal("0.88", page.Find("[data-col=nsm_assd_mm]").TextContent);
+    }
+
+    [Fact]
+    public async Task An_excluded_job_is_hidden_until_asked_for_and_too_few_jobs_say_so()
+    {
+        Job kept = await CompletedAsync($"{tag}-kept", "2026-02-01");
+        Job excluded = await CompletedAsync($"{tag}-excluded", "2026-02-02");
+        await fixture.Host.Services.GetRequiredService<JobStore>().WriteAsync(async db =>
+            (await db.Jobs.FindAsync(excluded.Id))!.ExcludeFromCohort("admin", "motion", DateTime.UtcNow));
+        Context.Services.GetRequiredService<NavigationManager>().NavigateTo($"/cohort?tag={tag}");
+        IRenderedComponent<CohortPage> page = Render<CohortPage>();
+
+        page.WaitForAssertion(() => Assert.Equal([kept.Id.ToString()], page.FindAll("[data-testid=cohort-table] tbody tr").Select(r => r.GetAttribute("data-job")!)));
+        Assert.Contains(page.FindAll("[data-testid=outlier-status]"), p => p.TextContent.Contains("needs at least 20 completed QC-pass jobs", StringComparison.Ordinal));
+
+        IElement toggle = page.Find("[data-testid=cohort-excluded]");
+        (toggle.TagName == "INPUT" ? toggle : toggle.QuerySelector("input")!).Change(true);
+
+        page.WaitForAssertion(() => Assert.Equal(2, page.FindAll("[data-testid=cohort-table] tbody tr").Count));
+        Assert.NotNull(page.Find($"tr[data-job='{excluded.Id}'] [data-testid=excluded]"));
+        Assert.Contains("excluded=true", page.Find("[data-testid=export-csv]").GetAttribute("href")!, StringComparison.Ordinal);
+    }
+
+    private static Func<string, string> QcFlags(string severity) =>
+        stats => stats.Replace("\"severity\": \"warning\"", $"\"severity\": \"{severity}\"", StringComparison.Ordinal);
+
     private static List<string> Subjects(IRenderedComponent<CohortPage> page) =>
         [.. page.FindAll("[data-testid=cohort-table] tbody tr").Select(r => r.GetAttribute("data-subject")!)];
 
-    private async Task<Job> CompletedAsync(string subject, string day)
+    private async Task<Job> CompletedAsync(string subject, string day, Func<string, string>? edit = null)
     {
         Job job = await AddJobAsync(fixture.Host, j =>
         {
@@ -92,7 +162,9 @@ public sealed class CohortPageTests(ComponentHostFixture fixture) : ComponentTes
         });
         string folder = Path.Combine(fixture.Host.Services.GetRequiredService<IOptions<KneeWebOptions>>().Value.JobsPath, job.Id.ToString("D"));
         Directory.CreateDirectory(folder);
-        File.Copy(TestFiles.PathOf("Results/stats-nsm.json"), Path.Combine(folder, "stats.json"));
+        await File.WriteAllTextAsync(Path.Combine(folder, "stats.json"), (edit ?? (s => s))(TestFiles.ReadText("Results/stats-nsm.json")));
+        // What completing the job does: its metrics row, from its stats.json.
+        Assert.NotNull(await fixture.Host.Services.GetRequiredService<JobMetricsRecorder>().RecordAsync(job.Id));
         return job;
     }
 }

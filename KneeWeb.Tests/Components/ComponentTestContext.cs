@@ -141,6 +141,8 @@ public abstract class ComponentTestContext : IAsyncLifetime
         services.AddSingleton(real.GetRequiredService<ApiTokenService>());
         services.AddSingleton(real.GetRequiredService<AuditLog>());
         services.AddSingleton(real.GetRequiredService<JobAccess>());
+        services.AddSingleton(real.GetRequiredService<KneeWeb.Jobs.Cohort.CohortOutlierService>());
+        services.AddSingleton(real.GetRequiredService<KneeWeb.Jobs.Cohort.JobMetricsRecorder>());
         services.AddSingleton<IHttpContextAccessor>(new HttpContextAccessor());
         services.AddScoped<PageAccess>();
         // Identity's stores are scoped in the host: one host scope serves this test's account pages.

@@ -1,6 +1,5 @@
 using AngleSharp.Dom;
 using Bunit;
-using KneeWeb.Components.Pages.Cohort;
 using KneeWeb.Components.Pages.Results;
 using KneeWeb.Data;
 using KneeWeb.Jobs;
@@ -142,39 +141,6 @@ public sealed class NsmResultTests : ComponentTestContext
         Assert.Contains("missing from the job folder", doc.QuerySelector("[data-missing='segmentation.nii.gz']")!.TextContent, StringComparison.Ordinal);
         Assert.NotNull(doc.QuerySelector("[data-artifact='results.zip']"));
     }
-
-    [Fact]
-    public async Task The_cohort_has_bscore_and_nsm_assd_columns_and_the_comparison_shows_the_bscore_change()
-    {
-        CohortRow visit1 = Row("OAI-9001", Golden, 1);
-        CohortRow visit2 = Row("OAI-9001", ResultStats.Parse(TestFiles.ReadText("Results/stats-nsm.json").Replace("\"bscore\": 1.3725", "\"bscore\": 1.9725", StringComparison.Ordinal)), 28);
-        CohortRow none = Row("OAI-9002", Skipped, 2);
-        List<CohortRow> rows = [visit1, visit2, none];
-        List<CohortColumn> columns = CohortQueries.Columns(rows);
-        Assert.Contains(columns, c => c.Key == "bscore" && c.Header == "BScore");
-        Assert.Contains(columns, c => c.Key == "nsm_assd_mm");
-
-        var table = Render<CohortTable>(new Dictionary<string, object?> { ["Rows"] = rows, ["Columns"] = columns });
-        Assert.Equal("1.37", table.QuerySelector($"tr[data-job='{visit1.Id}'] [data-col=bscore]")!.TextContent);
-        Assert.Equal("0.88", table.QuerySelector($"tr[data-job='{visit1.Id}'] [data-col=nsm_assd_mm]")!.TextContent);
-        Assert.Equal("–", table.QuerySelector($"tr[data-job='{none.Id}'] [data-col=bscore]")!.TextContent);
-
-        string[] lines = CohortQueries.ToCsv(rows).Split("\r\n", StringSplitOptions.RemoveEmptyEntries);
-        string[] header = lines[0].Split(',');
-        int bscore = Array.IndexOf(header, "bscore");
-        int assd = Array.IndexOf(header, "nsm_assd_mm");
-        Assert.True(bscore > 0 && assd > 0, lines[0]);
-        Assert.Equal("1.3725", lines[1].Split(',')[bscore]);
-        Assert.Equal("0.8765", lines[1].Split(',')[assd]);
-        Assert.Equal("", lines[3].Split(',')[bscore]);
-
-        var compare = Render<CompareJobs>(new Dictionary<string, object?> { ["A"] = visit1, ["B"] = visit2 });
-        Assert.Equal("+0.60", compare.QuerySelector("tr[data-metric=bscore]")!.Children[3].TextContent);
-        Assert.Contains("1.37 → 1.97 (change +0.60)", Text(compare, "[data-testid=compare-bscore]"), StringComparison.Ordinal);
-    }
-
-    private static CohortRow Row(string subject, ResultStats stats, int day) =>
-        new(Guid.NewGuid(), subject, "right", "pi@lab", new DateTime(2026, 1, day, 0, 0, 0, DateTimeKind.Utc), JobStatus.Completed, null, "demo-knee", stats);
 
     private static string Text<T>(IRenderedComponent<T> doc, string selector)
         where T : Microsoft.AspNetCore.Components.IComponent =>

@@ -1,6 +1,5 @@
 using AngleSharp.Dom;
 using Bunit;
-using KneeWeb.Components.Pages.Cohort;
 using KneeWeb.Components.Pages.Results;
 using KneeWeb.Data;
 using KneeWeb.Jobs;
@@ -161,69 +160,6 @@ public sealed class ResultComponentTests : ComponentTestContext
         Assert.Equal(["86", "238"], ticks.Select(t => t.GetAttribute("x1")));
         Assert.Equal("156,14 168,14 162,24", doc.QuerySelector("[data-testid=bscore-marker]")!.GetAttribute("points"));
     }
-
-    [Fact]
-    public async Task The_cohort_table_has_one_row_per_job_and_one_column_per_metric()
-    {
-        List<CohortRow> rows = [Row("S-1", FullStats, 1), Row("S-2", SegmentationOnlyStats, 2)];
-        List<CohortColumn> columns = CohortQueries.Columns(rows);
-        var doc = Render<CohortTable>(new Dictionary<string, object?> { ["Rows"] = rows, ["Columns"] = columns });
-
-        Assert.Equal(2, doc.QuerySelectorAll("tbody tr").Length);
-        string[] keys = [.. doc.QuerySelectorAll("th button[data-sort]").Select(b => b.GetAttribute("data-sort")!)];
-        Assert.Contains("thickness_mean_mm_medial_tibial_cartilage", keys);
-        Assert.Contains("bscore_femur", keys);
-        Assert.Contains("volume_mm3_femoral_cartilage", keys);
-        Assert.Equal("1.75", doc.QuerySelector("tr[data-subject='S-1'] [data-col=thickness_mean_mm_medial_tibial_cartilage]")!.TextContent);
-        Assert.Equal("–", doc.QuerySelector("tr[data-subject='S-2'] [data-col=bscore_femur]")!.TextContent);
-        Assert.Equal("descending", doc.QuerySelector("th:nth-child(2)")!.GetAttribute("aria-sort"));
-    }
-
-    [Fact]
-    public void Sorting_by_a_metric_puts_jobs_without_it_last()
-    {
-        List<CohortRow> rows = [Row("S-2", SegmentationOnlyStats, 2), Row("S-1", FullStats, 1), Row("S-3", FullStats.Replace("\"femur\": 1.37", "\"femur\": 0.5", StringComparison.Ordinal), 3)];
-        List<CohortColumn> columns = CohortQueries.Columns(rows);
-        Assert.Equal(["S-3", "S-1", "S-2"], CohortTable.Sort(rows, columns, "bscore_femur", descending: false).Select(r => r.Subject));
-        Assert.Equal(["S-1", "S-3", "S-2"], CohortTable.Sort(rows, columns, "bscore_femur", descending: true).Select(r => r.Subject));
-        Assert.Equal(["S-1", "S-2", "S-3"], CohortTable.Sort(rows, columns, "subject", descending: false).Select(r => r.Subject));
-    }
-
-    [Fact]
-    public async Task Comparing_two_visits_shows_the_change_of_thickness_and_bscore_per_region()
-    {
-        CohortRow visit1 = Row("S-1", FullStats, 1);
-        CohortRow visit2 = Row("S-1", FullStats.Replace("\"mean\": 1.75", "\"mean\": 1.5", StringComparison.Ordinal).Replace("\"femur\": 1.37", "\"femur\": 1.87", StringComparison.Ordinal), 28);
-        var doc = Render<CompareJobs>(new Dictionary<string, object?> { ["A"] = visit1, ["B"] = visit2 });
-        IElement mtc = doc.QuerySelector("tr[data-metric=thickness_mean_mm_medial_tibial_cartilage]")!;
-        Assert.Equal(["1.75", "1.50", "-0.25", "-14.3%"], mtc.Children.Skip(1).Select(c => c.TextContent));
-        IElement bscore = doc.QuerySelector("tr[data-metric=bscore_femur]")!;
-        Assert.Equal("+0.50", bscore.Children[3].TextContent);
-        Assert.Contains("kw-delta-up", bscore.Children[3].ClassName, StringComparison.Ordinal);
-        Assert.Equal("0.00", doc.QuerySelector("tr[data-metric=thickness_mean_mm_femoral_cartilage]")!.Children[3].TextContent);
-    }
-
-    [Fact]
-    public void The_cohort_csv_has_a_header_one_row_per_job_empty_cells_for_missing_metrics_and_no_formulas()
-    {
-        CohortRow a = Row("S-1", FullStats, 1) with { Notes = "=HYPERLINK(\"x\"), visit 1" };
-        CohortRow b = Row("S-2", SegmentationOnlyStats, 2);
-        string csv = CohortQueries.ToCsv([a, b]);
-        string[] lines = csv.Split("\r\n", StringSplitOptions.RemoveEmptyEntries);
-        Assert.Equal(3, lines.Length);
-        string[] header = lines[0].Split(',');
-        Assert.Equal("job_id", header[0]);
-        int bscore = Array.IndexOf(header, "bscore_femur");
-        int femur = Array.IndexOf(header, "volume_mm3_femur");
-        Assert.True(bscore > 0 && femur > 0, lines[0]);
-        Assert.Contains("\"'=HYPERLINK(\"\"x\"\"), visit 1\"", lines[1], StringComparison.Ordinal);
-        Assert.EndsWith(",,,,", lines[2], StringComparison.Ordinal);
-        Assert.Contains(",1000,", lines[2], StringComparison.Ordinal);
-        Assert.Contains("1.37", lines[1], StringComparison.Ordinal);
-    }
-
-    private static CohortRow Row(string subject, string stats, int day) =>
-        new(Guid.NewGuid(), subject, "left", "pi@lab", new DateTime(2026, 1, day, 0, 0, 0, DateTimeKind.Utc), JobStatus.Completed, null, "demo-knee", ResultStats.Parse(stats));
 
     private static string Text<T>(IRenderedComponent<T> doc, string selector)
         where T : Microsoft.AspNetCore.Components.IComponent =>

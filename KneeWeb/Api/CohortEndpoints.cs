@@ -4,6 +4,8 @@ using KneeWeb.Data;
 using KneeWeb.Imaging;
 using KneeWeb.Imaging.Io;
 using KneeWeb.Jobs;
+using KneeWeb.Jobs.Cohort;
+using KneeWeb.Imaging.Segmentation;
 using KneeWeb.Setup;
 using Microsoft.Extensions.Options;
 
@@ -21,9 +23,9 @@ public static class CohortEndpoints
         v1.MapGet("/jobs/{id:guid}/input", InputAsync).WithName("DownloadJobInput")
             .WithDescription("The uploaded volume as stored. With ?as=nifti, a NIfTI (.nii.gz) copy for viewers (converted once and kept beside the upload).");
         v1.MapGet("/cohort", CohortAsync).WithName("Cohort")
-            .WithDescription("Jobs with their stats.json metrics. Filters: subject, tag (one of the job's tags, exactly), model, from, to (ISO dates, UTC), status (default Completed; 'any' for all).");
+            .WithDescription("Jobs with their metrics (the metrics table). Filters: subject, tag (one of the job's tags, exactly), model, from, to (ISO dates, UTC), status (default Completed; 'any' for all), verdict (pass, review, fail), excluded (true to list jobs excluded from the cohort too). Paging: skip, take (at most 1000), sort (a column key), desc (true/false).");
         v1.MapGet("/cohort.csv", CohortCsvAsync).WithName("CohortCsv")
-            .WithDescription("The cohort table as CSV: one row per job, one column per metric; same filters as /v1/cohort.");
+            .WithDescription("The cohort table as CSV, oldest first: one row per job with its QC verdict and flags, one column per metric (units in the header: _mm, _mm3); same filters as /v1/cohort, no paging.");
         return app;
     }
 
@@ -86,7 +88,7 @@ public static class CohortEndpoints
         return Results.File(converted, "application/octet-stream", fileDownloadName: "input.nii.gz", enableRangeProcessing: true);
     }
 
-    private static async Task<IResult> CohortAsync(HttpContext http, JobStore store, Security.JobAccess access, IOptions<KneeWebOptions> options, CancellationToken ct)
+    private static async Task<IResult> CohortAsync(HttpContext http, JobStore store, Security.JobAccess access, CancellationToken ct)
     {
         (CohortFilter? filter, IResult? error) = ParseFilter(http.Request.Query);
         if (filter is null)
@@ -94,8 +96,12 @@ public static class CohortEndpoints
             return error!;
         }
 
-        List<CohortRow> rows = await access.VisibleAsync(http, await new CohortQueries(store, options).ListAsync(filter, ct), r => r.Id, ct);
-        List<CohortColumn> columns = CohortQueries.Columns(rows);
+        int skip = int.TryParse(http.Request.Query["skip"], NumberStyles.None, CultureInfo.InvariantCulture, out int s) ? s : 0;
+        int take = int.TryParse(http.Request.Query["take"], NumberStyles.None, CultureInfo.InvariantCulture, out int t) ? Math.Clamp(t, 1, 1000) : 1000;
+        bool descending = !string.Equals(http.Request.Query["desc"], "false", StringComparison.OrdinalIgnoreCase);
+        CohortSlice page = await new CohortQueries(store).PageAsync(filter, http.Request.Query["sort"].ToString() is { Length: > 0 } key ? key : "created", descending, skip, take, ct);
+        List<CohortRow> rows = await access.VisibleAsync(http, [.. page.Rows], r => r.Id, ct);
+        http.Response.Headers["X-Total-Count"] = page.Total.ToString(CultureInfo.InvariantCulture);
         var views = new List<Dictionary<string, object?>>(rows.Count);
         foreach (CohortRow row in rows)
         {
@@ -110,20 +116,26 @@ public static class CohortEndpoints
                 ["model"] = row.Model,
                 ["tags"] = row.Tags,
                 ["notes"] = row.Notes,
-                ["qc_flags"] = row.Stats?.QcFlags.Select(f => f.Code).ToArray() ?? [],
+                ["excluded"] = row.Excluded,
+                ["qc_verdict"] = row.Verdict?.Name(),
+                ["qc_flags"] = row.QcFlagCodes,
+                ["cohort_outlier_drivers"] = row.Metrics?.CohortOutlierDrivers,
             };
-            foreach (CohortColumn c in columns)
+            foreach (CohortMetric c in CohortMetrics.All)
             {
-                view[c.Key] = c.Value(row);
+                if (row.Value(c) is { } v)
+                {
+                    view[c.Key] = v;
+                }
             }
 
             views.Add(view);
         }
 
-        return Results.Ok(views);
+        return TypedResults.Ok(views);
     }
 
-    private static async Task<IResult> CohortCsvAsync(HttpContext http, JobStore store, Security.JobAccess access, IOptions<KneeWebOptions> options, CancellationToken ct)
+    private static async Task<IResult> CohortCsvAsync(HttpContext http, JobStore store, Security.JobAccess access, CancellationToken ct)
     {
         (CohortFilter? filter, IResult? error) = ParseFilter(http.Request.Query);
         if (filter is null)
@@ -131,10 +143,10 @@ public static class CohortEndpoints
             return error!;
         }
 
-        List<CohortRow> rows = await access.VisibleAsync(http, await new CohortQueries(store, options).ListAsync(filter, ct), r => r.Id, ct);
+        List<CohortRow> rows = await access.VisibleAsync(http, await new CohortQueries(store).ListAsync(filter, ct), r => r.Id, ct);
         // A UTF-8 byte order mark makes spreadsheet programs read names with accents correctly.
         byte[] body = [.. Encoding.UTF8.GetPreamble(), .. Encoding.UTF8.GetBytes(CohortQueries.ToCsv(rows))];
-        return Results.File(body, "text/csv; charset=utf-8", $"kneeweb-cohort-{DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}.csv");
+        return TypedResults.File(body, "text/csv; charset=utf-8", $"kneeweb-cohort-{DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}.csv");
     }
 
     /// <summary>The cohort filter from a query string (the Cohort page builds its export link the same way).</summary>
@@ -190,6 +202,19 @@ public static class CohortEndpoints
             }
         }
 
-        return (new CohortFilter(query["subject"], query["tag"], query["model"], from, to, status), null);
+        QcVerdict? verdict = null;
+        string? v = query["verdict"];
+        if (!string.IsNullOrEmpty(v) && !string.Equals(v, "any", StringComparison.OrdinalIgnoreCase))
+        {
+            if (!Enum.TryParse(v, ignoreCase: true, out QcVerdict parsedVerdict) || !Enum.IsDefined(parsedVerdict))
+            {
+                return (null, ApiErrors.Problem(ErrorCode.CONFIG_ERROR, StatusCodes.Status400BadRequest, $"verdict must be 'any', 'pass', 'review' or 'fail' (got '{v}')."));
+            }
+
+            verdict = parsedVerdict;
+        }
+
+        bool includeExcluded = string.Equals(query["excluded"], "true", StringComparison.OrdinalIgnoreCase);
+        return (new CohortFilter(query["subject"], query["tag"], query["model"], from, to, status) { Verdict = verdict, IncludeExcluded = includeExcluded }, null);
     }
 }

@@ -91,6 +91,9 @@ public sealed class Job
 
     public List<Artifact> Artifacts { get; set; } = [];
 
+    /// <summary>The metrics row of a completed job (null until it completes, or when its stats.json could not be read).</summary>
+    public JobMetrics? Metrics { get; set; }
+
     /// <summary>Keeps the job and its files but leaves it out of cohort tables, exports and outlier models.</summary>
     public void ExcludeFromCohort(string by, string? reason, DateTime nowUtc)
     {

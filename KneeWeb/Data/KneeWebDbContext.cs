@@ -34,6 +34,8 @@ public sealed class KneeWebDbContext(DbContextOptions<KneeWebDbContext> options)
 
     public DbSet<Artifact> Artifacts => Set<Artifact>();
 
+    public DbSet<JobMetrics> JobMetrics => Set<JobMetrics>();
+
     protected override void OnModelCreating(ModelBuilder builder)
     {
         ArgumentNullException.ThrowIfNull(builder);
@@ -57,6 +59,24 @@ public sealed class KneeWebDbContext(DbContextOptions<KneeWebDbContext> options)
             job.HasIndex(j => j.CreatedUtc);
             job.HasMany(j => j.Events).WithOne().HasForeignKey(e => e.JobId).OnDelete(DeleteBehavior.Cascade);
             job.HasMany(j => j.Artifacts).WithOne().HasForeignKey(a => a.JobId).OnDelete(DeleteBehavior.Cascade);
+        });
+        builder.Entity<JobMetrics>(m =>
+        {
+            m.HasKey(x => x.JobId);
+            m.HasOne(x => x.Job).WithOne(j => j.Metrics).HasForeignKey<JobMetrics>(x => x.JobId).OnDelete(DeleteBehavior.Cascade);
+            // The same visibility as the job's own row, so a metrics query never reveals a job its user cannot see.
+            m.HasQueryFilter(x => SeesAllJobs || (VisibleOwnerId != null && x.Job.OwnerUserId == VisibleOwnerId) || VisibleGroupIds.Contains(x.Job.GroupId));
+            m.Property(x => x.QcVerdict).HasConversion<string>().HasMaxLength(8);
+            m.Property(x => x.ModelName).HasMaxLength(128);
+            m.Property(x => x.ModelVersion).HasMaxLength(64);
+            m.Property(x => x.SubjectId).HasMaxLength(128);
+            m.Property(x => x.KneeSide).HasMaxLength(8);
+            m.Property(x => x.QcFlags).HasMaxLength(1000);
+            m.Property(x => x.CohortOutlierDrivers).HasMaxLength(500);
+            m.Ignore(x => x.IsCohortOutlier);
+            m.Ignore(x => x.Verdict);
+            m.HasIndex(x => new { x.ModelName, x.VisitUtc });
+            m.HasIndex(x => x.QcVerdict);
         });
         builder.Entity<JobEvent>(e =>
         {

@@ -1,16 +1,17 @@
 using KneeWeb.Data;
+using KneeWeb.Jobs.Cohort;
 using KneeWeb.Pipeline;
 using Microsoft.EntityFrameworkCore;
 
 namespace KneeWeb.Jobs;
 
 /// <summary>How a job's row ends, whichever executor ran it: completed with its artifacts, or failed/cancelled with a catalog error.</summary>
-public sealed class JobEndings(JobStore store, JobNotifier notifier, ILogger<JobEndings> logger)
+public sealed class JobEndings(JobStore store, JobNotifier notifier, JobMetricsRecorder metrics, CohortOutlierService outliers, ILogger<JobEndings> logger)
 {
     public async Task CompleteAsync(Guid jobId, string? detectedFormat, IReadOnlyList<ArtifactInfo> artifacts)
     {
         ArgumentNullException.ThrowIfNull(artifacts);
-        await store.WriteAsync(async db =>
+        JobMetrics? recorded = await store.WriteAsync(async db =>
         {
             Job row = await db.Jobs.FirstAsync(j => j.Id == jobId);
             row.Status = JobStatus.Completed;
@@ -26,7 +27,14 @@ public sealed class JobEndings(JobStore store, JobNotifier notifier, ILogger<Job
             }
 
             db.JobEvents.Add(JobStore.Event(jobId, "status", "Completed"));
+            // The cohort's metrics row is written with the status, so a completed job is never missing from it.
+            return await metrics.StageAsync(db, row);
         });
+        if (recorded is not null)
+        {
+            await outliers.RefreshAsync(recorded.ModelName);
+        }
+
         notifier.Publish(new JobUpdate(jobId, JobStatus.Completed, KneeSteps.Complete.Index, KneeSteps.All.Count, KneeSteps.Complete.Name, "finished", 1, 100, 0, null, null, DateTime.UtcNow));
     }
 

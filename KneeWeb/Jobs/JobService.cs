@@ -1,5 +1,6 @@
 using System.Text.Json;
 using KneeWeb.Data;
+using KneeWeb.Jobs.Cohort;
 using KneeWeb.Pipeline;
 using KneeWeb.Setup;
 using Microsoft.EntityFrameworkCore;
@@ -19,6 +20,7 @@ public sealed class JobService(
     JobQueue queue,
     JobNotifier notifier,
     JobCancellations cancellations,
+    CohortOutlierService outliers,
     IOptions<KneeWebOptions> options)
 {
     private readonly KneeWebOptions settings = options.Value;
@@ -170,12 +172,31 @@ public sealed class JobService(
     /// Leaves a job out of the cohort (tables, exports, outlier models) but keeps it and its files.
     /// Returns the changed job, or null when there is no such job.
     /// </summary>
-    public Task<Job?> ExcludeFromCohortAsync(Guid id, string by, string? reason, CancellationToken ct = default) =>
-        ChangeAsync(id, job => job.ExcludeFromCohort(by, reason, DateTime.UtcNow), ct);
+    public async Task<Job?> ExcludeFromCohortAsync(Guid id, string by, string? reason, CancellationToken ct = default)
+    {
+        Job? job = await ChangeAsync(id, j => j.ExcludeFromCohort(by, reason, DateTime.UtcNow), ct);
+        await RescoreCohortAsync(id, ct);
+        return job;
+    }
 
     /// <summary>Puts an excluded job back into the cohort. Returns the changed job, or null when there is no such job.</summary>
-    public Task<Job?> IncludeInCohortAsync(Guid id, CancellationToken ct = default) =>
-        ChangeAsync(id, job => job.IncludeInCohort(), ct);
+    public async Task<Job?> IncludeInCohortAsync(Guid id, CancellationToken ct = default)
+    {
+        Job? job = await ChangeAsync(id, j => j.IncludeInCohort(), ct);
+        await RescoreCohortAsync(id, ct);
+        return job;
+    }
+
+    /// <summary>The job's model cohort changed: its outlier marks are scored again (the check leaves excluded jobs out).</summary>
+    private async Task RescoreCohortAsync(Guid id, CancellationToken ct)
+    {
+        using IDisposable system = JobVisibility.EnterSystem();
+        var metrics = await store.ReadAsync(db => db.JobMetrics.AsNoTracking().Where(m => m.JobId == id).Select(m => new { m.ModelName }).FirstOrDefaultAsync(ct), ct);
+        if (metrics is not null)
+        {
+            await outliers.RefreshAsync(metrics.ModelName, ct);
+        }
+    }
 
     private Task<Job?> ChangeAsync(Guid id, Action<Job> change, CancellationToken ct) =>
         store.WriteAsync(async db =>

@@ -29,6 +29,8 @@ public sealed class KneeWebOptions
 
     public LimitOptions Limits { get; set; } = new();
 
+    public CohortOptions Cohort { get; set; } = new();
+
     public string DatabasePath => Path.Combine(FullDataRoot, "kneeweb.db");
 
     public string UploadsPath => Path.Combine(FullDataRoot, "uploads");
@@ -79,6 +81,16 @@ public sealed class JobOptions
 }
 
 /// <summary>How long results and originals are kept.</summary>
+/// <summary>Cohort outliers (settings under "KneeWeb:Cohort"; see Jobs.CohortOutliers).</summary>
+public sealed class CohortOptions
+{
+    /// <summary>A model's cohort needs at least this many completed, QC-pass, included jobs before outliers are scored.</summary>
+    public int OutlierMinJobs { get; set; } = 20;
+
+    /// <summary>How far (robust z of the anomaly score: distance from the median in scaled MADs) a job must sit from the rest to be flagged.</summary>
+    public double OutlierThreshold { get; set; } = 6.0;
+}
+
 public sealed class RetentionOptions
 {
     /// <summary>Days a finished job (row, results, upload) is kept; null keeps them forever.</summary>

@@ -3,6 +3,7 @@ using System.Text.Json.Serialization;
 using KneeWeb.Api;
 using KneeWeb.Data;
 using KneeWeb.Jobs;
+using KneeWeb.Jobs.Cohort;
 using KneeWeb.Jobs.Slurm;
 using KneeWeb.Pipeline;
 using KneeWeb.Security;
@@ -66,6 +67,9 @@ public static class KneeWebSetup
         services.AddSingleton<KneePipeline>();
         services.AddSingleton<JobRunner>();
         services.AddSingleton<JobEndings>();
+        services.AddSingleton<JobMetricsRecorder>();
+        services.AddSingleton<CohortOutlierService>();
+        services.TryAddSingleton(TimeProvider.System);
         services.AddKneeWebExecutor(builder.Configuration.GetSection(KneeWebOptions.Section).GetValue("Jobs:Executor", JobExecutorKind.InProcess));
         services.AddSingleton<JobRecovery>();
         services.AddSingleton<JobService>();
@@ -131,6 +135,15 @@ public static class KneeWebSetup
         using (JobVisibility.EnterSystem())
         {
             await app.Services.GetRequiredService<JobRecovery>().RepairAsync(CancellationToken.None);
+            // Completed jobs from before the metrics table (or whose row was lost) get theirs now.
+            int backfilled = await app.Services.GetRequiredService<JobMetricsRecorder>().BackfillAsync(CancellationToken.None);
+            if (backfilled > 0)
+            {
+                app.Logger.LogInformation("Cohort metrics backfilled for {Count} completed jobs", backfilled);
+            }
+
+            // Exclusions since the last completion of a model change its cohort: start from current marks.
+            await app.Services.GetRequiredService<CohortOutlierService>().RefreshAllAsync(CancellationToken.None);
         }
 
         // Load the runtime and validate every model now, so the first job doesn't pay for it and

@@ -80,6 +80,13 @@ public sealed class SlurmExecutorTests : IClassFixture<SlurmTestCluster>, IDispo
                 Directory.GetFiles(actual, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(actual, f)).Order(StringComparer.Ordinal));
         }
 
+        // Registering a job writes its cohort metrics row with its completion: the cohort lists all ten, each with a verdict.
+        using (JsonDocument cohort = JsonDocument.Parse(await slurmClient.GetStringAsync("/v1/cohort?subject=S-1")))
+        {
+            Assert.Equal(submitted.Select(s => s.Id.ToString("D")).Order(StringComparer.Ordinal), cohort.RootElement.EnumerateArray().Select(r => r.GetProperty("job_id").GetString()!).Order(StringComparer.Ordinal));
+            Assert.All(cohort.RootElement.EnumerateArray(), r => Assert.False(string.IsNullOrEmpty(r.GetProperty("qc_verdict").GetString())));
+        }
+
         // Registered and tidied: no job folder is left on the shared root.
         Assert.Empty(Directory.GetDirectories(Path.Combine(slurmData, "shared")));
     }

@@ -33,7 +33,22 @@ public sealed class CohortApiTests : IDisposable
         Assert.Equal("text/csv", all.Content.Headers.ContentType!.MediaType);
         string[] lines = (await all.Content.ReadAsStringAsync()).TrimStart('\uFEFF').Split("\r\n", StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(3, lines.Length);
-        Assert.StartsWith("job_id,subject_id,knee_side,owner,created_utc,status,model,tags,notes,qc_flags", lines[0], StringComparison.Ordinal);
+        Assert.StartsWith("job_id,subject_id,knee_side,owner,created_utc,status,model,model_version,tags,notes,excluded,qc_verdict,qc_warnings,qc_errors,qc_flags", lines[0], StringComparison.Ordinal);
+        // Completing the job wrote its metrics row (in-process executor): each row carries the verdict of its QC flags,
+        // and the verdict filter runs on it (these jobs ran without a segmentation model, so they have no flags).
+        int verdict = Array.IndexOf(lines[0].Split(','), "qc_verdict");
+        Assert.All(lines.Skip(1), l => Assert.Equal("pass", l.Split(',')[verdict]));
+        using (JsonDocument passing = JsonDocument.Parse(await client.GetStringAsync("/v1/cohort?verdict=pass")))
+        {
+            Assert.Equal(2, passing.RootElement.GetArrayLength());
+        }
+
+        using (JsonDocument failing = JsonDocument.Parse(await client.GetStringAsync("/v1/cohort?verdict=fail")))
+        {
+            Assert.Equal(0, failing.RootElement.GetArrayLength());
+        }
+
+        Assert.Equal(HttpStatusCode.BadRequest, (await client.GetAsync("/v1/cohort?verdict=maybe")).StatusCode);
 
         string[] filtered = (await client.GetStringAsync("/v1/cohort.csv?subject=beta")).TrimStart('\uFEFF').Split("\r\n", StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(2, filtered.Length);

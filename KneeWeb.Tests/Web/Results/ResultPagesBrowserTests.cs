@@ -429,14 +429,21 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
         Assert.Equal(2, lines.Length);
         Assert.StartsWith("job_id,subject_id,", lines[0], StringComparison.Ordinal);
         Assert.StartsWith($"{b:D},DELTA-2,", lines[1], StringComparison.Ordinal);
+        // A 24 x 20 x 12 ramp is no knee: its structures are missing (QC errors), so its verdict is fail, in the table and in the CSV.
+        await Assertions.Expect(page.Locator($"tr[data-job='{b}'] [data-col=qc_verdict] [data-verdict]")).ToHaveAttributeAsync("data-verdict", "fail");
+        await Assertions.Expect(page.Locator($"tr[data-job='{b}'] [data-col=qc_verdict]")).ToHaveTextAsync("fail");
+        string[] header = lines[0].Split(',');
+        Assert.Equal("fail", lines[1].Split(',')[Array.IndexOf(header, "qc_verdict")]);
+        Assert.Contains("STRUCTURE_MISSING", lines[1].Split(',')[Array.IndexOf(header, "qc_flags")], StringComparison.Ordinal);
 
         // Sorting by a header is reachable from the keyboard.
         await tag.FillAsync("");
         await tag.PressAsync("Tab");
         await Assertions.Expect(page.Locator("[data-testid=cohort-table] tbody tr")).ToHaveCountAsync(2);
-        await page.Locator("button[data-sort=notes]").FocusAsync();
-        await page.Keyboard.PressAsync("Enter");
         await Assertions.Expect(page.Locator("[data-testid=cohort-table] tbody tr").First).ToHaveAttributeAsync("data-job", c.ToString());
+        await page.Locator("button[data-sort=created]").FocusAsync();
+        await page.Keyboard.PressAsync("Enter");
+        await Assertions.Expect(page.Locator("[data-testid=cohort-table] tbody tr").First).ToHaveAttributeAsync("data-job", b.ToString());
 
         // Two visits of DELTA-2 side by side.
         await CompareAsync("compare-a", c);

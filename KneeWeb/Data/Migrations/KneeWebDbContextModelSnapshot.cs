@@ -332,6 +332,140 @@ namespace KneeWeb.Data.Migrations
                     b.ToTable("JobEvents");
                 });
 
+            modelBuilder.Entity("KneeWeb.Data.JobMetrics", b =>
+                {
+                    b.Property<Guid>("JobId")
+                        .HasColumnType("TEXT");
+
+                    b.Property<double?>("BScore")
+                        .HasColumnType("REAL");
+
+                    b.Property<string>("CohortOutlierDrivers")
+                        .HasMaxLength(500)
+                        .HasColumnType("TEXT");
+
+                    b.Property<double?>("CohortOutlierScore")
+                        .HasColumnType("REAL");
+
+                    b.Property<double?>("FemoralAnteriorThicknessMm")
+                        .HasColumnType("REAL");
+
+                    b.Property<double?>("FemoralAnteriorVolumeMm3")
+                        .HasColumnType("REAL");
+
+                    b.Property<double?>("FemoralCartilageThicknessMm")
+                        .HasColumnType("REAL");
+
+                    b.Property<double?>("FemoralCartilageVolumeMm3")
+                        .HasColumnType("REAL");
+
+                    b.Property<double?>("FemoralLateralPosteriorThicknessMm")
+                        .HasColumnType("REAL");
+
+                    b.Property<double?>("FemoralLateralPosteriorVolumeMm3")
+                        .HasColumnType("REAL");
+
+                    b.Property<double?>("FemoralLateralWeightBearingThicknessMm")
+                        .HasColumnType("REAL");
+
+                    b.Property<double?>("FemoralLateralWeightBearingVolumeMm3")
+                        .HasColumnType("REAL");
+
+                    b.Property<double?>("FemoralMedialPosteriorThicknessMm")
+                        .HasColumnType("REAL");
+
+                    b.Property<double?>("FemoralMedialPosteriorVolumeMm3")
+                        .HasColumnType("REAL");
+
+                    b.Property<double?>("FemoralMedialWeightBearingThicknessMm")
+                        .HasColumnType("REAL");
+
+                    b.Property<double?>("FemoralMedialWeightBearingVolumeMm3")
+                        .HasColumnType("REAL");
+
+                    b.Property<double?>("FemurVolumeMm3")
+                        .HasColumnType("REAL");
+
+                    b.Property<string>("KneeSide")
+                        .HasMaxLength(8)
+                        .HasColumnType("TEXT");
+
+                    b.Property<double?>("LateralMeniscusVolumeMm3")
+                        .HasColumnType("REAL");
+
+                    b.Property<double?>("LateralTibialCartilageThicknessMm")
+                        .HasColumnType("REAL");
+
+                    b.Property<double?>("LateralTibialCartilageVolumeMm3")
+                        .HasColumnType("REAL");
+
+                    b.Property<double?>("MedialMeniscusVolumeMm3")
+                        .HasColumnType("REAL");
+
+                    b.Property<double?>("MedialTibialCartilageThicknessMm")
+                        .HasColumnType("REAL");
+
+                    b.Property<double?>("MedialTibialCartilageVolumeMm3")
+                        .HasColumnType("REAL");
+
+                    b.Property<string>("ModelName")
+                        .HasMaxLength(128)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("ModelVersion")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<double?>("NsmAssdMm")
+                        .HasColumnType("REAL");
+
+                    b.Property<double?>("PatellaVolumeMm3")
+                        .HasColumnType("REAL");
+
+                    b.Property<double?>("PatellarCartilageThicknessMm")
+                        .HasColumnType("REAL");
+
+                    b.Property<double?>("PatellarCartilageVolumeMm3")
+                        .HasColumnType("REAL");
+
+                    b.Property<int>("QcErrors")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("QcFlags")
+                        .IsRequired()
+                        .HasMaxLength(1000)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("QcVerdict")
+                        .IsRequired()
+                        .HasMaxLength(8)
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("QcWarnings")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<DateTime>("RecordedUtc")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("SubjectId")
+                        .HasMaxLength(128)
+                        .HasColumnType("TEXT");
+
+                    b.Property<double?>("TibiaVolumeMm3")
+                        .HasColumnType("REAL");
+
+                    b.Property<DateTime>("VisitUtc")
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("JobId");
+
+                    b.HasIndex("QcVerdict");
+
+                    b.HasIndex("ModelName", "VisitUtc");
+
+                    b.ToTable("JobMetrics");
+                });
+
             modelBuilder.Entity("Microsoft.AspNetCore.Identity.IdentityRole", b =>
                 {
                     b.Property<string>("Id")
@@ -542,6 +676,17 @@ namespace KneeWeb.Data.Migrations
                         .IsRequired();
                 });
 
+            modelBuilder.Entity("KneeWeb.Data.JobMetrics", b =>
+                {
+                    b.HasOne("KneeWeb.Data.Job", "Job")
+                        .WithOne("Metrics")
+                        .HasForeignKey("KneeWeb.Data.JobMetrics", "JobId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+
+                    b.Navigation("Job");
+                });
+
             modelBuilder.Entity("Microsoft.AspNetCore.Identity.IdentityRoleClaim<string>", b =>
                 {
                     b.HasOne("Microsoft.AspNetCore.Identity.IdentityRole", null)
@@ -598,6 +743,8 @@ namespace KneeWeb.Data.Migrations
                     b.Navigation("Artifacts");
 
                     b.Navigation("Events");
+
+                    b.Navigation("Metrics");
                 });
 #pragma warning restore 612, 618
         }
