@@ -168,6 +168,46 @@ public sealed class SlurmExecutorTests : IClassFixture<SlurmTestCluster>, IDispo
     }
 
     [Fact]
+    public async Task Stopping_slurmd_mid_job_requeues_it_with_the_reason_never_stuck_running_and_it_completes_when_the_node_returns()
+    {
+        string data = DataRoot("node");
+        Dictionary<string, string> settings = cluster.SiteSettings(data);
+        settings["KneeWeb__Jobs__DiagnosticStepDelay"] = "00:00:01.500";
+        await using ServerProcess site = await ServerProcess.StartAsync(data, settings);
+        using HttpClient client = site.CreateClient();
+        Guid id = await ApiClient.SubmitAsync(client, WriteKnee("knee.nii.gz", new Vec3d(0.5, 0.5, 1.0), seed: 5), new { device = "cpu" });
+        await ApiClient.WaitForStatusAsync(client, id, "Running", TimeSpan.FromMinutes(2));
+        await WaitForEventAsync(client, id, "Preprocessing image");
+        long slurmId = ReadSlurmJobId(data, id);
+
+        cluster.CrashNode(slurmId, id);
+        try
+        {
+            JsonElement requeued = await ApiClient.WaitForStatusAsync(client, id, "Queued", TimeSpan.FromMinutes(1));
+            Assert.Equal(1, requeued.GetProperty("attempt").GetInt32());
+            await WaitForEventAsync(client, id, "Requeued by Slurm: the run stopped on its node");
+        }
+        finally
+        {
+            await cluster.RestoreNodeAsync();
+        }
+
+        // Slurm holds the requeued job (BeginTime) for the credential lifetime (slurm-cluster.sh:
+        // cred_expire) while the controller ends the lost run on the returning node. The test must not
+        // release it early (scontrol update StartTime=now): the new run has the same job id, so the
+        // controller's late terminate for the lost run then kills it (CANCELLED, or "exit code 0"
+        // within a second in slurmd's log: "Purging vestigial job script"). Slurm's own hold is the fix.
+        JsonElement job = await ApiClient.WaitForEndAsync(client, id, TimeSpan.FromMinutes(5));
+        Assert.True(job.GetProperty("status").GetString() == "Completed", $"{job}\n{site.Log}");
+        Assert.Equal(2, job.GetProperty("attempt").GetInt32());
+        Assert.Equal([(slurmId, "COMPLETED")], cluster.JobsNamed($"kneeweb-{id:D}"));
+        Assert.True(File.Exists(Path.Combine(JobFolder(data, id), "stats.json")));
+        string events = await client.GetStringAsync($"/v1/jobs/{id}/events");
+        Assert.Contains("Waiting for the cluster (BeginTime)", events, StringComparison.Ordinal);
+        Assert.Contains($"Running on the cluster (Slurm job {slurmId}, attempt 2)", events, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_job_past_its_Slurm_time_limit_ends_with_TIMEOUT()
     {
         string data = DataRoot("timeout");
