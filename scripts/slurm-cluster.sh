@@ -44,7 +44,11 @@ start() {
   munged --socket="$d/munge/munge.sock" --key-file="$d/munge/munge.key" --pid-file="$d/run/munged.pid" \
     --log-file="$d/log/munged.log" --seed-file="$d/munge/munge.seed"
 
-  local cpus mem_mb proctrack task acct_params
+  local cpus mem_mb proctrack task acct_params cred_expire
+  # Slurm holds a requeued job back for the credential lifetime, so that the controller can end the
+  # lost run on its node before the new run (same job id) starts there; 120 s by default. 60 s keeps
+  # the node-failure test short and is still far above a step launch on a loaded machine.
+  cred_expire="${KNEEWEB_SLURM_CRED_EXPIRE:-60}"
   cpus="$(nproc)"
   # Leave a quarter of the memory to the machine itself.
   mem_mb=$(( $(awk '/^MemTotal:/ {print $2}' /proc/meminfo) * 3 / 4 / 1024 ))
@@ -74,7 +78,7 @@ SlurmdPort=$slurmd_port
 SlurmUser=root
 AuthType=auth/munge
 CredType=cred/munge
-AuthInfo=socket=$d/munge/munge.sock
+AuthInfo=socket=$d/munge/munge.sock,cred_expire=$cred_expire
 StateSaveLocation=$d/state
 SlurmdSpoolDir=$d/spool
 SlurmctldPidFile=$d/run/slurmctld.pid

@@ -13,13 +13,20 @@ state="${KNEEWEB_SLURM_STATE:-/tmp/kneeweb-slurm.current}"
 conf="$(cat "$state")/slurm.conf"
 work="$(mktemp -d /tmp/kneeweb-throughput-XXXX)"
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+# Stops the sites and waits for them (a Slurm site takes a moment to stop following its jobs).
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 # One small input: the phantom on its coarsest grid (48x48x20).
 "$kw" phantom --out "$work/phantom" --coarsening 8 >/dev/null
 input="$work/phantom/image.nii.gz"
 
+# Called directly, never in $(...): a subshell would keep the site's PID from the cleanup's list
+# (the sites were left running). The site's token is left in $token.
 start_site() { # name port extra-env...
   local name="$1" port="$2"; shift 2
   local data="$work/$name"
@@ -31,7 +38,6 @@ start_site() { # name port extra-env...
       Logging__LogLevel__Default=Warning "$@" "$kw" --urls "http://127.0.0.1:$port" >"$work/$name.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 1 120); do curl -sf "http://127.0.0.1:$port/v1/healthz" >/dev/null && break; sleep 0.5; done
-  echo "$token"
 }
 
 run_batch() { # port token -> prints seconds, writes ids to $work/ids-$port
@@ -52,9 +58,11 @@ run_batch() { # port token -> prints seconds, writes ids to $work/ids-$port
   echo "$t1 - $t0" | bc
 }
 
-tok_in=$(start_site inprocess 5391)
-tok_sl=$(start_site slurm 5392 KneeWeb__Jobs__Executor=slurm KneeWeb__Jobs__Slurm__SlurmConf="$conf" \
-  KneeWeb__Jobs__Slurm__Cpus=1 KneeWeb__Jobs__Slurm__MemoryMb=2000 KneeWeb__Jobs__Slurm__PollInterval=00:00:01)
+start_site inprocess 5391
+tok_in="$token"
+start_site slurm 5392 KneeWeb__Jobs__Executor=slurm KneeWeb__Jobs__Slurm__SlurmConf="$conf" \
+  KneeWeb__Jobs__Slurm__Cpus=1 KneeWeb__Jobs__Slurm__MemoryMb=2000 KneeWeb__Jobs__Slurm__PollInterval=00:00:01
+tok_sl="$token"
 in_s=$(run_batch 5391 "$tok_in")
 sl_s=$(run_batch 5392 "$tok_sl")
 echo "$n jobs in-process (Concurrency 1): ${in_s} s; through Slurm ($(nproc) CPUs, -c 1 per job): ${sl_s} s"

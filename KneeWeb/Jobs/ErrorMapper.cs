@@ -1,6 +1,7 @@
 using KneeWeb.Imaging;
 using KneeWeb.Imaging.ShapeModel;
 using KneeWeb.Inference;
+using KneeWeb.Jobs.Slurm;
 using KneeWeb.Pipeline;
 
 namespace KneeWeb.Jobs;
@@ -11,15 +12,24 @@ namespace KneeWeb.Jobs;
 /// </summary>
 public static class ErrorMapper
 {
-    public static JobError Map(Exception exception, string? stepName)
+    public static JobError Map(Exception exception, string? stepName) => Map(exception, stepName, SlurmJobEnvironment.Current());
+
+    /// <summary>As <see cref="Map(Exception, string)"/>, where <paramref name="slurm"/> says whether the job runs inside a Slurm job (a memory error then names the job's Slurm memory).</summary>
+    public static JobError Map(Exception exception, string? stepName, SlurmJobEnvironment slurm)
     {
         ArgumentNullException.ThrowIfNull(exception);
+        ArgumentNullException.ThrowIfNull(slurm);
         string where = stepName is null ? "" : $"Step '{stepName}': ";
         string details = $"{where}{exception.GetType().Name}: {exception.Message}";
         return exception switch
         {
             JobFailureException known => ErrorCatalog.Create(known.Code, details, known.Message),
-            PipelineStepException { InnerException: { } inner } step => Map(inner, step.Step?.Name ?? stepName),
+            PipelineStepException { InnerException: { } inner } step => Map(inner, step.Step?.Name ?? stepName, slurm),
+            // Parallel loops wrap what their bodies threw; out of memory in any of them is the job's memory error.
+            AggregateException aggregate when aggregate.Flatten().InnerExceptions.OfType<OutOfMemoryException>().FirstOrDefault() is { } oom => Map(oom, stepName, slurm),
+            OutOfMemoryException => slurm.InSlurmJob
+                ? ErrorCatalog.OutOfMemoryOnCluster(details + Environment.NewLine + exception.StackTrace, slurm.MemoryMb)
+                : ErrorCatalog.OutOfMemoryOnServer(details + Environment.NewLine + exception.StackTrace),
             NsmFailedException nsm => ErrorCatalog.Create(ErrorCode.NSM_FAILED, details, nsm.Message),
             ImageTooLargeException big => ErrorCatalog.Create(ErrorCode.IMAGE_TOO_LARGE, details, big.Message),
             // An OS message names the file it failed on: the details keep the type, never the server path.

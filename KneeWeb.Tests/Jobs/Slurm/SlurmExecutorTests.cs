@@ -2,6 +2,9 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using KneeWeb.Imaging;
 using KneeWeb.Imaging.Io;
+using KneeWeb.Jobs;
+using KneeWeb.Jobs.Slurm;
+using KneeWeb.Setup;
 using KneeWeb.Tests.Inference;
 using KneeWeb.Tests.TestData;
 using KneeWeb.Tests.Web;
@@ -172,6 +175,71 @@ public sealed class SlurmExecutorTests : IClassFixture<SlurmTestCluster>, IDispo
         Assert.Equal(slurmId, ReadSlurmJobId(data, id));
         Assert.Equal([(slurmId, "COMPLETED")], cluster.JobsNamed($"kneeweb-{id:D}"));
         Assert.True(File.Exists(Path.Combine(JobFolder(data, id), "stats.json")));
+    }
+
+    [Fact]
+    public async Task Stopping_slurmd_mid_job_requeues_it_with_the_reason_never_stuck_running_and_it_completes_when_the_node_returns()
+    {
+        string data = DataRoot("node");
+        Dictionary<string, string> settings = cluster.SiteSettings(data);
+        settings["KneeWeb__Jobs__DiagnosticStepDelay"] = "00:00:01.500";
+        await using ServerProcess site = await ServerProcess.StartAsync(data, settings);
+        using HttpClient client = site.CreateClient();
+        Guid id = await ApiClient.SubmitAsync(client, WriteKnee("knee.nii.gz", new Vec3d(0.5, 0.5, 1.0), seed: 5), new { device = "cpu" });
+        await ApiClient.WaitForStatusAsync(client, id, "Running", TimeSpan.FromMinutes(2));
+        await WaitForEventAsync(client, id, "Preprocessing image");
+        long slurmId = ReadSlurmJobId(data, id);
+
+        cluster.CrashNode(slurmId, id);
+        try
+        {
+            JsonElement requeued = await ApiClient.WaitForStatusAsync(client, id, "Queued", TimeSpan.FromMinutes(1));
+            Assert.Equal(1, requeued.GetProperty("attempt").GetInt32());
+            await WaitForEventAsync(client, id, "Requeued by Slurm: the run stopped on its node");
+        }
+        finally
+        {
+            await cluster.RestoreNodeAsync();
+        }
+
+        // Slurm holds the requeued job (BeginTime) for the credential lifetime (slurm-cluster.sh:
+        // cred_expire) while the controller ends the lost run on the returning node. The test must not
+        // release it early (scontrol update StartTime=now): the new run has the same job id, so the
+        // controller's late terminate for the lost run then kills it (CANCELLED, or "exit code 0"
+        // within a second in slurmd's log: "Purging vestigial job script"). Slurm's own hold is the fix.
+        JsonElement job = await ApiClient.WaitForEndAsync(client, id, TimeSpan.FromMinutes(5));
+        Assert.True(job.GetProperty("status").GetString() == "Completed", $"{job}\n{site.Log}");
+        Assert.Equal(2, job.GetProperty("attempt").GetInt32());
+        Assert.Equal([(slurmId, "COMPLETED")], cluster.JobsNamed($"kneeweb-{id:D}"));
+        Assert.True(File.Exists(Path.Combine(JobFolder(data, id), "stats.json")));
+        string events = await client.GetStringAsync($"/v1/jobs/{id}/events");
+        Assert.Contains("Waiting for the cluster (BeginTime)", events, StringComparison.Ordinal);
+        Assert.Contains($"Running on the cluster (Slurm job {slurmId}, attempt 2)", events, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_managed_out_of_memory_inside_a_Slurm_job_ends_with_the_memory_error_naming_the_job_s_memory()
+    {
+        string folder = work.File("oom");
+        Directory.CreateDirectory(folder);
+        string input = await OutOfMemoryProcessTests.HalfSizePhantomAsync(Path.Combine(folder, "phantom"));
+        string errorFile = Path.Combine(folder, "error.json");
+        string name = $"kneeweb-oom-{Guid.NewGuid():N}";
+        // The job gets 2000 MB from Slurm, but .NET's heap is capped at 64 MB: .NET throws its own
+        // OutOfMemoryException long before the cgroup would end the job.
+        string command = "exec " + string.Join(' ', new[] { ServerProcess.LocateBinary() }.Concat(OutOfMemoryProcessTests.ProcessArguments(input, Path.Combine(folder, "out"), errorFile)).Select(SlurmJobFolder.Quote));
+        cluster.Run("sbatch", "--wait", "--job-name", name, "--mem=2000", "--cpus-per-task=1", "--time=10", "--chdir", folder,
+            "--output", Path.Combine(folder, "slurm-%j.log"), $"--export=ALL,DOTNET_GCHeapHardLimit={OutOfMemoryProcessTests.HeapLimit}", "--wrap", command);
+
+        IReadOnlyList<(long Id, string State)> jobs = cluster.JobsNamed(name);
+        Assert.True(jobs.Count == 1 && jobs[0].State == "FAILED", string.Join(", ", jobs) + "\n" + string.Join("\n", Directory.GetFiles(folder, "slurm-*.log").Select(File.ReadAllText)));
+        JobError error = JobErrorFile.TryRead(errorFile) ?? throw new Xunit.Sdk.XunitException("The job wrote no error file.");
+        JobError slurmOom = SlurmStates.ErrorFor(new SlurmJobStatus(jobs[0].Id, SlurmState.OutOfMemory, "OutOfMemory"), null, null, new SlurmModelResources { MemoryMb = 2000 });
+        Assert.Equal("The job ran out of memory on the cluster: it used more than its 2000 MB.", error.Message);
+        Assert.Equal(slurmOom.Hint, error.Hint);
+        Assert.Contains("OutOfMemoryException", error.Details, StringComparison.Ordinal);
+        // The executor takes the job's own error for a FAILED job: the site shows these words.
+        Assert.Equal(error.Message, SlurmStates.ErrorFor(new SlurmJobStatus(jobs[0].Id, SlurmState.Failed, "NonZeroExitCode"), error, new SlurmExitCode(1, 0), new SlurmModelResources()).Message);
     }
 
     [Fact]

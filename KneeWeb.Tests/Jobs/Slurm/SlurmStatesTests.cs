@@ -66,7 +66,7 @@ public sealed class SlurmStatesTests
     [Fact]
     public void The_job_script_quotes_every_argument_for_sh()
     {
-        string script = SlurmJobFolder.ScriptText(Guid.Empty, ["/srv/kw/KneeWeb", "process", "/data/it's here.nii.gz", "--subject", "$(rm -rf /)"]);
+        string script = new SlurmJobFolder("/srv/shared", Guid.Empty).ScriptText(Guid.Empty, ["/srv/kw/KneeWeb", "process", "/data/it's here.nii.gz", "--subject", "$(rm -rf /)"]);
         Assert.Contains("exec '/srv/kw/KneeWeb' 'process' '/data/it'\\''s here.nii.gz' '--subject' '$(rm -rf /)'", script, StringComparison.Ordinal);
     }
 }

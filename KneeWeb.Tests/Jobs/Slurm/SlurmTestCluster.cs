@@ -69,6 +69,81 @@ public sealed class SlurmTestCluster : IDisposable
             .Select(p => (long.Parse(p[0], System.Globalization.CultureInfo.InvariantCulture), p[1]))
             .ToList();
 
+    /// <summary>
+    /// A node crash: slurmd, and the Slurm step and KneeWeb process of one job, end with SIGKILL
+    /// (each found by its own id), and the node is marked down, as the controller would after
+    /// SlurmdTimeout (skipping the wait).
+    /// </summary>
+    public void CrashNode(long slurmJobId, Guid jobId)
+    {
+        KillPid(int.Parse(File.ReadAllText(Path.Combine(Folder, "run", "slurmd.pid")).Trim(), System.Globalization.CultureInfo.InvariantCulture));
+        string step = $"slurmstepd: [{slurmJobId.ToString(System.Globalization.CultureInfo.InvariantCulture)}.batch]";
+        // Arguments are NUL-separated in /proc/<pid>/cmdline.
+        string job = $"--job-id\0{jobId:D}";
+        foreach (string dir in Directory.GetDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int pid))
+            {
+                continue;
+            }
+
+            string cmdline;
+            try
+            {
+                cmdline = File.ReadAllText(Path.Combine(dir, "cmdline"));
+            }
+            catch (IOException)
+            {
+                continue;
+            }
+
+            if (cmdline.StartsWith(step, StringComparison.Ordinal) || cmdline.Contains(job, StringComparison.Ordinal))
+            {
+                KillPid(pid);
+            }
+        }
+
+        Run("scontrol", "update", "NodeName=localhost", "State=DOWN", "Reason=slurmd stopped by a test");
+    }
+
+    /// <summary>slurmd again, the node back in service, and idle or busy (not down) before returning.</summary>
+    public async Task RestoreNodeAsync()
+    {
+        var start = new ProcessStartInfo("slurmd") { UseShellExecute = false };
+        start.ArgumentList.Add("-N");
+        start.ArgumentList.Add("localhost");
+        start.Environment["SLURM_CONF"] = ConfigFile;
+        using (Process slurmd = Process.Start(start)!)
+        {
+            await slurmd.WaitForExitAsync(); // It daemonizes.
+        }
+
+        Run("scontrol", "update", "NodeName=localhost", "State=RESUME");
+        DateTime until = DateTime.UtcNow + TimeSpan.FromMinutes(1);
+        while (Run("sinfo", "--noheader", "--format", "%T").Trim() is var state && (state.Contains("down", StringComparison.Ordinal) || state.Contains('*', StringComparison.Ordinal) || state.Length == 0))
+        {
+            Assert.True(DateTime.UtcNow < until, $"The node did not come back: {state}");
+            await Task.Delay(250);
+        }
+    }
+
+    private static void KillPid(int pid)
+    {
+        try
+        {
+            using Process process = Process.GetProcessById(pid);
+            process.Kill();
+            process.WaitForExit(5000);
+        }
+        catch (ArgumentException)
+        {
+            // Already gone.
+        }
+        catch (InvalidOperationException)
+        {
+        }
+    }
+
     /// <summary>Settings that point a site at this cluster, with quick polling and small jobs that run side by side.</summary>
     public Dictionary<string, string> SiteSettings(string dataRoot) => new()
     {

@@ -151,7 +151,7 @@ public sealed class SlurmExecutor(
         PipelineOptions pipelineOptions = JsonSerializer.Deserialize<PipelineOptions>(job.OptionsJson) ?? new PipelineOptions();
         string model = string.IsNullOrWhiteSpace(pipelineOptions.Model) ? settings.DefaultModel ?? "" : pipelineOptions.Model;
         SlurmModelResources resources = SlurmJobFolder.ResourcesFor(settings.Jobs.Slurm, model);
-        File.WriteAllText(folder.Script, SlurmJobFolder.ScriptText(job.Id, commandLine.ProcessArguments(job, folder, input)));
+        File.WriteAllText(folder.Script, folder.ScriptText(job.Id, commandLine.ProcessArguments(job, folder, input)));
         return new SlurmSubmission(
             "kneeweb-" + job.Id.ToString("D"),
             folder.Path,

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using KneeWeb.Pipeline;
 using KneeWeb.Setup;
 
 namespace KneeWeb.Jobs.Slurm;
@@ -34,14 +35,23 @@ public sealed class SlurmJobFolder(string sharedRoot, Guid jobId)
         File.Exists(SubmittedFile) && long.TryParse(File.ReadAllText(SubmittedFile).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out long id) ? id : null;
 
     /// <summary>The job script: one exec of the KneeWeb command, every argument single-quoted for sh.</summary>
-    public static string ScriptText(Guid jobId, IReadOnlyList<string> command)
+    public string ScriptText(Guid jobId, IReadOnlyList<string> command)
     {
         ArgumentNullException.ThrowIfNull(command);
         var text = new StringBuilder("#!/bin/sh\n");
         text.Append("# KneeWeb job ").Append(jobId.ToString("D")).Append(", written by the site's Slurm executor.\n");
-        // .NET caps its heap at 75 % of the job's cgroup by default and then throws its own
-        // OutOfMemoryException (a PIPELINE_ERROR); with the whole allowance, Slurm's limit is the one
-        // that ends a job that needs more, as OUT_OF_MEMORY with the hint to raise its memory.
+        // Slurm requeues a job whose node failed and runs this script again (SLURM_RESTART_COUNT > 0):
+        // the new run starts from the input, so what the lost run left (a finished or half-written
+        // result, an error) must not make it fail or be taken for its outcome. progress.jsonl stays:
+        // the site follows it by offset and the new run appends to it.
+        text.Append("if [ \"${SLURM_RESTART_COUNT:-0}\" != 0 ]; then rm -rf ")
+            .Append(Quote(ResultFolder)).Append(' ')
+            .Append(Quote(ResultFolder + JobFolderWriter.TempMarker)).Append("* ")
+            .Append(Quote(ErrorFile)).Append("; fi\n");
+        // .NET caps its heap at 75 % of the job's cgroup by default, so a job could use only three
+        // quarters of the memory it was given. With the whole allowance, a job that needs more ends
+        // either by Slurm's limit (OUT_OF_MEMORY) or by .NET's OutOfMemoryException; both become the
+        // memory error that names the job's memory and says to raise it.
         text.Append("export DOTNET_GCHeapHardLimitPercent=0x64\n");
         text.Append("exec");
         foreach (string arg in command)

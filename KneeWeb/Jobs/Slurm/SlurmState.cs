@@ -116,10 +116,7 @@ public static class SlurmStates
         {
             SlurmPhase.Cancelled => ErrorCatalog.Create(ErrorCode.CANCELLED, slurm, "Slurm cancelled it."),
             SlurmPhase.TimedOut => ErrorCatalog.Create(ErrorCode.TIMEOUT, slurm, $"It ran past its Slurm time limit of {Minutes(resources.TimeLimit)} minutes."),
-            SlurmPhase.OutOfMemory => new JobError(ErrorCode.PIPELINE_ERROR,
-                $"The job ran out of memory on the cluster: it used more than its {resources.MemoryMb} MB.",
-                "Ask an administrator to raise the job's memory (KneeWeb:Jobs:Slurm:MemoryMb, or the model's MemoryMb) and run it again.",
-                slurm),
+            SlurmPhase.OutOfMemory => ErrorCatalog.OutOfMemoryOnCluster(slurm, resources.MemoryMb),
             SlurmPhase.NodeLost => ErrorCatalog.Create(ErrorCode.PIPELINE_ERROR, slurm, $"The cluster lost the node that ran it ({Name(status.State)})."),
             _ when jobError is not null => jobError with { Details = $"{jobError.Details}{Environment.NewLine}{slurm}" },
             _ => ErrorCatalog.Create(ErrorCode.PIPELINE_ERROR, slurm, exit is null ? "The cluster job failed without saying why." : $"The cluster job failed with exit code {exit.Code}."),
