@@ -161,7 +161,7 @@ public sealed class KneePipeline(SegmentationEngine engine)
                 _ => null,
             },
         };
-        SegmentationResult result = await engine.Predictor.SegmentAsync(image, model, options, reporter, preview => reporter.Preview(RenderPreview(preview)), ct);
+        SegmentationResult result = await engine.Predictor.SegmentAsync(image, model, options, reporter, preview => reporter.Preview(PreviewRendering.Render(preview, image.Geometry.IndexToRas)), ct);
         context.Labels = result.Labels;
         context.Stats["segmentation"] = new JsonObject
         {
@@ -290,13 +290,6 @@ public sealed class KneePipeline(SegmentationEngine engine)
         context.Stats["bscore"] = fit.BScore;
         context.Stats["bscore_reference"] = NsmOutputs.ReferenceJson(fit.BScoreReference);
         reporter.Report(1);
-    }
-
-    private static PipelinePreview RenderPreview(SegmentationPreview preview)
-    {
-        PreviewPlane plane = preview.AcrossK;
-        byte[] rgb = LabelOverlay.Render(plane.Image, plane.Labels, plane.Width, plane.Height);
-        return new PipelinePreview(PngEncoder.EncodeRgb(rgb, plane.Width, plane.Height), plane.Plane, 0, preview.Fraction);
     }
 
     private static void Postprocess(PipelineContext context, StepReporter reporter, CancellationToken ct)
