@@ -195,6 +195,7 @@ public sealed class SegmentationPredictor : IDisposable
             accumulator = new float[padded.K][];
             weightSums = new float[padded.K][];
             paddedLabels = new byte[padded.VoxelCount];
+            MaybePreview(0, force: true); // the image at once, before a (possibly minutes-long) first model run
             var tensors = new Dictionary<int, (OrtFloatTensor Input, OrtFloatTensor Output, float[] Sum)>();
             try
             {

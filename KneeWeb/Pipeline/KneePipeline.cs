@@ -161,7 +161,9 @@ public sealed class KneePipeline(SegmentationEngine engine)
                 _ => null,
             },
         };
-        SegmentationResult result = await engine.Predictor.SegmentAsync(image, model, options, reporter, preview => reporter.Preview(PreviewRendering.Render(preview, image.Geometry.IndexToRas)), ct);
+        // A model run can take minutes between tile reports (one tile for a whole-grid model): estimates keep the bar moving.
+        using var estimated = new EstimatedProgress(reporter);
+        SegmentationResult result = await engine.Predictor.SegmentAsync(image, model, options, estimated, preview => reporter.Preview(PreviewRendering.Render(preview, image.Geometry.IndexToRas)), ct);
         context.Labels = result.Labels;
         context.Stats["segmentation"] = new JsonObject
         {
