@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using KneeWeb.Cli;
 using KneeWeb.Imaging;
 using KneeWeb.Imaging.Io;
+using KneeWeb.Pipeline.Results;
 using Xunit;
 
 namespace KneeWeb.Tests.Cli;
@@ -34,9 +35,13 @@ public sealed class AnalysisCommandsTests : IDisposable
         string output = Path.Combine(folder, "analysis");
         Assert.Equal(0, await CliApp.RunAsync(["analyze", "--labels", Path.Combine(phantom, "labels.nii.gz"), "--image", Path.Combine(phantom, "image.nii.gz"), "--out", output]));
         Assert.True(File.Exists(Path.Combine(output, "meshes", "femur.vtk")));
-        Assert.True(File.Exists(Path.Combine(output, "labels_postprocessed.nii.gz")));
-        JsonNode stats = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "analysis.json")))!;
-        Assert.NotNull(stats["thickness_mm"]!["femoral_cartilage"]!["mean"]);
+        Assert.True(File.Exists(Path.Combine(output, "segmentation.nii.gz")));
+        Assert.True(File.Exists(Path.Combine(output, "segmentation_subregions.nii.gz")));
+        Assert.True(File.Exists(Path.Combine(output, "results.zip")));
+        StatsDocument stats = StatsDocumentIo.ReadFile(Path.Combine(output, "stats.json"))!;
+        Assert.Equal(PipelineEntry.Labels, stats.Entry);
+        Assert.NotNull(stats.ThicknessMm!["femoral_cartilage"].MeanMm);
+        Assert.Equal("The neural shape model was turned off in the job options.", stats.NsmSkipped);
     }
 
     [Fact]

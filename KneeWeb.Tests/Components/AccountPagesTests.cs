@@ -105,7 +105,7 @@ public sealed class AccountPagesTests(ComponentHostFixture fixture) : ComponentT
         AngleSharp.Dom.IElement row = page.Find($"[data-testid=users] tr[data-user={name}]");
         Assert.Equal(Roles.Member, row.QuerySelector("[data-testid=user-roles]")!.TextContent);
         Assert.Equal("active", row.QuerySelector("[data-testid=user-state]")!.TextContent);
-        Assert.Equal($"lock:{name}", row.QuerySelector("[data-testid=lock-user]")!.GetAttribute("value"));
+        Assert.Equal($"ask-lock:{name}", row.QuerySelector("[data-testid=lock-user]")!.GetAttribute("value"));
         Assert.Empty(page.Find($"[data-testid=users] tr[data-user={TestAccounts.AdminName}]").QuerySelectorAll("button"));
         // The forms use the same field and button styles as the rest of the site (no raw native controls).
         Assert.All(page.FindAll("form select, form input:not([type=hidden]):not([type=checkbox])"), c => Assert.NotNull(c.Closest("label.kw-field")));

@@ -133,6 +133,7 @@ public abstract class ComponentTestContext : IAsyncLifetime
         services.AddSingleton(real.GetRequiredService<IDbContextFactory<KneeWebDbContext>>());
         services.AddSingleton(real.GetRequiredService<JobStore>());
         services.AddSingleton(real.GetRequiredService<JobService>());
+        services.AddSingleton(real.GetRequiredService<JobQcSummaries>());
         services.AddSingleton(real.GetRequiredService<JobNotifier>());
         services.AddSingleton(real.GetRequiredService<KneeWeb.Pipeline.SegmentationEngine>());
         services.AddSingleton(real.GetRequiredService<KneeWeb.Api.ServerInfoProvider>());

@@ -54,13 +54,23 @@ public sealed class JobPageTests(ComponentHostFixture fixture) : ComponentTestCo
     }
 
     [Fact]
-    public async Task Cancel_asks_the_job_service_to_stop_the_job()
+    public async Task Cancel_asks_first_then_asks_the_job_service_to_stop_the_job()
     {
         Job job = await AddJobAsync(fixture.Host, j => { j.SubjectId = "S-CANCEL"; j.Status = JobStatus.Running; j.CurrentStepIndex = 3; j.CurrentStep = "Running segmentation"; });
+        IRenderedComponent<MudBlazor.MudDialogProvider> dialogs = Context.Render<MudBlazor.MudDialogProvider>();
         IRenderedComponent<JobPage> page = Render<JobPage>(new Dictionary<string, object?> { ["Id"] = job.Id });
         page.WaitForAssertion(() => Assert.Equal("Cancel job", page.Find("[data-testid=cancel]").Text()));
 
+        // The question first: "No, let it run" leaves the job alone.
         page.Find("[data-testid=cancel]").Click();
+        dialogs.WaitForAssertion(() => Assert.Equal("No, let it run", dialogs.Find("[data-testid=confirm-no]").Text()));
+        dialogs.Find("[data-testid=confirm-no]").Click();
+        dialogs.WaitForAssertion(() => Assert.Empty(dialogs.FindAll("[data-testid=confirm-yes]")));
+        Assert.False((await fixture.Host.Services.GetRequiredService<JobStore>().FindAsync(job.Id))!.CancelRequested);
+        Assert.Equal("Cancel job", page.Find("[data-testid=cancel]").Text());
+
+        page.Find("[data-testid=cancel]").Click();
+        dialogs.WaitForAssertion(() => dialogs.Find("[data-testid=confirm-yes]").Click());
 
         page.WaitForAssertion(() => Assert.Equal("Cancelling…", page.Find("[data-testid=cancel]").Text()));
         Assert.True(page.Find("[data-testid=cancel]").HasAttribute("disabled"));

@@ -43,7 +43,7 @@ public sealed class OrtSessionTests(InferenceFixture fixture) : IClassFixture<In
         Assert.Equal(OnnxValueType.Tensor, output.ValueType);
         Assert.Equal(new long[] { -1, -1, -1, -1, -1 }, input.Shape);
         Assert.Equal(new[] { "N", "C", "K", "J", "I" }, input.SymbolicDimensions);
-        Assert.Equal("cpu", session.ExecutionProvider);
+        Assert.Equal(InferenceProvider.Cpu, session.ExecutionProvider);
         Assert.Null(session.ProviderNote);
     }
 
@@ -79,7 +79,7 @@ public sealed class OrtSessionTests(InferenceFixture fixture) : IClassFixture<In
     {
         string path = fixture.Save(ModelBuilders.Affine(2f, 0f), $"affine-{preference}.onnx");
         using OrtSession session = OrtSession.Create(fixture.Runtime, path, new OrtSessionSettings { Provider = preference, IntraOpThreads = 1 });
-        if (session.ExecutionProvider == "cuda")
+        if (session.ExecutionProvider == InferenceProvider.Cuda)
         {
             // A GPU server with CUDA 13 and cuDNN 9: nothing to fail over from.
             Assert.True(fixture.Runtime.IsCudaProviderPresent);
@@ -87,7 +87,7 @@ public sealed class OrtSessionTests(InferenceFixture fixture) : IClassFixture<In
             return;
         }
 
-        Assert.Equal("cpu", session.ExecutionProvider);
+        Assert.Equal(InferenceProvider.Cpu, session.ExecutionProvider);
         Assert.NotNull(session.ProviderNote);
         Assert.Contains("running on CPU", session.ProviderNote, StringComparison.Ordinal);
         if (fixture.Runtime.IsCudaProviderPresent)

@@ -115,9 +115,9 @@ public sealed class SegmentationPredictorTests(InferenceFixture fixture) : IClas
     public async Task Previews_follow_the_interval_and_show_labels_found_so_far()
     {
         (Volume image, _) = SyntheticKnee.Create(new Vec3d(0.5, 0.5, 1.0));
-        using var predictor = new SegmentationPredictor(fixture.Runtime);
+        using var predictor = new SegmentationPredictor(fixture.Runtime) { TestSeam = new PredictorTestSeam { PreviewInterval = TimeSpan.Zero } };
         var every = new List<SegmentationPreview>();
-        SegmentationResult first = await predictor.SegmentAsync(image, DemoEntry(), Cpu with { BatchSize = 1, PreviewInterval = TimeSpan.Zero }, null, every.Add, CancellationToken.None);
+        SegmentationResult first = await predictor.SegmentAsync(image, DemoEntry(), Cpu with { BatchSize = 1 }, null, every.Add, CancellationToken.None);
         Assert.Equal(first.Tiles + 2, every.Count); // the image as tiling starts, one per tile, and the final one
         Assert.Equal(0, every[0].Fraction);
         Assert.All(every[0].AcrossJ.Labels, l => Assert.Equal(0, l));
@@ -130,8 +130,9 @@ public sealed class SegmentationPredictorTests(InferenceFixture fixture) : IClas
         Assert.Equal(96 * 48, every[^1].AcrossI.Labels.Length);
         Assert.True(every[^1].AcrossJ.Labels.Count(l => l != 0) >= every[1].AcrossJ.Labels.Count(l => l != 0));
 
+        using var hourlyPredictor = new SegmentationPredictor(fixture.Runtime) { TestSeam = new PredictorTestSeam { PreviewInterval = TimeSpan.FromHours(1) } };
         var hourly = new List<SegmentationPreview>();
-        SegmentationResult second = await predictor.SegmentAsync(image, DemoEntry(), Cpu with { BatchSize = 1, PreviewInterval = TimeSpan.FromHours(1) }, null, hourly.Add, CancellationToken.None);
+        SegmentationResult second = await hourlyPredictor.SegmentAsync(image, DemoEntry(), Cpu with { BatchSize = 1 }, null, hourly.Add, CancellationToken.None);
         Assert.Equal([0.0, 1.0], hourly.Select(p => p.Fraction)); // forced: the image as tiling starts, and the final preview
         Assert.Equal(first.Labels.Span<byte>().ToArray(), second.Labels.Span<byte>().ToArray());
     }

@@ -16,12 +16,8 @@ public sealed class NnUnetJobTests : IDisposable
 
     public NnUnetJobTests()
     {
-        string source = Path.GetDirectoryName(TestFiles.PathOf("NnUnet/reference/models/synonyms-fullres.json"))!;
-        foreach (string file in Directory.EnumerateFiles(source))
-        {
-            File.Copy(file, models.File(Path.GetFileName(file)));
-        }
-
+        // The committed trained folder through KneeWeb's own importer, as an admin would install it.
+        Inference.NnUnet.NnUnetFixtures.Import(Inference.NnUnet.NnUnetFixtures.Plain, models.Path, "synonyms-fullres");
         factory = new KneeWebFactory(new Dictionary<string, string?> { ["KneeWeb:ModelsPath"] = models.Path });
     }
 
@@ -71,5 +67,19 @@ public sealed class NnUnetJobTests : IDisposable
         Assert.Equal(input.Dims, seg.Dims);
         Assert.True(seg.Geometry.IndexToRas.ApproximatelyEquals(input.Geometry.IndexToRas, 1e-4));
         Assert.True(seg.Span<byte>().ToArray().Any(l => l != 0), "the job's segmentation is empty");
+    }
+
+    [Fact]
+    public async Task The_mirroring_option_reaches_the_job_and_its_run()
+    {
+        // The same multipart form the Upload page's script posts, with the page's mirroring choice.
+        HttpClient client = factory.CreateClient();
+        Guid id = await ApiClient.SubmitAsync(client, TestFiles.PathOf("NnUnet/reference/aniso.nii.gz"), new { model = "synonyms-fullres", device = "cpu", mirroring = "on", thickness = false });
+        JsonElement job = await ApiClient.WaitForEndAsync(client, id);
+        Assert.True(job.GetProperty("status").GetString() == "Completed", job.ToString());
+
+        using JsonDocument stats = JsonDocument.Parse(await client.GetStringAsync($"/v1/jobs/{id}/artifacts/stats.json"));
+        Assert.Equal("on", stats.RootElement.GetProperty("options").GetProperty("mirroring").GetString());
+        Assert.True(stats.RootElement.GetProperty("segmentation").GetProperty("mirrored").GetBoolean());
     }
 }

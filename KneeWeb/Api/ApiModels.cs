@@ -28,6 +28,9 @@ public sealed record JobView(
     JobErrorView? Error,
     string Url)
 {
+    /// <summary>Set when the job is left out of the cohort (kept, with its files).</summary>
+    public CohortExclusionView? CohortExclusion { get; init; }
+
     public static JobView From(Job job, JobUpdate? live = null)
     {
         ArgumentNullException.ThrowIfNull(job);
@@ -55,9 +58,18 @@ public sealed record JobView(
             job.StartedUtc,
             job.FinishedUtc,
             error,
-            $"/v1/jobs/{job.Id:D}");
+            $"/v1/jobs/{job.Id:D}")
+        {
+            CohortExclusion = job.ExcludedFromCohortUtc is { } since ? new CohortExclusionView(since, job.ExcludedBy ?? "", job.ExclusionReason) : null,
+        };
     }
 }
+
+/// <summary>Who left a job out of the cohort, when and why.</summary>
+public sealed record CohortExclusionView(DateTime ExcludedUtc, string ExcludedBy, string? Reason);
+
+/// <summary>The optional body of POST /v1/jobs/{id}/exclude.</summary>
+public sealed record ExcludeRequest(string? Reason);
 
 public sealed record JobEventView(DateTime TimestampUtc, string Kind, int? StepIndex, string? Step, string Message, double? DurationSeconds);
 

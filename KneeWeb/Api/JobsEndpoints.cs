@@ -2,6 +2,8 @@ using KneeWeb.Data;
 using KneeWeb.Jobs;
 using KneeWeb.Pipeline;
 using KneeWeb.Security;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.StaticFiles;
 
 namespace KneeWeb.Api;
@@ -31,6 +33,10 @@ public static class JobsEndpoints
         v1.MapGet("/jobs/{id:guid}", GetAsync).WithName("GetJob");
         v1.MapGet("/jobs/{id:guid}/events", EventsAsync).WithName("GetJobEvents");
         v1.MapDelete("/jobs/{id:guid}", DeleteAsync).WithName("CancelOrDeleteJob");
+        v1.MapPost("/jobs/{id:guid}/exclude", ExcludeAsync).WithName("ExcludeJobFromCohort")
+            .WithDescription("Leaves the job out of the cohort (tables, CSV, outlier models) but keeps it and its files. Optional JSON body {\"reason\": \"...\"}.");
+        v1.MapPost("/jobs/{id:guid}/include", IncludeAsync).WithName("IncludeJobInCohort")
+            .WithDescription("Puts a job left out of the cohort back in.");
         v1.MapGet("/jobs/{id:guid}/artifacts", ArtifactsAsync).WithName("ListArtifacts");
         v1.MapGet("/jobs/{id:guid}/artifacts/{**name}", DownloadAsync).WithName("DownloadArtifact");
         return app;
@@ -120,6 +126,70 @@ public static class JobsEndpoints
         await audit.RecordAsync(http, AuditActions.Delete, id, job.InputFileName);
         return Results.NoContent();
     }
+
+    /// <summary>Leaves a job out of the cohort; the submitter, a lead of its group or an admin may, as for delete.</summary>
+    private static async Task<Results<Ok<JobView>, ProblemHttpResult>> ExcludeAsync(
+        Guid id, HttpContext http, JobAccess access, AuditLog audit, JobService jobs, JobNotifier notifier, [FromBody] ExcludeRequest? body, CancellationToken ct)
+    {
+        string? reason = body?.Reason is { } r && r.Length > MaxExclusionReason ? r[..MaxExclusionReason] : body?.Reason;
+        if (await ModifiableAsync(http, id, access, audit, AuditActions.ExcludeFromCohort, ct) is { } refused)
+        {
+            return refused;
+        }
+
+        string by = http.User.Identity?.Name ?? "unknown";
+        Job? changed = await jobs.ExcludeFromCohortAsync(id, by, reason, ct);
+        if (changed is null)
+        {
+            return NotFound();
+        }
+
+        await audit.RecordAsync(http, AuditActions.ExcludeFromCohort, id, detail: changed.ExclusionReason);
+        return TypedResults.Ok(JobView.From(changed, notifier.LatestUpdate(id)));
+    }
+
+    private static async Task<Results<Ok<JobView>, ProblemHttpResult>> IncludeAsync(
+        Guid id, HttpContext http, JobAccess access, AuditLog audit, JobService jobs, JobNotifier notifier, CancellationToken ct)
+    {
+        if (await ModifiableAsync(http, id, access, audit, AuditActions.IncludeInCohort, ct) is { } refused)
+        {
+            return refused;
+        }
+
+        Job? changed = await jobs.IncludeInCohortAsync(id, ct);
+        if (changed is null)
+        {
+            return NotFound();
+        }
+
+        await audit.RecordAsync(http, AuditActions.IncludeInCohort, id);
+        return TypedResults.Ok(JobView.From(changed, notifier.LatestUpdate(id)));
+    }
+
+    // Reasons are notes for people, not documents.
+    private const int MaxExclusionReason = 1000;
+
+    /// <summary>Null when the caller may change the job; else the 404 (not visible) or 403 (visible, not theirs) to answer.</summary>
+    private static async Task<ProblemHttpResult?> ModifiableAsync(HttpContext http, Guid id, JobAccess access, AuditLog audit, string action, CancellationToken ct)
+    {
+        Job? job = await access.FindAsync(http, id, action, ct);
+        if (job is null)
+        {
+            return NotFound();
+        }
+
+        if (!JobAccess.CanModify(await access.SubjectAsync(http, ct), job))
+        {
+            await audit.RecordAsync(http, AuditActions.AccessDenied, id, $"{action} (not the submitter, a lead of the group or an admin)");
+            return TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Only the submitter, a lead of the job's group or an administrator may change this job.",
+                extensions: new Dictionary<string, object?> { ["code"] = "FORBIDDEN" });
+        }
+
+        return null;
+    }
+
+    private static ProblemHttpResult NotFound() =>
+        TypedResults.Problem(new ProblemDetails { Status = StatusCodes.Status404NotFound, Title = "The job was not found.", Extensions = { ["code"] = "NOT_FOUND" } });
 
     private static async Task<IResult> ArtifactsAsync(Guid id, HttpContext http, JobAccess access, JobService jobs, CancellationToken ct)
     {

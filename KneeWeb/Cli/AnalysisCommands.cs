@@ -4,8 +4,9 @@ using KneeWeb.Imaging;
 using KneeWeb.Imaging.Analysis;
 using KneeWeb.Imaging.Io;
 using KneeWeb.Imaging.Phantom;
-using KneeWeb.Imaging.ShapeModel;
 using KneeWeb.Inference;
+using KneeWeb.Pipeline;
+using KneeWeb.Pipeline.Results;
 
 namespace KneeWeb.Cli;
 
@@ -104,69 +105,96 @@ public static class AnalysisCommands
         {
             return CliErrors.Report("INVALID_FORMAT", e.Message, "The segmentation must be an integer label map in the knee schema (labels 0-9, 11-15).");
         }
+        catch (IOException e)
+        {
+            return CliErrors.Report("INVALID_FORMAT", e.Message, "The segmentation could not be read.");
+        }
 
         if (nsm.Problem is not null)
         {
             return CliErrors.Report("CONFIG_ERROR", nsm.Problem, "Use --nsm off, bone or bone-cartilage.");
         }
 
+        string outputFolder = Path.GetFullPath(folder);
+        if (Directory.Exists(outputFolder) && Directory.EnumerateFileSystemEntries(outputFolder).Any())
+        {
+            return CliErrors.Report("CONFIG_ERROR", $"{outputFolder} exists and is not empty.", "Choose a new output folder: analyze writes a complete job folder or none.");
+        }
+
+        // The site's recipe, entered at postprocessing: the same steps and the same stats.json as a site job.
+        var context = new PipelineContext
+        {
+            JobId = Guid.NewGuid(),
+            InputPath = Path.GetFullPath(labelsPath),
+            InputFileName = Path.GetFileName(labelsPath),
+            Options = new PipelineOptions { Nsm = NsmModeName(nsm.Mode), Thickness = thickness },
+            OutputFolder = outputFolder,
+            LoadShapeModel = nsm.Mode == NsmMode.Off ? null : nsm.Load,
+            NsmSettings = nsm.Settings,
+        };
         var watch = Stopwatch.StartNew();
-        AnalysisResult result;
-        IDisposable? shapeModelOwner = null;
+        IReadOnlyList<ArtifactInfo> artifacts;
         try
         {
-            NsmModel? shapeModel = null;
-            if (nsm.Mode != NsmMode.Off)
-            {
-                (shapeModel, shapeModelOwner) = nsm.Load();
-            }
-
-            result = KneeAnalysis.Run(labels, image, new AnalysisOptions { Thickness = thickness, Nsm = nsm.Mode, ShapeModel = shapeModel, NsmSettings = nsm.Settings },
-                new Progress<(string Step, double Fraction)>(p =>
-                {
-                    if (p.Fraction == 0)
-                    {
-                        Console.WriteLine($"{p.Step}...");
-                    }
-                }), CancellationToken.None);
+            var pipeline = new KneePipeline(new SegmentationEngine(nsm.ModelsFolder ?? ModelRegistry.FindDefaultFolder() ?? Path.GetFullPath("models")));
+            artifacts = pipeline.RunFromLabelsAsync(context, labels, new PipelineRun(new StepLines()), CancellationToken.None).GetAwaiter().GetResult();
         }
-        catch (NsmFailedException e)
+#pragma warning disable CA1031 // Every failure ends as a catalog code on stderr and exit code 1, as in `KneeWeb process`.
+        catch (Exception e)
+#pragma warning restore CA1031
         {
-            return CliErrors.Report("NSM_FAILED", e.Message, "Run again with --nsm off to get meshes and thickness, or check the shape model in models/nsm/.");
-        }
-        catch (ModelConfigurationException e)
-        {
-            return CliErrors.Report("CONFIG_ERROR", e.Message, "ONNX Runtime comes with the build (NuGet Microsoft.ML.OnnxRuntime): rebuild with `dotnet build`.");
-        }
-        catch (ArgumentException e)
-        {
-            return CliErrors.Report("PIPELINE_ERROR", e.Message);
-        }
-        finally
-        {
-            shapeModelOwner?.Dispose();
+            Jobs.JobError error = Jobs.ErrorMapper.Map(e, null);
+            return CliErrors.Report(error.CodeName, error.Message, error.Hint);
         }
 
-        Directory.CreateDirectory(folder);
-        IReadOnlyList<string> files = result.WriteOutputs(folder);
-        VolumeIo.Write(result.LabelsWithSubregions ?? result.Labels, Path.Combine(folder, "labels_postprocessed.nii.gz"));
-        // stats.json as a job folder has it (the analysis sections: volumes, thickness, nsm, bscore, qc, timings).
-        System.Text.Json.Nodes.JsonObject stats = result.ToStatsJson();
-        stats["input_labels"] = Path.GetFileName(labelsPath);
-        File.WriteAllText(Path.Combine(folder, "stats.json"), stats.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
-        Console.WriteLine($"analysis done in {watch.Elapsed.TotalSeconds:F1} s; {files.Count + 1} files in {folder}");
-        foreach (Imaging.Segmentation.QcFlag flag in result.Qc)
+        Console.WriteLine($"analysis done in {watch.Elapsed.TotalSeconds:F1} s; {artifacts.Count} files in {outputFolder}");
+        StatsDocument document = context.Document;
+        foreach (QcFlagSection flag in document.Qc?.Flags ?? [])
         {
             Console.WriteLine($"QC {flag.Severity.ToString().ToUpperInvariant()} {flag.Code} {flag.Structure}: {flag.Message}");
         }
 
-        if (result.Nsm is { } fit)
+        if (document.Nsm is { } fit)
         {
             Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
-                $"NSM {fit.ModelName} {fit.ModelVersion}: {fit.Iterations} iterations in {fit.FitTimeSeconds:F2} s (converged {fit.Converged}), best L1 {fit.BestLoss:F4} mm, ASSD {fit.AssdMm:F3} mm, BScore {fit.BScore:F3}"));
+                $"NSM {fit.Model?.Name} {fit.Model?.Version}: {fit.Iterations} iterations in {fit.FitTimeSeconds:F2} s (converged {fit.Converged}), best L1 {fit.BestLoss:F4} mm, ASSD {fit.AssdMm:F3} mm, BScore {document.BScore:F3}"));
         }
 
         return 0;
+    }
+
+    private static string NsmModeName(NsmMode mode) => mode switch
+    {
+        NsmMode.Bone => "bone",
+        NsmMode.BoneAndCartilage => "bone-cartilage",
+        _ => "off",
+    };
+
+    /// <summary>One line per step as it starts (or is skipped), like the other verbs.</summary>
+    private sealed class StepLines : IPipelineObserver
+    {
+        private int lastStep = -1;
+
+        public void OnProgress(PipelineProgress progress)
+        {
+            if (progress.StepIndex != lastStep && progress.StepState == StepState.Running)
+            {
+                lastStep = progress.StepIndex;
+                Console.WriteLine($"{progress.StepName}...");
+            }
+        }
+
+        public void OnStepFinished(StepDefinition step, TimeSpan duration)
+        {
+        }
+
+        public void OnStepSkipped(StepDefinition step, string reason)
+        {
+        }
+
+        public void OnPreview(PipelinePreview preview)
+        {
+        }
     }
 
     // Label maps arrive as uint8, int16, float... whatever the writer chose; the analysis works on uint8.

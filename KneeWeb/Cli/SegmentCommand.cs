@@ -77,7 +77,7 @@ public static class SegmentCommand
             Volume image = VolumeIo.Read(Path.GetFullPath(input));
             SegmentationResult result = await predictor.SegmentAsync(image, model, new SegmentationOptions { Provider = provider.Value, Mirroring = mode.Value }, null, null, ct);
             VolumeIo.Write(result.Labels, output);
-            stdout.WriteLine($"wrote {output} ({NameOf(outputFormat)}, {image.Dims}) with {result.ModelName} {result.ModelVersion} on {(result.Provider == InferenceProvider.Cuda ? "cuda" : "cpu")}, {result.Tiles} tiles{(result.Mirrored ? ", mirrored" : "")}");
+            stdout.WriteLine($"wrote {output} ({NameOf(outputFormat)}, {image.Dims}) with {result.ModelName} {result.ModelVersion} on {result.Provider.Name()}, {result.Tiles} tiles{(result.Mirrored ? ", mirrored" : "")}");
             return 0;
         }
 #pragma warning disable CA1031 // Every failure ends as a catalog code on stderr and exit code 1.

@@ -88,6 +88,8 @@ public static class AuditActions
     public const string Download = "download";
     public const string Cancel = "cancel";
     public const string Delete = "delete";
+    public const string ExcludeFromCohort = "exclude-from-cohort";
+    public const string IncludeInCohort = "include-in-cohort";
     public const string SignIn = "sign-in";
     public const string SignInFailed = "sign-in-failed";
     public const string SignOut = "sign-out";

@@ -128,6 +128,14 @@ public sealed record ModelSidecar
     /// <summary>Present on models imported from nnU-Net v2: run with nnU-Net's own semantics (see <see cref="NnUnetSettings"/>).</summary>
     public NnUnetSettings? NnUnet { get; init; }
 
+    /// <summary>
+    /// Whether test-time mirroring is a meaningful choice for this model: an nnU-Net checkpoint that
+    /// allows mirroring axes, or a sidecar whose mirroring section is enabled with axes. (A prior of
+    /// one anatomy in one place, like the phantom models, does not.)
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public bool SupportsMirroring => NnUnet is { } nnUnet ? nnUnet.MirrorAxes.Length > 0 : Mirroring is { Enabled: true, Axes.Length: > 0 };
+
     /// <summary>Lower-case hex SHA-256 of the .onnx file.</summary>
     public string? Sha256 { get; init; }
 

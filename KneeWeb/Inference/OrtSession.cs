@@ -48,7 +48,7 @@ public sealed class OrtSession : IDisposable
     private readonly string[] inputNames;
     private readonly string[][] outputNamePrefixes; // [n] = the first n output names, for runs that want fewer outputs
 
-    private OrtSession(OrtRuntime runtime, InferenceSession session, string provider, string? providerNote, string modelPath)
+    private OrtSession(OrtRuntime runtime, InferenceSession session, InferenceProvider provider, string? providerNote, string modelPath)
     {
         Runtime = runtime;
         this.session = session;
@@ -69,8 +69,8 @@ public sealed class OrtSession : IDisposable
 
     public string ModelPath { get; }
 
-    /// <summary>"cuda" or "cpu": the provider this session runs on.</summary>
-    public string ExecutionProvider { get; }
+    /// <summary>The provider this session runs on.</summary>
+    public InferenceProvider ExecutionProvider { get; }
 
     /// <summary>Why the session is not on the provider that was asked for (e.g. CUDA library missing), or null.</summary>
     public string? ProviderNote { get; }
@@ -98,7 +98,7 @@ public sealed class OrtSession : IDisposable
             InterOpNumThreads = settings.InterOpThreads,
             LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR,
         };
-        (string provider, string? note) = ChooseProvider(runtime, options, settings);
+        (InferenceProvider provider, string? note) = ChooseProvider(runtime, options, settings);
         InferenceSession inferenceSession;
         try
         {
@@ -218,26 +218,26 @@ public sealed class OrtSession : IDisposable
     /// (stats.json): the CPU build has no CUDA provider; the GPU build on a machine without CUDA 13
     /// or cuDNN 9 fails to add it with a catchable error naming the missing library.
     /// </summary>
-    private static (string Provider, string? Note) ChooseProvider(OrtRuntime runtime, Ort.SessionOptions options, OrtSessionSettings settings)
+    private static (InferenceProvider Provider, string? Note) ChooseProvider(OrtRuntime runtime, Ort.SessionOptions options, OrtSessionSettings settings)
     {
         if (settings.Provider == ExecutionProviderPreference.Cpu)
         {
-            return ("cpu", null);
+            return (InferenceProvider.Cpu, null);
         }
 
         if (!runtime.IsCudaProviderPresent)
         {
-            return ("cpu", $"{OrtRuntime.CudaProviderLibraryName} not installed beside the runtime (this is the CPU build of ONNX Runtime; a GPU server builds KneeWeb with -p:KneeWebOnnxRuntime=gpu): running on CPU.");
+            return (InferenceProvider.Cpu, $"{OrtRuntime.CudaProviderLibraryName} not installed beside the runtime (this is the CPU build of ONNX Runtime; a GPU server builds KneeWeb with -p:KneeWebOnnxRuntime=gpu): running on CPU.");
         }
 
         try
         {
             AddCuda(options, settings.CudaDeviceId);
-            return ("cuda", null);
+            return (InferenceProvider.Cuda, null);
         }
         catch (OnnxRuntimeException e)
         {
-            return ("cpu", $"CUDA provider could not be added (it needs CUDA 13 and cuDNN 9), running on CPU: {OrtErrors.Parse(e.Message).Message.Trim()}");
+            return (InferenceProvider.Cpu, $"CUDA provider could not be added (it needs CUDA 13 and cuDNN 9), running on CPU: {OrtErrors.Parse(e.Message).Message.Trim()}");
         }
     }
 

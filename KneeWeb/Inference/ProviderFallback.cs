@@ -11,6 +11,7 @@ internal sealed class ProviderFallback : IDisposable
     private readonly ModelEntry model;
     private readonly SegmentationOptions options;
     private bool ownsSession; // the CPU fallback session belongs to this run; cached ones do not
+    private bool ranOnGpu; // the run left the GPU for the CPU
 
     public ProviderFallback(SegmentationPredictor owner, ModelEntry model, SegmentationOptions options)
     {
@@ -25,7 +26,7 @@ internal sealed class ProviderFallback : IDisposable
     public List<string> Fallbacks { get; } = [];
 
     /// <summary>The provider the session runs on now.</summary>
-    public InferenceProvider Provider => Session.ExecutionProvider == "cuda" ? InferenceProvider.Cuda : InferenceProvider.Cpu;
+    public InferenceProvider Provider => Session.ExecutionProvider;
 
     /// <summary>Runs the session (or the test seam's simulated out-of-memory failure).</summary>
     public void Run(IReadOnlyList<OrtFloatTensor> inputs, IReadOnlyList<OrtFloatTensor> outputs, int batch, CancellationToken cancellationToken)
@@ -44,7 +45,7 @@ internal sealed class ProviderFallback : IDisposable
     public int Recover(OrtException error, int take)
     {
         InferenceProvider provider = Provider;
-        string providerName = Session.ExecutionProvider;
+        string providerName = provider.Name();
         if (take > 1)
         {
             int batch = Math.Max(1, take / 2);
@@ -55,12 +56,13 @@ internal sealed class ProviderFallback : IDisposable
         if (provider == InferenceProvider.Cuda && options.AllowCpuFallback)
         {
             // The cached CUDA session stays for later jobs; this run finishes on a CPU session of its own.
+            ranOnGpu = true;
             Session = CreateSession(ExecutionProviderPreference.Cpu, cached: false);
             Fallbacks.Add("cuda out of memory at batch 1: continuing on cpu");
             return 1;
         }
 
-        bool gpuInvolved = provider == InferenceProvider.Cuda || Fallbacks.Exists(f => f.StartsWith("cuda", StringComparison.Ordinal));
+        bool gpuInvolved = provider == InferenceProvider.Cuda || ranOnGpu;
         if (gpuInvolved)
         {
             throw new GpuOutOfMemoryException(
@@ -74,7 +76,7 @@ internal sealed class ProviderFallback : IDisposable
     }
 
     public InferenceFailedException Failed(OrtException error) =>
-        new($"Model '{model.Name}' failed on {Session.ExecutionProvider}: {error.NativeMessage}", error);
+        new($"Model '{model.Name}' failed on {Session.ExecutionProvider.Name()}: {error.NativeMessage}", error);
 
     public void Dispose()
     {
@@ -125,4 +127,7 @@ internal sealed class PredictorTestSeam
 {
     /// <summary>Answers whether a run on (provider, batch) should fail as out of GPU memory.</summary>
     public Func<InferenceProvider, int, bool>? SimulateOutOfMemory { get; init; }
+
+    /// <summary>How often a run offers a preview instead of about once a second (zero: after every batch).</summary>
+    public TimeSpan? PreviewInterval { get; init; }
 }

@@ -9,6 +9,12 @@ public enum InferenceProvider
     Cuda,
 }
 
+public static class InferenceProviders
+{
+    /// <summary>The provider's name in stats.json, messages and the CLI: "cpu" or "cuda".</summary>
+    public static string Name(this InferenceProvider provider) => provider == InferenceProvider.Cuda ? "cuda" : "cpu";
+}
+
 /// <summary>
 /// Test-time mirroring of a segmentation run. Model: what the model says (an nnU-Net checkpoint's
 /// inference_allowed_mirroring_axes, a sidecar's mirroring section). On: every axis. Off: none
@@ -42,8 +48,6 @@ public sealed record SegmentationOptions
 
     /// <summary>On GPU out-of-memory at batch 1, continue on the CPU (else end with GPU_OOM).</summary>
     public bool AllowCpuFallback { get; init; } = true;
-
-    public TimeSpan PreviewInterval { get; init; } = TimeSpan.FromSeconds(1);
 
     /// <summary>The knee the image shows, when known (the user's choice); null: unknown, the image is used as it is.</summary>
     public Imaging.KneeSide? KneeSide { get; init; }

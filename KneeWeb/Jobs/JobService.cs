@@ -166,6 +166,29 @@ public sealed class JobService(
         }
     }
 
+    /// <summary>
+    /// Leaves a job out of the cohort (tables, exports, outlier models) but keeps it and its files.
+    /// Returns the changed job, or null when there is no such job.
+    /// </summary>
+    public Task<Job?> ExcludeFromCohortAsync(Guid id, string by, string? reason, CancellationToken ct = default) =>
+        ChangeAsync(id, job => job.ExcludeFromCohort(by, reason, DateTime.UtcNow), ct);
+
+    /// <summary>Puts an excluded job back into the cohort. Returns the changed job, or null when there is no such job.</summary>
+    public Task<Job?> IncludeInCohortAsync(Guid id, CancellationToken ct = default) =>
+        ChangeAsync(id, job => job.IncludeInCohort(), ct);
+
+    private Task<Job?> ChangeAsync(Guid id, Action<Job> change, CancellationToken ct) =>
+        store.WriteAsync(async db =>
+        {
+            Job? job = await db.Jobs.FirstOrDefaultAsync(j => j.Id == id, ct);
+            if (job is not null)
+            {
+                change(job);
+            }
+
+            return job;
+        }, ct);
+
     /// <summary>Deletes a finished job, its row, its upload and its files.</summary>
     public async Task<bool> DeleteAsync(Guid id, CancellationToken ct = default)
     {

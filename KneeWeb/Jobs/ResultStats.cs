@@ -1,6 +1,6 @@
-using System.Globalization;
-using System.Text.Json;
-using System.Text.Json.Nodes;
+using KneeWeb.Imaging.Segmentation;
+using KneeWeb.Pipeline;
+using KneeWeb.Pipeline.Results;
 
 namespace KneeWeb.Jobs;
 
@@ -57,360 +57,142 @@ public sealed record BScoreReference(double? HealthyMean, double? HealthySd, str
 public sealed record StepTiming(string Name, string State, double? DurationSeconds, string? Reason);
 
 /// <summary>
-/// The parts of a job's stats.json that result pages show. Sections the pipeline did not compute
-/// stay null (or empty), so pages can say "not computed in this job" instead of showing zeros.
+/// The result pages' view of a job's stats.json: a thin adapter over the typed <see cref="StatsDocument"/>
+/// (which reads every schema, old files included), keeping the members pages and the cohort used before
+/// the document existed. New code should read <see cref="Document"/>.
 /// </summary>
 public sealed class ResultStats
 {
-    public JsonObject Root { get; private init; } = [];
+    private ResultStats(StatsDocument document)
+    {
+        Document = document;
+        PipelineOptions? options = document.Options;
+        SubjectId = Blank(options?.SubjectId);
+        // The side asked for in the options, else the side the analysis detected.
+        KneeSide = Blank(options?.KneeSide) is { } side && side != "auto" ? side : Blank(document.Side);
+        ModelName = Blank(document.Model?.Name) ?? Blank(document.Segmentation?.Model);
+        ModelVersion = Blank(document.Model?.Version) ?? Blank(document.Segmentation?.ModelVersion);
+        ExecutionProvider = Blank(document.Segmentation?.ExecutionProvider);
+        KneeWebVersion = Blank(document.KneeWebVersion);
+        CreatedUtc = document.CreatedUtc?.ToString("O", System.Globalization.CultureInfo.InvariantCulture);
+        Steps = [.. document.Steps.Select(s => new StepTiming(s.Name, s.State.ToString().ToLowerInvariant(), s.DurationSeconds, s.Reason))];
+        TimingsSeconds = [.. document.TimingsSeconds];
+        HasQc = document.Qc is not null;
+        QcFlags = [.. (document.Qc?.Flags ?? []).Select(f => new QcFlagView(f.Code, f.Severity.ToString().ToLowerInvariant(), f.Structure, f.Message))];
+        Verdict = document.Qc?.Verdict;
+        VolumesMm3 = document.VolumesMm3 is { } volumes ? [.. volumes] : null;
+        Thickness = document.ThicknessMm is { } thickness
+            ? [.. thickness.Select(kv => new ThicknessRegion(kv.Key, kv.Value.MeanMm, kv.Value.SdMm, kv.Value.MedianMm, kv.Value.P5Mm, kv.Value.P95Mm, kv.Value.N))]
+            : null;
+        Nsm = document.Nsm is { } nsm
+            ? new NsmView(nsm.Latent?.Count ?? nsm.LatentSize, nsm.AssdMm, nsm.Iterations)
+            {
+                Mode = nsm.Mode,
+                ModelName = nsm.Model?.Name,
+                ModelVersion = nsm.Model?.Version,
+                Latent = nsm.Latent,
+                BestLoss = nsm.BestLoss,
+                Converged = nsm.Converged,
+                FitTimeSeconds = nsm.FitTimeSeconds,
+                Mesh = nsm.Mesh,
+                Transform = nsm.Transform is { } t ? new NsmTransform(t.Mirrored, t.Scale, t.Rotation, t.TranslationMm) : null,
+            }
+            : null;
+        BScore = document.BScore is { } bscore ? [new(document.BScoreBone ?? "overall", bscore)] : null;
+        NsmSkipped = Blank(document.NsmSkipped);
+        BScoreReference = document.BScoreReference is { } r ? new BScoreReference(r.HealthyMean, r.HealthySd, r.AxisModel) : null;
+        Input = document.Input is { } input
+            ? new InputView(input.FileName, input.Format, input.Dims?.Select(d => (double)d).ToList(), input.SpacingMm, input.Frames, input.FrameUsed, input.DataType)
+            : null;
+        ImageStats = document.ImageStats is { } s
+            ? [.. new KeyValuePair<string, double?>[]
+            {
+                new("min", s.Min), new("max", s.Max), new("mean", s.Mean), new("sd", s.Sd), new("nonzero_fraction", s.NonzeroFraction), new("non_finite_voxels", s.NonFiniteVoxels),
+            }.Where(kv => kv.Value is not null).Select(kv => new KeyValuePair<string, double>(kv.Key, kv.Value!.Value))]
+            : null;
+        SegmentationRun = document.Segmentation is { } seg && (seg.Tiles is not null || seg.TimingsSeconds.Count > 0)
+            ? new SegmentationRunView(seg.Tiles, seg.BatchSize, seg.Mirrored, seg.ModelGrid?.Select(d => (double)d).ToList(), seg.Fallbacks, [.. seg.TimingsSeconds])
+            : null;
+        Meshes = document.Meshes is { } meshes
+            ? [.. meshes.Select(kv => new MeshStat(kv.Key, kv.Value.Vertices, kv.Value.Triangles, kv.Value.Watertight, kv.Value.AreaMm2, kv.Value.VolumeMm3))]
+            : null;
+    }
 
-    public string? SubjectId { get; private init; }
+    /// <summary>The typed results document this view shows.</summary>
+    public StatsDocument Document { get; }
 
-    public string? KneeSide { get; private init; }
+    /// <summary>pass / review / fail from the QC flags' severities; null when the file had no QC section.</summary>
+    public QcVerdict? Verdict { get; }
 
-    public string? ModelName { get; private init; }
+    public string? SubjectId { get; }
 
-    public string? ModelVersion { get; private init; }
+    public string? KneeSide { get; }
 
-    public string? ExecutionProvider { get; private init; }
+    public string? ModelName { get; }
 
-    public string? KneeWebVersion { get; private init; }
+    public string? ModelVersion { get; }
 
-    public string? CreatedUtc { get; private init; }
+    public string? ExecutionProvider { get; }
 
-    public IReadOnlyList<StepTiming> Steps { get; private init; } = [];
+    public string? KneeWebVersion { get; }
+
+    public string? CreatedUtc { get; }
+
+    public IReadOnlyList<StepTiming> Steps { get; }
 
     /// <summary>timings_s: seconds per step name, in file order.</summary>
-    public IReadOnlyList<KeyValuePair<string, double>> TimingsSeconds { get; private init; } = [];
+    public IReadOnlyList<KeyValuePair<string, double>> TimingsSeconds { get; }
 
-    public IReadOnlyList<QcFlagView> QcFlags { get; private init; } = [];
+    public IReadOnlyList<QcFlagView> QcFlags { get; }
 
     /// <summary>False when stats.json has no qc section at all (as opposed to an empty flag list).</summary>
-    public bool HasQc { get; private init; }
+    public bool HasQc { get; }
 
     /// <summary>volumes_mm3 per structure (machine names), or null when no segmentation ran.</summary>
-    public IReadOnlyList<KeyValuePair<string, double>>? VolumesMm3 { get; private init; }
+    public IReadOnlyList<KeyValuePair<string, double>>? VolumesMm3 { get; }
 
-    public IReadOnlyList<ThicknessRegion>? Thickness { get; private init; }
+    public IReadOnlyList<ThicknessRegion>? Thickness { get; }
 
-    public NsmView? Nsm { get; private init; }
+    public NsmView? Nsm { get; }
 
-    /// <summary>BScore per bone (or "overall" when stats.json holds one number).</summary>
-    public IReadOnlyList<KeyValuePair<string, double>>? BScore { get; private init; }
+    /// <summary>BScore per bone ("overall" for the shape model's one number).</summary>
+    public IReadOnlyList<KeyValuePair<string, double>>? BScore { get; }
 
     /// <summary>Why the shape model (and so BScore) did not run, when the pipeline said.</summary>
-    public string? NsmSkipped { get; private init; }
+    public string? NsmSkipped { get; }
 
-    public InputView? Input { get; private init; }
+    public InputView? Input { get; }
 
     /// <summary>image_stats: min, max, mean, SD... of the image's values, in file order.</summary>
-    public IReadOnlyList<KeyValuePair<string, double>>? ImageStats { get; private init; }
+    public IReadOnlyList<KeyValuePair<string, double>>? ImageStats { get; }
 
-    public SegmentationRunView? SegmentationRun { get; private init; }
+    public SegmentationRunView? SegmentationRun { get; }
 
-    public IReadOnlyList<MeshStat>? Meshes { get; private init; }
+    public IReadOnlyList<MeshStat>? Meshes { get; }
 
     /// <summary>bscore_reference: healthy mean and SD along the axis, and the axis model.</summary>
-    public BScoreReference? BScoreReference { get; private init; }
+    public BScoreReference? BScoreReference { get; }
 
-    public static ResultStats Parse(string json)
+    /// <summary>Adapter for code written before the typed document: the document as a JSON tree (current schema).</summary>
+    public System.Text.Json.Nodes.JsonObject Root =>
+        System.Text.Json.JsonSerializer.SerializeToNode(Document, StatsJsonContext.Default.StatsDocument)!.AsObject();
+
+    /// <summary>Adapter: a number from a JSON value that may be a number or a numeric string (null when not finite).</summary>
+    public static double? Number(System.Text.Json.Nodes.JsonNode? node) => LegacyStatsReader.Number(node);
+
+    public static ResultStats From(StatsDocument document)
     {
-        JsonObject root = JsonNode.Parse(json) as JsonObject ?? throw new JsonException("stats.json is not a JSON object.");
-        JsonObject? options = root["options"] as JsonObject;
-        JsonObject? model = root["model"] as JsonObject;
-        JsonObject? segmentation = root["segmentation"] as JsonObject;
-        return new ResultStats
-        {
-            Root = root,
-            SubjectId = Text(options?["subject_id"]),
-            // The side asked for in the options, else the side the analysis detected.
-            KneeSide = Text(options?["knee_side"]) is { } side && side != "auto" ? side : Text(root["side"]),
-            ModelName = Text(model?["name"]) ?? Text(segmentation?["model"]) ?? Text(root["model"]),
-            ModelVersion = Text(model?["version"]) ?? Text(segmentation?["model_version"]),
-            ExecutionProvider = Text(segmentation?["execution_provider"]),
-            KneeWebVersion = Text(root["kneeweb_version"]),
-            CreatedUtc = Text(root["created_utc"]),
-            Steps = ParseSteps(root["steps"] as JsonArray),
-            TimingsSeconds = Numbers(root["timings_s"] as JsonObject) ?? [],
-            HasQc = root["qc"] is JsonObject,
-            QcFlags = ParseFlags((root["qc"] as JsonObject)?["flags"] as JsonArray),
-            VolumesMm3 = Numbers(root["volumes_mm3"] as JsonObject),
-            Thickness = ParseThickness(root["thickness_mm"] as JsonObject),
-            Nsm = ParseNsm(root["nsm"] as JsonObject),
-            BScore = ParseBScore(root["bscore"]),
-            NsmSkipped = Text(root["nsm_skipped"]) ?? Text((root["nsm_skipped"] as JsonObject)?["reason"]),
-            BScoreReference = ParseReference(root["bscore_reference"] as JsonObject),
-            Input = root["input"] is JsonObject input
-                ? new InputView(Text(input["file_name"]), Text(input["format"]), Vector(input["dims"] as JsonArray), Vector(input["spacing_mm"] as JsonArray),
-                    Number(input["frames"]) is { } fr ? (int)fr : null, Number(input["frame_used"]) is { } fu ? (int)fu : null, Text(input["datatype"]))
-                : null,
-            ImageStats = Numbers(root["image_stats"] as JsonObject),
-            SegmentationRun = segmentation is null || (segmentation["tiles"] is null && segmentation["timings_s"] is null)
-                ? null
-                : new SegmentationRunView(
-                    Number(segmentation["tiles"]) is { } tiles ? (int)tiles : null,
-                    Number(segmentation["batch_size"]) is { } batch ? (int)batch : null,
-                    Bool(segmentation["mirrored"]),
-                    Vector(segmentation["model_grid"] as JsonArray),
-                    Texts(segmentation["fallbacks"] as JsonArray),
-                    Numbers(segmentation["timings_s"] as JsonObject) ?? []),
-            Meshes = ParseMeshes(root["meshes"] as JsonObject),
-        };
+        ArgumentNullException.ThrowIfNull(document);
+        return new ResultStats(document);
     }
+
+    /// <summary>Reads any stats.json KneeWeb wrote (see <see cref="StatsDocumentIo.Read"/>).</summary>
+    /// <exception cref="StatsDocumentException">Not a KneeWeb results document (a <see cref="System.Text.Json.JsonException"/>).</exception>
+    public static ResultStats Parse(string json) => new(StatsDocumentIo.Read(json));
 
     /// <summary>The stats.json of a job folder, or null when the job wrote none.</summary>
-    public static ResultStats? Load(string jobsPath, Guid jobId)
-    {
-        string path = Path.Combine(jobsPath, jobId.ToString("D"), "stats.json");
-        return File.Exists(path) ? Parse(File.ReadAllText(path)) : null;
-    }
+    public static ResultStats? Load(string jobsPath, Guid jobId) =>
+        StatsDocumentIo.ReadFile(Path.Combine(jobsPath, jobId.ToString("D"), StatsDocumentIo.FileName)) is { } document ? new ResultStats(document) : null;
 
-    /// <summary>A number from a JSON value that may be a number or a numeric string.</summary>
-    public static double? Number(JsonNode? node)
-    {
-        if (node is not JsonValue value)
-        {
-            return null;
-        }
-
-        if (value.TryGetValue(out double d))
-        {
-            return double.IsFinite(d) ? d : null;
-        }
-
-        return value.TryGetValue(out string? s) && double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out double parsed) ? parsed : null;
-    }
-
-    private static string? Text(JsonNode? node) =>
-        node is JsonValue value && value.TryGetValue(out string? s) && !string.IsNullOrWhiteSpace(s) ? s : null;
-
-    private static List<KeyValuePair<string, double>>? Numbers(JsonObject? obj)
-    {
-        if (obj is null)
-        {
-            return null;
-        }
-
-        var list = new List<KeyValuePair<string, double>>(obj.Count);
-        foreach ((string key, JsonNode? node) in obj)
-        {
-            if (Number(node) is { } v)
-            {
-                list.Add(new(key, v));
-            }
-        }
-
-        return list;
-    }
-
-    private static List<StepTiming> ParseSteps(JsonArray? array)
-    {
-        var list = new List<StepTiming>();
-        foreach (JsonNode? node in array ?? [])
-        {
-            if (node is JsonObject step && Text(step["name"]) is { } name)
-            {
-                list.Add(new StepTiming(name, Text(step["state"]) ?? "", Number(step["duration_s"]), Text(step["reason"])));
-            }
-        }
-
-        return list;
-    }
-
-    private static List<QcFlagView> ParseFlags(JsonArray? array)
-    {
-        var list = new List<QcFlagView>();
-        foreach (JsonNode? node in array ?? [])
-        {
-            if (node is JsonObject flag)
-            {
-                list.Add(new QcFlagView(Text(flag["code"]) ?? "QC", Text(flag["severity"]) ?? "info", Text(flag["structure"]), Text(flag["message"]) ?? ""));
-            }
-        }
-
-        return list;
-    }
-
-    private static List<ThicknessRegion>? ParseThickness(JsonObject? obj)
-    {
-        if (obj is null)
-        {
-            return null;
-        }
-
-        var list = new List<ThicknessRegion>(obj.Count);
-        foreach ((string region, JsonNode? node) in obj)
-        {
-            if (node is JsonObject r)
-            {
-                long? n = Number(r["n"]) is { } nd ? (long)nd : null;
-                list.Add(new ThicknessRegion(region, Number(r["mean"]), Number(r["sd"]), Number(r["median"]), Number(r["p5"]), Number(r["p95"]), n));
-            }
-            else if (Number(node) is { } mean)
-            {
-                list.Add(new ThicknessRegion(region, mean, null, null, null, null, null));
-            }
-        }
-
-        return list;
-    }
-
-    private static NsmView? ParseNsm(JsonObject? obj)
-    {
-        if (obj is null)
-        {
-            return null;
-        }
-
-        int? latent = obj["latent"] switch
-        {
-            JsonArray a => a.Count,
-            JsonNode n when Number(n) is { } d => (int)d,
-            _ => Number(obj["latent_size"]) is { } ls ? (int)ls : null,
-        };
-        JsonObject? model = obj["model"] as JsonObject;
-        JsonObject? transform = obj["transform"] as JsonObject;
-        return new NsmView(latent, Number(obj["assd_mm"]), Number(obj["iterations"]) is { } it ? (int)it : null)
-        {
-            Mode = Text(obj["mode"]),
-            // Older files named the model with a plain string.
-            ModelName = Text(model?["name"]) ?? Text(obj["model"]),
-            ModelVersion = Text(model?["version"]) ?? Text(obj["model_version"]),
-            Latent = Vector(obj["latent"] as JsonArray),
-            BestLoss = Number(obj["best_loss"]),
-            Converged = Bool(obj["converged"]),
-            FitTimeSeconds = Number(obj["fit_time_s"]),
-            Mesh = Text(obj["mesh"]),
-            Transform = transform is null ? null : new NsmTransform(
-                Bool(transform["mirrored"]),
-                Number(transform["scale"]),
-                Matrix(transform["rotation"] as JsonArray),
-                Vector(transform["translation_mm"] as JsonArray)),
-        };
-    }
-
-    private static BScoreReference? ParseReference(JsonObject? obj)
-    {
-        if (obj is null)
-        {
-            return null;
-        }
-
-        JsonNode? axis = obj["axis_model"];
-        string? axisModel = Text(axis) ?? (axis is JsonObject a
-            ? $"{Text(a["name"])} {Text(a["version"])}".Trim() is { Length: > 0 } named ? named : null
-            : null);
-        return new BScoreReference(Number(obj["healthy_mean"]), Number(obj["healthy_sd"]), axisModel);
-    }
-
-    private static List<string> Texts(JsonArray? array)
-    {
-        var list = new List<string>();
-        foreach (JsonNode? item in array ?? [])
-        {
-            if (Text(item) is { } t)
-            {
-                list.Add(t);
-            }
-        }
-
-        return list;
-    }
-
-    private static List<MeshStat>? ParseMeshes(JsonObject? obj)
-    {
-        if (obj is null)
-        {
-            return null;
-        }
-
-        var list = new List<MeshStat>(obj.Count);
-        foreach ((string structure, JsonNode? node) in obj)
-        {
-            if (node is JsonObject m)
-            {
-                list.Add(new MeshStat(structure, Number(m["vertices"]) is { } v ? (long)v : null, Number(m["triangles"]) is { } t ? (long)t : null,
-                    Bool(m["watertight"]), Number(m["area_mm2"]), Number(m["volume_mm3"])));
-            }
-        }
-
-        return list;
-    }
-
-    private static bool? Bool(JsonNode? node) =>
-        node is JsonValue value && value.TryGetValue(out bool b) ? b : null;
-
-    /// <summary>Numbers of a JSON list; null when it is absent or holds anything but numbers.</summary>
-    private static List<double>? Vector(JsonArray? array)
-    {
-        if (array is null)
-        {
-            return null;
-        }
-
-        var list = new List<double>(array.Count);
-        foreach (JsonNode? item in array)
-        {
-            if (Number(item) is not { } v)
-            {
-                return null;
-            }
-
-            list.Add(v);
-        }
-
-        return list;
-    }
-
-    private static List<IReadOnlyList<double>>? Matrix(JsonArray? rows)
-    {
-        if (rows is null)
-        {
-            return null;
-        }
-
-        var list = new List<IReadOnlyList<double>>(rows.Count);
-        foreach (JsonNode? row in rows)
-        {
-            if (Vector(row as JsonArray) is not { } r)
-            {
-                return null;
-            }
-
-            list.Add(r);
-        }
-
-        return list;
-    }
-
-    private static List<KeyValuePair<string, double>>? ParseBScore(JsonNode? node)
-    {
-        switch (node)
-        {
-            case null:
-                return null;
-            case JsonValue when Number(node) is { } single:
-                return [new("overall", single)];
-            case JsonObject obj:
-                // Either {"value": 1.2, ...} or one number per bone ({"femur": 1.2}).
-                if (Number(obj["value"]) is { } value)
-                {
-                    return [new(Text(obj["bone"]) ?? "overall", value)];
-                }
-
-                var list = new List<KeyValuePair<string, double>>();
-                foreach ((string key, JsonNode? child) in obj)
-                {
-                    double? v = Number(child) ?? (child is JsonObject inner ? Number(inner["value"]) ?? Number(inner["bscore"]) : null);
-                    if (v is { } x)
-                    {
-                        list.Add(new(key, x));
-                    }
-                }
-
-                return list.Count == 0 ? null : list;
-            default:
-                return null;
-        }
-    }
+    private static string? Blank(string? text) => string.IsNullOrWhiteSpace(text) ? null : text;
 }

@@ -1,6 +1,4 @@
 using System.Reflection;
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using KneeWeb.Imaging;
 using KneeWeb.Imaging.Analysis;
 using KneeWeb.Imaging.Io;
@@ -11,12 +9,13 @@ using KneeWeb.Imaging.Segmentation;
 using KneeWeb.Imaging.ShapeModel;
 using KneeWeb.Inference;
 using KneeWeb.Inference.ModelBuilding;
+using KneeWeb.Pipeline.Results;
 
 namespace KneeWeb.Pipeline;
 
 /// <summary>
 /// The knee analysis as a readable recipe of the ten user-facing steps. The same recipe runs in the
-/// site's worker and in `KneeWeb process`. A step that cannot run says why and is shown skipped.
+/// site's worker, in `KneeWeb process` and (entered at postprocessing, <see cref="RunFromLabelsAsync"/>) in `KneeWeb analyze`. A step that cannot run says why and is shown skipped.
 /// </summary>
 public sealed class KneePipeline(SegmentationEngine engine)
 {
@@ -40,9 +39,45 @@ public sealed class KneePipeline(SegmentationEngine engine)
         }
     }
 
+    /// <summary>
+    /// The recipe entered at postprocessing with a given segmentation (`KneeWeb analyze`): steps 1-3 are
+    /// shown skipped, then the same steps as a site job run on <paramref name="labels"/>.
+    /// </summary>
+    public async Task<IReadOnlyList<ArtifactInfo>> RunFromLabelsAsync(PipelineContext context, Volume labels, PipelineRun run, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(labels);
+        ArgumentNullException.ThrowIfNull(run);
+        DescribeJob(context, PipelineEntry.Labels);
+        context.Labels = labels;
+        context.Document = context.Document with
+        {
+            Input = DescribeInput(context.InputFileName, labels.Geometry, labels, frameUsed: null) with
+            {
+                Format = File.Exists(context.InputPath) ? VolumeIo.DetectFormat(context.InputPath).ToString() : null,
+            },
+        };
+        const string Given = "KneeWeb analyze starts from a given segmentation.";
+        run.Skip(KneeSteps.LoadModel, Given);
+        run.Skip(KneeSteps.Preprocess, Given);
+        run.Skip(KneeSteps.Segment, Given);
+        try
+        {
+            await run.RunStepAsync(KneeSteps.Postprocess, (r, c) => Postprocess(context, r, c), ct);
+            return await AnalyzeAndSaveAsync(context, run, ct);
+        }
+        finally
+        {
+            if (Directory.Exists(context.ScratchFolder))
+            {
+                Directory.Delete(context.ScratchFolder, recursive: true);
+            }
+        }
+    }
+
     private async Task<IReadOnlyList<ArtifactInfo>> RunStepsAsync(PipelineContext context, PipelineRun run, CancellationToken ct)
     {
-        DescribeJob(context);
+        DescribeJob(context, PipelineEntry.Image);
 
         ModelEntry? model = null;
         if (string.IsNullOrWhiteSpace(context.Options.Model) && engine.SelectableModels().Count == 0)
@@ -66,6 +101,12 @@ public sealed class KneePipeline(SegmentationEngine engine)
             await run.RunStepAsync(KneeSteps.Postprocess, (r, c) => Postprocess(context, r, c), ct);
         }
 
+        return await AnalyzeAndSaveAsync(context, run, ct);
+    }
+
+    /// <summary>Steps 5-10, the same for every entry: meshes, thickness, shape model, BScore, save.</summary>
+    private async Task<IReadOnlyList<ArtifactInfo>> AnalyzeAndSaveAsync(PipelineContext context, PipelineRun run, CancellationToken ct)
+    {
         IReadOnlyDictionary<byte, StructureMesh> meshes = new Dictionary<byte, StructureMesh>();
         if (context.Labels is null)
         {
@@ -96,9 +137,7 @@ public sealed class KneePipeline(SegmentationEngine engine)
                 : "The neural shape model needs a segmentation, and there is none.";
             run.Skip(KneeSteps.Nsm, reason);
             run.Skip(KneeSteps.BScore, "BScore comes from the neural shape model, which did not run.");
-            context.Stats["nsm"] = null;
-            context.Stats["bscore"] = null;
-            context.Stats["nsm_skipped"] = reason;
+            context.Document = context.Document with { Nsm = null, BScore = null, BScoreReference = null, NsmSkipped = reason };
             if (context.Analysis is { } analysis)
             {
                 analysis.NsmSkippedReason = reason;
@@ -122,13 +161,9 @@ public sealed class KneePipeline(SegmentationEngine engine)
         ModelEntry model = engine.Resolve(context.Options.Model)
             ?? throw new InvalidJobOptionsException("No segmentation model is installed on this server.");
         context.ModelSidecar = model.Sidecar;
-        context.Stats["model"] = new JsonObject
+        context.Document = context.Document with
         {
-            ["name"] = model.Name,
-            ["version"] = model.Version,
-            ["description"] = model.Description,
-            ["sha256"] = model.ComputedSha256,
-            ["onnxruntime"] = engine.Runtime?.Version,
+            Model = new ModelSection(model.Name, model.Version, model.Description, model.ComputedSha256, engine.Runtime?.Version),
         };
         return model;
     }
@@ -165,25 +200,28 @@ public sealed class KneePipeline(SegmentationEngine engine)
         using var estimated = new EstimatedProgress(reporter);
         SegmentationResult result = await engine.Predictor.SegmentAsync(image, model, options, estimated, preview => reporter.Preview(PreviewRendering.Render(preview, image.Geometry.IndexToRas)), ct);
         context.Labels = result.Labels;
-        context.Stats["segmentation"] = new JsonObject
+        context.Document = context.Document with
         {
-            ["model"] = result.ModelName,
-            ["model_version"] = result.ModelVersion,
-            ["execution_provider"] = result.Provider == InferenceProvider.Cuda ? "cuda" : "cpu",
-            ["fallbacks"] = new JsonArray([.. result.Fallbacks.Select(f => JsonValue.Create(f))]),
-            ["tiles"] = result.Tiles,
-            ["batch_size"] = result.BatchSize,
-            ["mirrored"] = result.Mirrored,
-            ["side_mirror_axis"] = result.SideMirrorAxis,
-            ["model_grid"] = new JsonArray(result.ModelGrid.I, result.ModelGrid.J, result.ModelGrid.K),
-            ["timings_s"] = new JsonObject
+            Segmentation = new SegmentationSection
             {
-                ["session_load"] = result.Timings.SessionLoad.TotalSeconds,
-                ["preprocess"] = result.Timings.Preprocess.TotalSeconds,
-                ["model_runs"] = result.Timings.ModelRuns.TotalSeconds,
-                ["tiling"] = result.Timings.Tiling.TotalSeconds,
-                ["postprocess"] = result.Timings.Postprocess.TotalSeconds,
-                ["total"] = result.Timings.Total.TotalSeconds,
+                Model = result.ModelName,
+                ModelVersion = result.ModelVersion,
+                ExecutionProvider = result.Provider == InferenceProvider.Cuda ? "cuda" : "cpu",
+                Fallbacks = [.. result.Fallbacks],
+                Tiles = result.Tiles,
+                BatchSize = result.BatchSize,
+                Mirrored = result.Mirrored,
+                SideMirrorAxis = result.SideMirrorAxis,
+                ModelGrid = [result.ModelGrid.I, result.ModelGrid.J, result.ModelGrid.K],
+                TimingsSeconds = new Dictionary<string, double>(StringComparer.Ordinal)
+                {
+                    ["session_load"] = result.Timings.SessionLoad.TotalSeconds,
+                    ["preprocess"] = result.Timings.Preprocess.TotalSeconds,
+                    ["model_runs"] = result.Timings.ModelRuns.TotalSeconds,
+                    ["tiling"] = result.Timings.Tiling.TotalSeconds,
+                    ["postprocess"] = result.Timings.Postprocess.TotalSeconds,
+                    ["total"] = result.Timings.Total.TotalSeconds,
+                },
             },
         };
     }
@@ -234,14 +272,16 @@ public sealed class KneePipeline(SegmentationEngine engine)
             Subregions = context.Subregions,
             Side = side,
             NsmSkippedReason = null,
-            TimingsMs = new Dictionary<string, double>(),
         };
         context.Analysis = analysis;
-        JsonObject sections = analysis.ToStatsJson();
-        foreach (string key in new[] { "volumes_mm3", "thickness_mm", "meshes", "side", "femoral_subregions" })
+        context.Document = context.Document with
         {
-            context.Stats[key] = sections[key]?.DeepClone();
-        }
+            VolumesMm3 = StatsSections.Volumes(analysis.VolumesMm3),
+            ThicknessMm = StatsSections.Thickness(analysis.Thickness),
+            Meshes = StatsSections.Meshes(meshes),
+            Side = StatsSections.Side(side),
+            FemoralSubregions = StatsSections.Subregions(context.Subregions),
+        };
 
         if (withSubregions is not null)
         {
@@ -258,10 +298,10 @@ public sealed class KneePipeline(SegmentationEngine engine)
     private NsmFitResult RunShapeModel(PipelineContext context, IReadOnlyDictionary<byte, StructureMesh> meshes, StepReporter reporter, CancellationToken ct)
     {
         reporter.Report(0, "Loading the shape model");
-        (NsmModel model, IDisposable owner) = NsmModels.Load(engine.Runtime, engine.ModelsFolder);
+        (NsmModel model, IDisposable owner) = context.LoadShapeModel?.Invoke() ?? NsmModels.Load(engine.Runtime, engine.ModelsFolder);
         using (owner)
         {
-            NsmFitOptions options = new()
+            NsmFitOptions options = context.NsmSettings with
             {
                 Mode = context.Options.Nsm == "bone" ? NsmFitMode.Bone : NsmFitMode.BoneAndCartilage,
                 Side = context.Options.KneeSide switch
@@ -272,8 +312,7 @@ public sealed class KneePipeline(SegmentationEngine engine)
                 },
             };
             NsmFitResult fit = KneeAnalysis.FitShapeModel(context.Labels!, meshes, model, options, reporter, ct);
-            context.Stats["nsm"] = NsmOutputs.NsmJson(fit);
-            context.Stats["nsm_skipped"] = null;
+            context.Document = context.Document with { Nsm = StatsSections.Nsm(fit), NsmSkipped = null };
             context.OutputFolderWriters.Add((folder, c) => Task.Run(() => NsmOutputs.Write(folder, fit), c));
             if (context.Analysis is { } analysis)
             {
@@ -289,8 +328,11 @@ public sealed class KneePipeline(SegmentationEngine engine)
     /// <summary>Step 8: the BScore of the fitted latent on the model's OA axis.</summary>
     private static void RecordBScore(PipelineContext context, NsmFitResult fit, StepReporter reporter)
     {
-        context.Stats["bscore"] = fit.BScore;
-        context.Stats["bscore_reference"] = NsmOutputs.ReferenceJson(fit.BScoreReference);
+        context.Document = context.Document with
+        {
+            BScore = double.IsFinite(fit.BScore) ? fit.BScore : null,
+            BScoreReference = StatsSections.Reference(fit.BScoreReference),
+        };
         reporter.Report(1);
     }
 
@@ -300,27 +342,36 @@ public sealed class KneePipeline(SegmentationEngine engine)
         context.Labels = result.Labels;
         context.QcFlags.AddRange(result.Qc);
         context.Postprocessed = result;
-        var volumes = new JsonObject();
-        foreach ((string structure, double mm3) in result.VolumesMm3)
-        {
-            volumes[structure] = Math.Round(mm3, 3);
-        }
-
-        context.Stats["volumes_mm3"] = volumes;
+        context.Document = context.Document with { VolumesMm3 = StatsSections.Volumes(result.VolumesMm3) };
         Volume labels = result.Labels;
         context.OutputFiles["segmentation.nii.gz"] = (path, c) => Task.Run(() => VolumeIo.Write(labels, path), c);
         context.OutputFiles["segmentation.nrrd"] = (path, c) => Task.Run(() => VolumeIo.Write(labels, path), c);
         reporter.Report(1);
     }
 
-    private static void DescribeJob(PipelineContext context)
+    private static void DescribeJob(PipelineContext context, PipelineEntry entry) =>
+        context.Document = new StatsDocument
+        {
+            KneeWebVersion = Version,
+            JobId = context.JobId.ToString(),
+            CreatedUtc = DateTime.UtcNow,
+            Entry = entry,
+            Options = context.Options,
+        };
+
+    private static InputSection DescribeInput(string fileName, VolumeGeometry g, Volume volume, int? frameUsed) => new()
     {
-        JsonObject stats = context.Stats;
-        stats["kneeweb_version"] = Version;
-        stats["job_id"] = context.JobId.ToString();
-        stats["created_utc"] = DateTime.UtcNow.ToString("O");
-        stats["options"] = JsonSerializer.SerializeToNode(context.Options);
-    }
+        FileName = fileName,
+        Format = null,
+        Dims = [g.Dims.I, g.Dims.J, g.Dims.K],
+        Frames = volume.Frames,
+        FrameUsed = frameUsed,
+        DataType = volume.VoxelType.ToString(),
+        SpacingMm = [g.SpacingMm.X, g.SpacingMm.Y, g.SpacingMm.Z],
+        OriginRasMm = [g.OriginRas.X, g.OriginRas.Y, g.OriginRas.Z],
+        AffineRas = [.. g.IndexToRas.ToRows().Select(row => (IReadOnlyList<double>)[.. row])],
+        Metadata = volume.Metadata is { Properties.Count: > 0 } metadata ? new Dictionary<string, string>(metadata.Properties, StringComparer.Ordinal) : null,
+    };
 
     private static void LoadInput(PipelineContext context, StepReporter reporter, CancellationToken ct)
     {
@@ -362,29 +413,11 @@ public sealed class KneePipeline(SegmentationEngine engine)
             throw new InvalidImageException(format.ToString(), "voxels", "all NaN/Inf", "The image holds no finite value.");
         }
 
-        VolumeGeometry g = image.Geometry;
-        context.Stats["input"] = new JsonObject
+        context.Document = context.Document with
         {
-            ["file_name"] = context.InputFileName,
-            ["format"] = format.ToString(),
-            ["dims"] = new JsonArray(g.Dims.I, g.Dims.J, g.Dims.K),
-            ["frames"] = image.Frames,
-            ["frame_used"] = frame,
-            ["datatype"] = image.VoxelType.ToString(),
-            ["spacing_mm"] = new JsonArray(g.SpacingMm.X, g.SpacingMm.Y, g.SpacingMm.Z),
-            ["origin_ras_mm"] = new JsonArray(g.OriginRas.X, g.OriginRas.Y, g.OriginRas.Z),
-            ["affine_ras"] = JsonSerializer.SerializeToNode(g.IndexToRas.ToRows()),
-            // Acquisition details the reader kept (for DICOM: an allow-list without identifying tags).
-            ["metadata"] = MetadataJson(image.Metadata),
-        };
-        context.Stats["image_stats"] = new JsonObject
-        {
-            ["min"] = imageStats.Min,
-            ["max"] = imageStats.Max,
-            ["mean"] = imageStats.Mean,
-            ["sd"] = imageStats.StandardDeviation,
-            ["nonzero_fraction"] = imageStats.NonZeroFraction,
-            ["non_finite_voxels"] = imageStats.NonFiniteCount,
+            Input = DescribeInput(context.InputFileName, image.Geometry, image, frame) with { Format = format.ToString() },
+            ImageStats = new ImageStatsSection(imageStats.Min, imageStats.Max, Finite(imageStats.Mean), Finite(imageStats.StandardDeviation),
+                Finite(imageStats.NonZeroFraction), imageStats.NonFiniteCount),
         };
         if (imageStats.NonFiniteCount > 0)
         {
@@ -395,77 +428,20 @@ public sealed class KneePipeline(SegmentationEngine engine)
         reporter.Report(1);
     }
 
-    private static JsonObject? MetadataJson(ImageMetadata? metadata)
-    {
-        if (metadata is null || metadata.Properties.Count == 0)
-        {
-            return null;
-        }
-
-        var json = new JsonObject();
-        foreach ((string key, string value) in metadata.Properties)
-        {
-            json[key] = value;
-        }
-
-        return json;
-    }
+    private static double? Finite(double value) => double.IsFinite(value) ? value : null;
 
     private static async Task<IReadOnlyList<ArtifactInfo>> SaveAsync(PipelineContext context, PipelineRun run, StepReporter reporter, CancellationToken ct)
     {
-        JsonObject stats = context.Stats;
-        var flags = new JsonArray();
-        foreach (QcFlag flag in context.QcFlags)
-        {
-            flags.Add(new JsonObject
-            {
-                ["code"] = flag.Code,
-                ["severity"] = flag.Severity.ToString().ToLowerInvariant(),
-                ["structure"] = flag.Structure,
-                ["message"] = flag.Message,
-            });
-        }
-
-        stats["qc"] = new JsonObject { ["flags"] = flags };
-        var steps = new JsonArray();
-        foreach (StepRecord record in run.Steps)
-        {
-            steps.Add(new JsonObject
-            {
-                ["index"] = record.Index,
-                ["name"] = record.Name,
-                ["state"] = record.State.ToString().ToLowerInvariant(),
-                ["duration_s"] = record.DurationSeconds,
-                ["reason"] = record.Reason,
-            });
-        }
-
-        stats["steps"] = steps;
+        context.Document = context.Document with { Qc = StatsSections.Qc(context.QcFlags), Steps = StatsSections.Steps(run.Steps) };
         var files = new Dictionary<string, Func<string, CancellationToken, Task>>(context.OutputFiles, StringComparer.Ordinal)
         {
-            ["stats.json"] = async (path, c) =>
+            [StatsDocumentIo.FileName] = async (path, c) =>
             {
-                // Timings of every step so far, the save step's own included up to this point.
-                var timings = new JsonObject();
-                foreach ((string name, double seconds) in run.TimingsSeconds)
-                {
-                    timings[name] = seconds;
-                }
-
-                stats["timings_s"] = timings;
-                await File.WriteAllTextAsync(path, stats.ToJsonString(StatsJson.Options), c);
+                // Timings of every step so far, in seconds.
+                context.Document = context.Document with { TimingsSeconds = new Dictionary<string, double>(run.TimingsSeconds, StringComparer.Ordinal) };
+                await StatsDocumentIo.WriteFileAsync(path, context.Document, c);
             },
         };
         return await JobFolderWriter.WriteAsync(context.OutputFolder, files, reporter, ct, context.OutputFolderWriters);
     }
-}
-
-/// <summary>How stats.json and the API write JSON: snake_case keys, indented for people.</summary>
-public static class StatsJson
-{
-    public static JsonSerializerOptions Options { get; } = new()
-    {
-        WriteIndented = true,
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-    };
 }

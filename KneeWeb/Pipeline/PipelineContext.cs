@@ -1,5 +1,6 @@
-using System.Text.Json.Nodes;
 using KneeWeb.Imaging;
+using KneeWeb.Imaging.ShapeModel;
+using KneeWeb.Pipeline.Results;
 
 namespace KneeWeb.Pipeline;
 
@@ -52,8 +53,17 @@ public sealed class PipelineContext
     /// <summary>Quality-control flags people must see (a missing structure, a volume out of range).</summary>
     public List<Imaging.Segmentation.QcFlag> QcFlags { get; } = [];
 
-    /// <summary>The stats.json document, filled in by the steps.</summary>
-    public JsonObject Stats { get; } = [];
+    /// <summary>The stats.json document, filled in section by section by the steps (records: each step sets its sections with `with`).</summary>
+    public StatsDocument Document { get; set; } = new();
+
+    /// <summary>
+    /// Loads the shape model for step 7; null: the installed one (models/nsm/). `KneeWeb analyze` passes its
+    /// --nsm-model choice here. The caller disposes what it returns.
+    /// </summary>
+    public Func<(NsmModel Model, IDisposable Owner)>? LoadShapeModel { get; init; }
+
+    /// <summary>Fit settings of step 7 (reconstruction resolution...); mode and side come from <see cref="Options"/>.</summary>
+    public NsmFitOptions NsmSettings { get; init; } = new();
 
     /// <summary>Writers that fill the (temporary) job folder themselves, e.g. a set of meshes.</summary>
     public List<Func<string, CancellationToken, Task>> OutputFolderWriters { get; } = [];

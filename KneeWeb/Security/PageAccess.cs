@@ -65,6 +65,33 @@ public sealed class PageAccess(AuthenticationStateProvider authentication, JobAc
         return true;
     }
 
+    /// <summary>
+    /// The job when the user may change it (delete, exclude from the cohort, include again): the submitter,
+    /// a lead of its group, an Admin. A refusal is audited with <paramref name="attempted"/>; the change
+    /// itself is audited by the caller once it is done (<see cref="RecordAsync"/>).
+    /// </summary>
+    public async Task<Job?> ModifiableAsync(Guid jobId, string attempted)
+    {
+        ClaimsPrincipal user = await UserAsync();
+        Job? job = await access.FindAsync(await SubjectAsync(), user, remoteAddress, jobId, attempted);
+        if (job is null)
+        {
+            return null;
+        }
+
+        if (!JobAccess.CanModify(await SubjectAsync(), job))
+        {
+            await audit.RecordAsync(user, remoteAddress, AuditActions.AccessDenied, jobId, $"{attempted} (not the submitter, a lead of the group or an admin)");
+            return null;
+        }
+
+        return job;
+    }
+
+    /// <summary>An audit row for a change the user made on a page.</summary>
+    public async Task RecordAsync(string action, Guid jobId, string? detail = null) =>
+        await audit.RecordAsync(await UserAsync(), remoteAddress, action, jobId, "page", detail);
+
     /// <summary>The groups the user may upload into, the default first.</summary>
     public async Task<List<UploadGroupChoice>> UploadGroupsAsync() => await access.UploadGroupsAsync(await SubjectAsync());
 

@@ -69,6 +69,7 @@ public static class KneeWebSetup
         services.AddKneeWebExecutor(builder.Configuration.GetSection(KneeWebOptions.Section).GetValue("Jobs:Executor", JobExecutorKind.InProcess));
         services.AddSingleton<JobRecovery>();
         services.AddSingleton<JobService>();
+        services.AddSingleton<JobQcSummaries>();
         services.AddHostedService<JobWorker>();
         services.AddSingleton<RetentionService>();
         services.AddHostedService(sp => sp.GetRequiredService<RetentionService>());

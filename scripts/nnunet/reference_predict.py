@@ -4,15 +4,15 @@ nnU-Net v2's predictor (shared/NNUNET.md steps 1-10: preprocessing/cropping, def
 default_resampling, sliding_window_prediction, export_prediction), with the fixture networks of
 scripts/nnunet/fixture_networks.py for the forward pass.
 
-    /usr/bin/python3 scripts/nnunet/reference_predict.py [--onnx]
+    /usr/bin/python3 scripts/nnunet/reference_predict.py [--case NAME] [--units]
 
 Writes KneeWeb.Tests/TestData/NnUnet/reference/: the test images (<case>.nii.gz: anisotropic
 non-unit spacing, zero border with an enclosed zero hole, sizes that are no multiple of the patch,
-one oblique affine) and <case>__<model>__mirror_{off,on}.nii.gz, the label map in nnU-Net's label
-values on the image's grid. With --onnx also models/<name>.onnx + .json (torch.onnx export of the
-fold-averaged network, sidecar as the importer writes it) until `KneeWeb models import-nnunet` lands.
+one oblique affine, one whose pixdim disagrees with its sform) and
+<case>__<model>__mirror_{off,on}.nii.gz, the label map in nnU-Net's label values on the image's
+grid. --case regenerates one case only (the others stay byte-identical). The tests import the
+fixture folders with KneeWeb's own importer; no ONNX export is made here.
 """
-import hashlib
 import itertools
 import json
 import os
@@ -43,11 +43,14 @@ MODELS = {
                          {0: 0, 1: 4, 2: 5, 3: 6, 4: 7, 5: 8, 6: 9, 7: 1, 8: 2, 9: 3}),
 }
 
-# (case, model, shape ijk, spacing ijk, channels, oblique, intensity scale/offset)
+# (case, model, shape ijk, spacing ijk, channels, oblique, intensity scale/offset[, pixdim ijk])
+# 'pixdim': the sform's columns say one spacing, pixdim another (a tool rewrote the sform only).
+# SimpleITK (nnU-Net's default reader) and nibabel both report pixdim, so nnU-Net resamples by it.
 CASES = [
     ('aniso', 'synonyms-fullres', (17, 61, 70), (2.5, 0.6, 0.55), 1, True, (300.0, 100.0)),
     ('ct', 'cascade-fullres', (40, 36, 30), (0.8, 0.9, 1.1), 1, False, (400.0, -50.0)),
     ('twochan', 'oldplans-fullres', (29, 27, 11), (0.7, 0.75, 1.7), 2, False, (200.0, 50.0)),
+    ('pixdim', 'synonyms-fullres', (15, 52, 58), (2.5, 0.6, 0.55), 1, True, (300.0, 100.0), (1.8, 0.7, 0.45)),
 ]
 
 
@@ -291,24 +294,39 @@ def main():
     if '--units' in sys.argv:
         units()
         return
+    only = sys.argv[sys.argv.index('--case') + 1] if '--case' in sys.argv else None
     torch.set_num_threads(2)
-    for n, (case, model, shape, spacing, channels, oblique, (scale, offset)) in enumerate(CASES):
+    for n, (case, model, shape, spacing, channels, oblique, (scale, offset), *pixdim) in enumerate(CASES):
+        if only is not None and case != only:
+            continue
         path = os.path.join(OUT, f'{case}.nii.gz')
-        img = nib.Nifti1Image(make_image(shape, channels, 100 + n, scale, offset), affine_for(spacing, oblique))
-        img.set_qform(img.affine, code=1)
-        img.set_sform(img.affine, code=1)
+        data = make_image(shape, channels, 100 + n, scale, offset)
+        affine = affine_for(spacing, oblique)
+        if pixdim:
+            # sform only (qform code 0) and pixdim set apart from it; affine=None keeps the header as written.
+            hdr = nib.Nifti1Header()
+            hdr.set_data_shape(data.shape)
+            hdr.set_data_dtype(np.float32)
+            hdr.set_sform(affine, code=1)
+            hdr.set_qform(None, code=0)
+            hdr.set_zooms(tuple(pixdim[0]) + ((1.0,) if data.ndim == 4 else ()))
+            hdr.set_xyzt_units('mm')
+            img = nib.Nifti1Image(data, None, header=hdr)
+        else:
+            img = nib.Nifti1Image(data, affine)
+            img.set_qform(img.affine, code=1)
+            img.set_sform(img.affine, code=1)
         nib.save(img, path)
+        check = nib.load(path)
+        assert np.allclose(check.header.get_zooms()[:3], pixdim[0] if pixdim else spacing, atol=1e-5), check.header.get_zooms()
         for mirror in (False, True):
             previous = None
             if model == 'cascade-fullres':
                 previous = predict('cascade-lowres', path, mirror)
-                save_labels(previous, img, os.path.join(OUT, f'{case}__cascade-lowres__mirror_{"on" if mirror else "off"}.nii.gz'))
+                save_labels(previous, check, os.path.join(OUT, f'{case}__cascade-lowres__mirror_{"on" if mirror else "off"}.nii.gz'))
             labels = predict(model, path, mirror, previous)
-            save_labels(labels, img, os.path.join(OUT, f'{case}__{model}__mirror_{"on" if mirror else "off"}.nii.gz'))
+            save_labels(labels, check, os.path.join(OUT, f'{case}__{model}__mirror_{"on" if mirror else "off"}.nii.gz'))
             print(case, model, 'mirror', mirror, np.bincount(labels.ravel(), minlength=2))
-    if '--onnx' in sys.argv:
-        for name in MODELS:
-            export_onnx(name)
 
 
 def save_labels(labels_kji, like, path):
@@ -316,71 +334,6 @@ def save_labels(labels_kji, like, path):
     out.set_qform(like.affine, code=1)
     out.set_sform(like.affine, code=1)
     nib.save(out, path)
-
-
-# ----------------------------------------------------------------------------- interim ONNX export
-
-class FoldMean(torch.nn.Module):
-    def __init__(self, nets):
-        super().__init__()
-        self.nets = torch.nn.ModuleList(nets)
-
-    def forward(self, x):
-        return sum(net(x) for net in self.nets) / len(self.nets)
-
-
-def export_onnx(name):
-    folder, configuration, folds, schema = MODELS[name]
-    path = os.path.join(ROOT, folder)
-    plans = json.load(open(os.path.join(path, 'plans.json')))
-    dataset = json.load(open(os.path.join(path, 'dataset.json')))
-    config = fn.resolve_configuration(plans, configuration)
-    cin = fn.num_input_channels(plans, configuration, dataset)
-    nets, mirror_axes = [], []
-    for fold in folds:
-        net = fn.build_network(plans, configuration, dataset, cin)
-        ckpt = fn.load_checkpoint_into(net, os.path.join(path, f'fold_{fold}', 'checkpoint_final.pth'))
-        mirror_axes = list(ckpt['inference_allowed_mirroring_axes'] or [])
-        nets.append(net)
-    model = FoldMean(nets).eval()
-    models = os.path.join(OUT, 'models')
-    os.makedirs(models, exist_ok=True)
-    onnx_path = os.path.join(models, f'{name}.onnx')
-    x = torch.zeros((1, cin) + tuple(config['patch_size']))
-    torch.onnx.export(model, x, onnx_path, input_names=['input'], output_names=['logits'], opset_version=13,
-                      dynamic_axes={'input': {0: 'N'}, 'logits': {0: 'N'}})
-    labels = sorted({int(v) for v in dataset['labels'].values()})
-    tf = plans['transpose_forward']
-    # image axes (k, j, i) -> generic i, j, k fields: network axis a is image axis tf[a]
-    ijk = [None, None, None]
-    for a, img_axis in enumerate(tf):
-        ijk[2 - img_axis] = a
-    schemes = {'ZScoreNormalization': 'z_score', 'CTNormalization': 'ct'}
-    norm = []
-    for c, s in enumerate(config['normalization_schemes']):
-        entry = {'scheme': schemes[s], 'use_mask_for_norm': bool(config['use_mask_for_norm'][c])}
-        if s == 'CTNormalization':
-            p = plans['foreground_intensity_properties_per_channel'][str(c)]
-            entry.update(mean=p['mean'], std=p['std'], clip_low=p['percentile_00_5'], clip_high=p['percentile_99_5'])
-        norm.append(entry)
-    sidecar = {
-        'name': name, 'version': '1.0.0', 'description': f'{folder} ({configuration}), test fixture',
-        'input_channels': cin, 'num_classes': len(labels),
-        'patch_size_ijk': [config['patch_size'][a] for a in ijk],
-        'target_spacing_mm_ijk': [config['spacing'][a] for a in ijk],
-        'labels': {str(v): schema[v] for v in labels},
-        'nn_unet': {
-            'transpose_forward': tf, 'transpose_backward': plans['transpose_backward'],
-            'patch_size': config['patch_size'], 'spacing_mm': config['spacing'], 'normalization': norm,
-            'mirror_axes': mirror_axes, 'model_labels': labels,
-        },
-        'sha256': hashlib.sha256(open(onnx_path, 'rb').read()).hexdigest(),
-    }
-    if config.get('previous_stage'):
-        sidecar['nn_unet']['previous_stage'] = 'cascade-lowres'
-        sidecar['nn_unet']['cascade_foreground_labels'] = fn.foreground_labels(dataset)
-    with open(os.path.join(models, f'{name}.json'), 'w') as f:
-        json.dump(sidecar, f, indent=2)
 
 
 if __name__ == '__main__':

@@ -5,6 +5,9 @@ using KneeWeb.Imaging.Meshing;
 using KneeWeb.Imaging.Phantom;
 using KneeWeb.Imaging.Segmentation;
 using KneeWeb.Imaging.Thickness;
+using KneeWeb.Pipeline;
+using KneeWeb.Pipeline.Results;
+using KneeWeb.Tests.Pipeline.Results;
 using Xunit;
 
 namespace KneeWeb.Tests.Imaging.Analysis;
@@ -23,17 +26,16 @@ public sealed class KneeAnalysisTests : IDisposable
     }
 
     [Fact]
-    public void A_left_knee_is_analysed_end_to_end_and_written_out()
+    public async Task A_left_knee_is_analysed_end_to_end_and_written_out()
     {
         PhantomResult phantom = KneePhantom.Generate(new PhantomOptions { Coarsening = 2, Side = KneeSide.Left, IncludeImage = false });
-        var steps = new List<string>();
-        AnalysisResult result = KneeAnalysis.Run(phantom.Labels, null, new AnalysisOptions(),
-            new SynchronousProgress(p => steps.Add(p.Step)), CancellationToken.None);
+        (PipelineContext context, IReadOnlyList<string> steps) = await AnalyzeRecipe.RunAsync(phantom.Labels, folder);
+        AnalysisResult result = context.Analysis!;
 
         Assert.Equal(KneeSide.Left, result.Side);
         Assert.NotNull(result.Subregions);
-        Assert.Contains(KneeAnalysis.MeshStep, steps);
-        Assert.Contains(KneeAnalysis.ThicknessStep, steps);
+        Assert.Contains(KneeSteps.Meshes.Name, steps);
+        Assert.Contains(KneeSteps.Thickness.Name, steps);
         Assert.DoesNotContain(result.Qc, f => f.Severity == QcSeverity.Error);
         foreach (byte sub in KneeLabels.FemoralSubregions)
         {
@@ -43,20 +45,17 @@ public sealed class KneeAnalysisTests : IDisposable
         // Left knee: medial is +x, so medial subregions lie at larger x than lateral ones.
         Assert.True(MeanX(result.LabelsWithSubregions!, KneeLabels.FemoralMedialWeightBearing) > MeanX(result.LabelsWithSubregions!, KneeLabels.FemoralLateralWeightBearing));
 
-        JsonObject stats = result.ToStatsJson();
-        Assert.NotNull(stats["volumes_mm3"]!["femur"]);
-        JsonNode medial = stats["thickness_mm"]!["medial_tibial_cartilage"]!;
-        foreach (string key in new[] { "mean", "sd", "median", "p5", "p95", "n" })
-        {
-            Assert.NotNull(medial[key]);
-        }
+        StatsDocument stats = StatsDocumentIo.ReadFile(Path.Combine(folder, "stats.json"))!;
+        Assert.True(stats.VolumesMm3!["femur"] > 0);
+        ThicknessSection medial = stats.ThicknessMm!["medial_tibial_cartilage"];
+        Assert.All(new[] { medial.MeanMm, medial.SdMm, medial.MedianMm, medial.P5Mm, medial.P95Mm }, v => Assert.NotNull(v));
+        Assert.True(medial.N > 0);
+        Assert.InRange(medial.MeanMm!.Value, 1.5, 2.5);
+        Assert.Null(stats.BScore);
+        Assert.NotNull(stats.NsmSkipped);
+        Assert.Equal("left", stats.Side);
 
-        Assert.InRange(medial["mean"]!.GetValue<double>(), 1.5, 2.5);
-        Assert.Null(stats["bscore"]);
-        Assert.NotNull(stats["nsm_skipped"]);
-
-        IReadOnlyList<string> files = result.WriteOutputs(folder);
-        Assert.Contains(files, f => f.EndsWith("femur.vtk", StringComparison.Ordinal));
+        Assert.True(File.Exists(Path.Combine(folder, "meshes", "femur.vtk")));
         TriangleMesh femur = MeshIo.ReadVtk(Path.Combine(folder, "meshes", "femur.vtk"));
         TriangleMesh original = result.Meshes[KneeLabels.Femur].Mesh;
         Assert.Equal(original.VertexCount, femur.VertexCount);
@@ -71,11 +70,11 @@ public sealed class KneeAnalysisTests : IDisposable
         string[] csv = File.ReadAllLines(Path.Combine(folder, "thickness.csv"));
         Assert.Equal("region,label,mean_mm,sd_mm,median_mm,p5_mm,p95_mm,n", csv[0]);
         Assert.Contains(csv, line => line.StartsWith("femoral_medial_weight_bearing,12,", StringComparison.Ordinal));
-        Assert.NotNull(JsonNode.Parse(File.ReadAllText(Path.Combine(folder, "analysis.json")))!["qc"]);
+        Assert.NotNull(JsonNode.Parse(File.ReadAllText(Path.Combine(folder, "thickness.json")))!["femoral_medial_weight_bearing"]);
     }
 
     [Fact]
-    public void Missing_tibial_cartilage_becomes_qc_flags_not_a_silent_gap()
+    public async Task Missing_tibial_cartilage_becomes_qc_flags_not_a_silent_gap()
     {
         PhantomResult phantom = KneePhantom.Generate(new PhantomOptions { Coarsening = 4, IncludeImage = false });
         byte[] voxels = (byte[])((byte[])phantom.Labels.Voxels).Clone();
@@ -87,7 +86,7 @@ public sealed class KneeAnalysisTests : IDisposable
             }
         }
 
-        AnalysisResult result = KneeAnalysis.Run(Volume.CreateLabelMap(phantom.Labels.Geometry, voxels), null, new AnalysisOptions(), null, CancellationToken.None);
+        AnalysisResult result = (await AnalyzeRecipe.RunAsync(Volume.CreateLabelMap(phantom.Labels.Geometry, voxels), folder)).Context.Analysis!;
         Assert.Contains(result.Qc, f => f.Code == "STRUCTURE_MISSING" && f.Structure == "medial_tibial_cartilage");
         Assert.Contains(result.Qc, f => f.Code == "SIDE_UNKNOWN");
         Assert.Contains(result.Qc, f => f.Code == "SUBREGIONS_UNAVAILABLE");
@@ -95,7 +94,7 @@ public sealed class KneeAnalysisTests : IDisposable
     }
 
     [Fact]
-    public void A_noisy_segmentation_still_gives_watertight_meshes_and_thickness()
+    public async Task A_noisy_segmentation_still_gives_watertight_meshes_and_thickness()
     {
         // Segmentation-like errors: a tenth of the voxels on structure borders take a neighbour's label.
         PhantomResult phantom = KneePhantom.Generate(new PhantomOptions { Coarsening = 2, IncludeImage = false });
@@ -118,7 +117,7 @@ public sealed class KneeAnalysisTests : IDisposable
             }
         }
 
-        AnalysisResult result = KneeAnalysis.Run(Volume.CreateLabelMap(phantom.Labels.Geometry, voxels), null, new AnalysisOptions(), null, CancellationToken.None);
+        AnalysisResult result = (await AnalyzeRecipe.RunAsync(Volume.CreateLabelMap(phantom.Labels.Geometry, voxels), folder)).Context.Analysis!;
         Assert.Equal(9, result.Meshes.Count);
         Assert.All(result.Meshes.Values, m => Assert.True(m.Watertight, $"{KneeLabels.Name(m.Label)}: {m.WatertightProblem}"));
         Assert.Contains(result.Qc, f => f.Code == "COMPONENTS_REMOVED");
@@ -148,10 +147,5 @@ public sealed class KneeAnalysisTests : IDisposable
         }
 
         return sum / n;
-    }
-
-    private sealed class SynchronousProgress(Action<(string Step, double Fraction)> report) : IProgress<(string Step, double Fraction)>
-    {
-        public void Report((string Step, double Fraction) value) => report(value);
     }
 }

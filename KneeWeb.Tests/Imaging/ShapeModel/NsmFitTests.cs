@@ -6,6 +6,7 @@ using KneeWeb.Imaging.Segmentation;
 using KneeWeb.Imaging.ShapeModel;
 using KneeWeb.Inference.ModelBuilding;
 using KneeWeb.Jobs;
+using KneeWeb.Pipeline;
 using Xunit;
 
 namespace KneeWeb.Tests.Imaging.ShapeModel;
@@ -153,10 +154,10 @@ public sealed class NsmFitTests(ShapeModelFixture fixture) : IClassFixture<Shape
         }
 
         Volume noFemur = Volume.CreateLabelMap(phantom.Labels.Geometry, voxels);
-        var options = new AnalysisOptions { Thickness = false, Nsm = NsmMode.Bone, ShapeModel = fixture.Model };
-        NsmFailedException failure = Assert.Throws<NsmFailedException>(() => KneeAnalysis.Run(noFemur, null, options, null, CancellationToken.None));
+        IReadOnlyDictionary<byte, StructureMesh> meshes = KneeAnalysis.BuildMeshes(noFemur, new MeshOptions());
+        NsmFailedException failure = Assert.Throws<NsmFailedException>(() => KneeAnalysis.FitShapeModel(noFemur, meshes, fixture.Model, new NsmFitOptions { Mode = NsmFitMode.Bone }));
         Assert.Contains("no femur", failure.Message, StringComparison.Ordinal);
-        Assert.Equal(ErrorCode.NSM_FAILED, ErrorMapper.Map(failure, KneeAnalysis.NsmStep).Code);
+        Assert.Equal(ErrorCode.NSM_FAILED, ErrorMapper.Map(failure, KneeSteps.Nsm.Name).Code);
     }
 
     [Fact]
@@ -176,7 +177,7 @@ public sealed class NsmFitTests(ShapeModelFixture fixture) : IClassFixture<Shape
             File.WriteAllBytes(Path.Combine(nsm, NsmModelBuilder.Name + ".onnx"), onnx);
             NsmFailedException altered = Assert.Throws<NsmFailedException>(() => NsmModels.Load(fixture.Runtime, models));
             Assert.Contains("does not match its sidecar", altered.Message, StringComparison.Ordinal);
-            Assert.Equal(ErrorCode.NSM_FAILED, ErrorMapper.Map(altered, KneeAnalysis.NsmStep).Code);
+            Assert.Equal(ErrorCode.NSM_FAILED, ErrorMapper.Map(altered, KneeSteps.Nsm.Name).Code);
         }
         finally
         {

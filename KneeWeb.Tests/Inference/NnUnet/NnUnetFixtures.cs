@@ -24,6 +24,13 @@ public static class NnUnetFixtures
             .Select(p => Path.GetRelativePath(Root, p))
             .Order(StringComparer.Ordinal);
 
+    /// <summary>
+    /// Imports a fixture folder with KneeWeb's own importer (the `models import-nnunet` code path)
+    /// under <paramref name="name"/>; a cascade brings its low-res parent as "NAME-3d-lowres".
+    /// </summary>
+    public static IReadOnlyList<KneeWeb.Inference.NnUnet.NnUnetImportedModel> Import(string relative, string modelsFolder, string name) =>
+        KneeWeb.Inference.NnUnet.NnUnetImporter.Import(new KneeWeb.Inference.NnUnet.NnUnetImportOptions { TrainedFolder = Folder(relative), OutputFolder = modelsFolder, Name = name }).Models;
+
     /// <summary>Copies a fixture's dataset folder to a temp folder so a test may edit its files.</summary>
     public static string CopyDataset(string relative, string destination)
     {

@@ -44,6 +44,7 @@ internal static class NiftiReader
             {
                 Format = header.FormatName,
                 SourceName = Path.GetFileName(path),
+                HeaderSpacingMm = HeaderSpacing(header),
                 Properties = new Dictionary<string, string>(StringComparer.Ordinal)
                 {
                     ["affine_source"] = layout.AffineSource,
@@ -282,6 +283,33 @@ internal static class NiftiReader
             r00 * si, r01 * sj, r02 * sk, h.QoffsetX,
             r10 * si, r11 * sj, r12 * sk, h.QoffsetY,
             r20 * si, r21 * sj, r22 * sk, h.QoffsetZ);
+    }
+
+    /// <summary>
+    /// |pixdim[1..3]| scaled to mm by xyzt_units, as ITK's NIfTI reader sets the spacing (whatever
+    /// the sform's column lengths say); null when one is zero or not finite.
+    /// </summary>
+    private static Vec3d? HeaderSpacing(NiftiHeader h)
+    {
+        double toMm = (h.XyztUnits & 0x07) switch
+        {
+            1 => 1000.0,
+            3 => 0.001,
+            _ => 1.0,
+        };
+        Span<double> spacing = stackalloc double[3];
+        for (int i = 1; i <= 3; i++)
+        {
+            double p = i > h.Dim[0] ? 1 : Math.Abs(h.Pixdim[i]) * toMm;
+            if (!(p > 0) || !double.IsFinite(p))
+            {
+                return null;
+            }
+
+            spacing[i - 1] = p;
+        }
+
+        return new Vec3d(spacing[0], spacing[1], spacing[2]);
     }
 
     /// <summary>pixdim[1..3] as nibabel uses them: absolute values; axes beyond dim[0] default to 1.</summary>

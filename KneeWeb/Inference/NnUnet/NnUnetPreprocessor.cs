@@ -43,7 +43,7 @@ public static class NnUnetPreprocessor
 
         var transpose = new AxisTranspose(settings.TransposeForward);
         Grid3 grid = transpose.ToNetwork(image.Dims);
-        double[] spacing = transpose.ToNetwork(image.Geometry.SpacingMm);
+        double[] spacing = transpose.ToNetwork(ReaderSpacingMm(image));
         var channels = new float[image.Frames][];
         for (int c = 0; c < image.Frames; c++)
         {
@@ -179,4 +179,11 @@ public static class NnUnetPreprocessor
 
         return result;
     }
+
+    /// <summary>
+    /// The spacing nnU-Net's readers would report: SimpleITK and nibabel give a NIfTI's pixdim,
+    /// not its sform's column lengths, so a file whose sform was rewritten without pixdim is
+    /// resampled by pixdim (shared/NNUNET.md, reading). Formats without a header spacing: the geometry's.
+    /// </summary>
+    internal static Vec3d ReaderSpacingMm(Volume image) => image.Metadata?.HeaderSpacingMm ?? image.Geometry.SpacingMm;
 }

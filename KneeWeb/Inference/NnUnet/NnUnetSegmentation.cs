@@ -39,7 +39,7 @@ internal sealed class NnUnetSegmentation(SegmentationPredictor owner, ModelEntry
         byte[] toSchema = SchemaByChannel(sidecar);
         var run = new NnUnetRun(owner, model, options, rest, cancellationToken)
         {
-            Preview = preview is null ? null : (new PreviewSampler(preview, options.PreviewInterval), toSchema),
+            Preview = preview is null ? null : (new PreviewSampler(preview, owner.PreviewInterval), toSchema),
         };
         NnUnetPrediction prediction = run.Predict(image, previous);
         fallbacks.AddRange(prediction.Fallbacks);
