@@ -13,7 +13,7 @@ namespace KneeWeb.Tests.Components;
 public sealed class ViewerComponentTests : ComponentTestContext
 {
     [Fact]
-    public async Task The_volume_viewer_enables_its_controls_when_the_js_says_ready_and_reads_the_crosshair()
+    public async Task The_volume_viewer_keeps_its_controls_live_while_loading_and_follows_the_js_when_ready()
     {
         IRenderedComponent<VolumeViewer> viewer = Render<VolumeViewer>(new Dictionary<string, object?>
         {
@@ -22,16 +22,32 @@ public sealed class ViewerComponentTests : ComponentTestContext
             ["SegmentationUrl"] = "/v1/jobs/x/artifacts/segmentation.nii.gz",
         });
         Assert.Equal("loading", viewer.Find("[data-testid=volume-viewer]").GetAttribute("data-state"));
-        Assert.True(viewer.Find("[data-testid=view-multiplanar]").HasAttribute("disabled"));
+        // The JS module hears the controls and applies them once loaded: they are never disabled, so a click while
+        // loading (or while the live connection is down) is not lost.
+        Assert.False(viewer.Find("[data-testid=view-multiplanar]").HasAttribute("disabled"));
+        Assert.Equal("axial", viewer.Find("[data-testid=view-axial]").GetAttribute("data-view-mode"));
+        Assert.Equal("reset", viewer.Find("[data-testid=view-reset]").GetAttribute("data-view-action"));
         Assert.Equal(LabelLegend.Structures.Count, viewer.FindAll("[data-testid=label-toggles] input[type=checkbox]").Count);
+        Assert.All(viewer.FindAll("[data-testid=label-toggles] input[type=checkbox]"), c => Assert.True(c.HasAttribute("data-label-value")));
+        Assert.Equal("range", viewer.Find("[data-testid=opacity]").GetAttribute("type"));
+        Assert.True(viewer.Find("[data-testid=opacity]").HasAttribute("data-viewer-opacity"));
         Assert.Empty(viewer.FindAll("[data-testid=window-min]"));
+        // The status element belongs to the JS module (progress, failure, Retry): Blazor renders it empty.
+        Assert.Empty(viewer.Find("[data-testid=viewer-status]").Children);
+        // MudBlazor controls, no native ones of Blazor's own.
+        Assert.Empty(viewer.FindAll("[data-testid=volume-viewer] input:not(.mud-checkbox-input):not(.mud-slider-input):not(.mud-input-root)"));
 
-        await viewer.InvokeAsync(() => viewer.Instance.OnViewerReady(10, 200, 0, 255, null));
+        // Settings changed in the browser while the circuit was down come back with "ready".
+        await viewer.InvokeAsync(() => viewer.Instance.OnViewerReady(10, 200, 0, 255, null, new ViewerSettings("coronal", [1], 0.75)));
 
         Assert.Equal("ready", viewer.Find("[data-testid=volume-viewer]").GetAttribute("data-state"));
-        Assert.False(viewer.Find("[data-testid=view-multiplanar]").HasAttribute("disabled"));
-        Assert.Equal("200", viewer.Find("[data-testid=window-max]").GetAttribute("value"));
+        Assert.Equal("200", viewer.Find("input[data-testid=window-max]").GetAttribute("value"));
+        Assert.Equal("max", viewer.Find("input[data-testid=window-max]").GetAttribute("data-window"));
         Assert.Contains("Intensities 0 to 255", viewer.Find(".kw-window").TextContent, StringComparison.Ordinal);
+        Assert.Equal("true", viewer.Find("[data-testid=view-coronal]").GetAttribute("aria-pressed"));
+        Assert.False(viewer.Find("[data-testid=label-toggle-1]").HasAttribute("checked"));
+        Assert.True(viewer.Find("[data-testid=label-toggle-2]").HasAttribute("checked"));
+        Assert.Equal("75%", viewer.Find("[data-testid=opacity-value]").TextContent);
 
         await viewer.InvokeAsync(() => viewer.Instance.OnLocation(4, 87.5, [1.04, -2, 30.25]));
         Assert.Equal("4", viewer.Find("[data-testid=crosshair-label]").GetAttribute("data-label"));
@@ -40,18 +56,29 @@ public sealed class ViewerComponentTests : ComponentTestContext
 
         viewer.Find("[data-testid=view-axial]").Click();
         Assert.Equal("true", viewer.Find("[data-testid=view-axial]").GetAttribute("aria-pressed"));
-        Assert.Equal("false", viewer.Find("[data-testid=view-multiplanar]").GetAttribute("aria-pressed"));
+        Assert.Equal("false", viewer.Find("[data-testid=view-coronal]").GetAttribute("aria-pressed"));
+
+        // A change the module made while the circuit was down catches up when its call lands.
+        await viewer.InvokeAsync(() => viewer.Instance.OnViewerSettings(new ViewerSettings("render", [], 0.2)));
+        Assert.Equal("true", viewer.Find("[data-testid=view-render]").GetAttribute("aria-pressed"));
+        Assert.True(viewer.Find("[data-testid=label-toggle-1]").HasAttribute("checked"));
+        Assert.Equal("20%", viewer.Find("[data-testid=opacity-value]").TextContent);
     }
 
     [Fact]
-    public async Task The_volume_viewer_shows_a_load_error_in_place_of_the_image()
+    public async Task The_volume_viewer_marks_a_failed_load_and_leaves_its_reason_and_retry_to_the_module()
     {
         IRenderedComponent<VolumeViewer> viewer = Render<VolumeViewer>(new Dictionary<string, object?> { ["ImageUrl"] = "/nowhere", ["ImageName"] = "input.nii.gz" });
-        await viewer.InvokeAsync(() => viewer.Instance.OnViewerError("image", "The MRI could not be loaded (404)."));
+        await viewer.InvokeAsync(() => viewer.Instance.OnViewerError("image", "The MRI could not be downloaded (HTTP 404)."));
         Assert.Equal("error", viewer.Find("[data-testid=volume-viewer]").GetAttribute("data-state"));
-        Assert.Equal("The MRI could not be loaded (404).", viewer.Find("[data-testid=viewer-error]").TextContent);
+        // The sentence and its Retry are drawn by the module into its status element, which works without the circuit.
+        Assert.Empty(viewer.Find("[data-testid=viewer-status]").Children);
         // Without a segmentation there are no label toggles to offer.
         Assert.Empty(viewer.FindAll("[data-testid=label-toggles]"));
+
+        // A Retry that then succeeds.
+        await viewer.InvokeAsync(() => viewer.Instance.OnViewerReady(0, 1, 0, 1, null, null));
+        Assert.Equal("ready", viewer.Find("[data-testid=volume-viewer]").GetAttribute("data-state"));
     }
 
     [Fact]
@@ -65,6 +92,9 @@ public sealed class ViewerComponentTests : ComponentTestContext
             ["NsmNote"] = "the neural shape model did not run in this job",
         });
         Assert.Equal(["Femur", "Femoral cartilage"], viewer.FindAll(".kw-mesh-list li").Select(li => li.Text()));
+        // Cartilage starts hidden: it covers the bone's thickness colours.
+        Assert.True(viewer.Find("input[data-testid=mesh-toggle-0]").HasAttribute("checked"));
+        Assert.False(viewer.Find("input[data-testid=mesh-toggle-1]").HasAttribute("checked"));
         Assert.True(viewer.Find("[data-testid=mesh-reset]").HasAttribute("disabled"));
         Assert.Contains("did not run", viewer.Find("[data-testid=nsm-overlay-note]").TextContent, StringComparison.Ordinal);
 
@@ -73,6 +103,9 @@ public sealed class ViewerComponentTests : ComponentTestContext
         Assert.False(viewer.Find("[data-testid=mesh-reset]").HasAttribute("disabled"));
         Assert.Contains("4 mm", viewer.Find("[data-testid=thickness-legend]").TextContent, StringComparison.Ordinal);
         Assert.Contains("2 mm", viewer.Find("[data-testid=thickness-legend]").TextContent, StringComparison.Ordinal);
+        Assert.NotNull(viewer.Find("[data-testid=thickness-legend] .kw-legend-viridis"));
+        Assert.True(viewer.Find("input[data-testid=thickness-toggle]").HasAttribute("checked"));
+        Assert.Empty(viewer.FindAll("[data-testid=mesh-viewer] input:not(.mud-checkbox-input)"));
 
         await viewer.InvokeAsync(() => viewer.Instance.OnMeshesError("The femur mesh could not be read."));
         Assert.Equal("The femur mesh could not be read.", viewer.Find("[data-testid=mesh-error]").TextContent);

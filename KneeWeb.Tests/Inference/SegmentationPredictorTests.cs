@@ -118,7 +118,9 @@ public sealed class SegmentationPredictorTests(InferenceFixture fixture) : IClas
         using var predictor = new SegmentationPredictor(fixture.Runtime) { TestSeam = new PredictorTestSeam { PreviewInterval = TimeSpan.Zero } };
         var every = new List<SegmentationPreview>();
         SegmentationResult first = await predictor.SegmentAsync(image, DemoEntry(), Cpu with { BatchSize = 1 }, null, every.Add, CancellationToken.None);
-        Assert.Equal(first.Tiles + 1, every.Count); // one per tile, and the final one
+        Assert.Equal(first.Tiles + 2, every.Count); // the image as tiling starts, one per tile, and the final one
+        Assert.Equal(0, every[0].Fraction);
+        Assert.All(every[0].AcrossJ.Labels, l => Assert.Equal(0, l));
         for (int n = 1; n < every.Count; n++)
         {
             Assert.True(every[n].Fraction >= every[n - 1].Fraction);
@@ -131,7 +133,7 @@ public sealed class SegmentationPredictorTests(InferenceFixture fixture) : IClas
         using var hourlyPredictor = new SegmentationPredictor(fixture.Runtime) { TestSeam = new PredictorTestSeam { PreviewInterval = TimeSpan.FromHours(1) } };
         var hourly = new List<SegmentationPreview>();
         SegmentationResult second = await hourlyPredictor.SegmentAsync(image, DemoEntry(), Cpu with { BatchSize = 1 }, null, hourly.Add, CancellationToken.None);
-        Assert.Single(hourly); // only the final preview
+        Assert.Equal([0.0, 1.0], hourly.Select(p => p.Fraction)); // forced: the image as tiling starts, and the final preview
         Assert.Equal(first.Labels.Span<byte>().ToArray(), second.Labels.Span<byte>().ToArray());
     }
 

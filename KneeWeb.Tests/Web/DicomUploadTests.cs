@@ -7,7 +7,7 @@ using Xunit;
 
 namespace KneeWeb.Tests.Web;
 
-/// <summary>A DICOM zip with two series: the upload answers with the list, and the chosen series becomes the job.</summary>
+/// <summary>A DICOM zip with two series: the upload answers with the list, and the chosen series becomes the job (and what its viewer shows).</summary>
 [Trait("Category", "host")]
 public sealed class DicomUploadTests : IDisposable
 {
@@ -50,5 +50,13 @@ public sealed class DicomUploadTests : IDisposable
         JsonElement metadata = stats.RootElement.GetProperty("input").GetProperty("metadata");
         Assert.Equal("T2 SAG", metadata.GetProperty("SeriesDescription").GetString());
         Assert.True(metadata.TryGetProperty("MagneticFieldStrength", out JsonElement tesla) && tesla.GetString() == "3", metadata.ToString());
+
+        // The viewer's copy is the analysed series, not a 422 "holds 2 series; choose one".
+        using HttpResponseMessage forViewer = await client.GetAsync($"/v1/jobs/{id}/input?as=nifti");
+        Assert.True(forViewer.StatusCode == HttpStatusCode.OK, await forViewer.Content.ReadAsStringAsync());
+        string copy = temp.File("viewer.nii.gz");
+        await File.WriteAllBytesAsync(copy, await forViewer.Content.ReadAsByteArrayAsync());
+        KneeWeb.Imaging.Volume shown = KneeWeb.Imaging.Io.VolumeIo.Read(copy);
+        Assert.Equal((10, 8, 6), (shown.Dims.I, shown.Dims.J, shown.Dims.K));
     }
 }

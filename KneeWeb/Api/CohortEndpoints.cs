@@ -65,14 +65,14 @@ public static class CohortEndpoints
             return Results.File(path, "application/octet-stream", fileDownloadName: Path.GetFileName(path), enableRangeProcessing: true);
         }
 
-        string converted = Path.Combine(Path.GetDirectoryName(path)!, "viewer.nii.gz");
+        string converted = ViewerInput.ConvertedPath(job, path);
         if (!File.Exists(converted))
         {
             try
             {
                 await Task.Run(() =>
                 {
-                    Volume volume = VolumeIo.Read(path, new VolumeReadOptions { WorkFolder = Path.GetDirectoryName(path) });
+                    Volume volume = VolumeIo.Read(path, ViewerInput.ReadOptions(job, path));
                     // The writer picks the format from the extension, so the partial name keeps ".nii.gz".
                     string partial = Path.Combine(Path.GetDirectoryName(converted)!, $"viewer-{Guid.NewGuid():N}.partial.nii.gz");
                     VolumeIo.Write(volume, partial);

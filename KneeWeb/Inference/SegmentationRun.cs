@@ -40,6 +40,7 @@ internal sealed class SegmentationRun(SegmentationPredictor owner, ModelEntry mo
         float[] importance = plan.Direct ? [] : SlidingWindow.ImportanceMap(plan.Patch.I, plan.Patch.J, plan.Patch.K, sidecar.SlidingWindow.Gaussian);
         var scores = new ScoreAccumulator(plan, importance, labelLookup, keepForRestore: restorer is not null);
         PreviewSampler? sampler = preview is null ? null : new PreviewSampler(preview, owner.PreviewInterval);
+        Offer(sampler, plan, channels, scores, 0, force: true); // the image at once, before a (possibly minutes-long) first model run
         int batch = plan.Batch;
         using (var runner = new TileRunner(owner.Runtime, plan, channels, fallback, clocks, cancellationToken))
         {

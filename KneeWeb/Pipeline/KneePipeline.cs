@@ -196,7 +196,9 @@ public sealed class KneePipeline(SegmentationEngine engine)
                 _ => null,
             },
         };
-        SegmentationResult result = await engine.Predictor.SegmentAsync(image, model, options, reporter, preview => reporter.Preview(RenderPreview(preview)), ct);
+        // A model run can take minutes between tile reports (one tile for a whole-grid model): estimates keep the bar moving.
+        using var estimated = new EstimatedProgress(reporter);
+        SegmentationResult result = await engine.Predictor.SegmentAsync(image, model, options, estimated, preview => reporter.Preview(PreviewRendering.Render(preview, image.Geometry.IndexToRas)), ct);
         context.Labels = result.Labels;
         context.Document = context.Document with
         {
@@ -332,13 +334,6 @@ public sealed class KneePipeline(SegmentationEngine engine)
             BScoreReference = StatsSections.Reference(fit.BScoreReference),
         };
         reporter.Report(1);
-    }
-
-    private static PipelinePreview RenderPreview(SegmentationPreview preview)
-    {
-        PreviewPlane plane = preview.AcrossK;
-        byte[] rgb = LabelOverlay.Render(plane.Image, plane.Labels, plane.Width, plane.Height);
-        return new PipelinePreview(PngEncoder.EncodeRgb(rgb, plane.Width, plane.Height), plane.Plane, 0, preview.Fraction);
     }
 
     private static void Postprocess(PipelineContext context, StepReporter reporter, CancellationToken ct)

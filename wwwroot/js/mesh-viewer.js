@@ -1,5 +1,7 @@
 // Bone and cartilage meshes of a job in NiiVue's 3D view: drag to rotate, wheel to zoom.
-// Bone meshes carry a thickness_mm point-data array (legacy binary VTK); it becomes a colour layer.
+// Bone meshes carry a thickness_mm point-data array (legacy binary VTK); it becomes a colour layer (viridis),
+// on bone drawn neutral grey so the scale never reads as a bone's own colour. Cartilage starts hidden: it lies
+// on exactly the surface the map colours.
 import { Niivue, SLICE_TYPE, NVMeshLayerDefaults } from '/lib/niivue/index.js'; // index.min.js in 0.69 only exports a URL-encoded copy of the module
 
 const marker = 'SCALARS thickness_mm float 1\nLOOKUP_TABLE default\n';
@@ -16,6 +18,26 @@ async function readThickness(url) {
     const values = new Float32Array(n);
     for (let i = 0; i < n; i++) values[i] = view.getFloat32(i * 4, false);
     return values;
+}
+
+export const thicknessColormap = 'viridis';
+const mappedBoneRgba = [205, 205, 205, 255];
+
+// The shape model's reconstruction lies on the femur's surface: drawn plainly, the two fight for the same depth
+// and the overlay flickers through as the view turns. NiiVue has no per-mesh depth settings, so the overlay's
+// vertex array gets a polygon offset toward the viewer when it is bound. NiiVue's 3D view is orthographic
+// (linear depth over about 8x the scene's radius), so these units come to roughly half a millimetre on a knee.
+function offsetOverlay(gl, isOverlay) {
+    const bind = gl.bindVertexArray.bind(gl);
+    gl.bindVertexArray = vao => {
+        bind(vao);
+        if (vao && isOverlay(vao)) {
+            gl.enable(gl.POLYGON_OFFSET_FILL);
+            gl.polygonOffset(-2, -40000);
+        } else {
+            gl.disable(gl.POLYGON_OFFSET_FILL);
+        }
+    };
 }
 
 export async function create(canvas, dotnet, meshes, thicknessMaxMm, nsm) {
@@ -58,6 +80,10 @@ export async function create(canvas, dotnet, meshes, thicknessMaxMm, nsm) {
             const overlay = nv.meshes[list.length - 1];
             overlay.kwNsm = true;
             nv.setMeshProperty(overlay.id, 'opacity', nsm.opacity);
+            offsetOverlay(nv.gl, vao => vao === overlay.vao);
+        }
+        for (let i = 0; i < meshes.length && i < nv.meshes.length; i++) {
+            if (meshes[i].hidden) nv.setMeshProperty(nv.meshes[i].id, 'visible', false);
         }
     } catch (e) {
         await dotnet.invokeMethodAsync('OnMeshesError', `The meshes could not be shown (${e.message}).`);
@@ -72,10 +98,11 @@ export async function create(canvas, dotnet, meshes, thicknessMaxMm, nsm) {
             if (!values || values.length !== nv.meshes[i].pts.length / 3) continue;
             // Vertices without cartilage (0 mm) keep the bone's own colour.
             nv.meshes[i].layers.push({
-                ...NVMeshLayerDefaults, name: 'thickness_mm', values, colormap: 'warm', opacity: 1,
+                ...NVMeshLayerDefaults, name: 'thickness_mm', values, colormap: thicknessColormap, opacity: 1,
                 cal_min: 0.05, cal_max: thicknessMaxMm, global_min: 0, global_max: thicknessMaxMm,
                 isTransparentBelowCalMin: true, colorbarVisible: false, nFrame4D: 1, frame4D: 0, outlineBorder: 0,
             });
+            nv.meshes[i].rgba255 = mappedBoneRgba;
             nv.meshes[i].updateMesh(nv.gl);
             coloured++;
         } catch (e) {
