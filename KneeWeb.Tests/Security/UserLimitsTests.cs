@@ -140,6 +140,44 @@ public sealed class UserLimitsTests : IDisposable
         Assert.Equal((UnixFileMode)0b111_000_000, File.GetUnixFileMode(settings.JobsPath));
     }
 
+    [Fact]
+    public async Task Concurrent_uploads_cannot_all_pass_the_waiting_jobs_limit()
+    {
+        // The soak found "You have 23 jobs waiting or running; the limit is 20": each upload was checked
+        // before any of the others had written its job row. Twelve at once against a limit of 3.
+        using var factory = new KneeWebFactory(new Dictionary<string, string?>
+        {
+            ["KneeWeb:Limits:MaxQueuedJobsPerUser"] = "3",
+            ["KneeWeb:Limits:UploadsPerHour"] = "0",
+            ["KneeWeb:Limits:UploadBytesPerHour"] = "0",
+            ["KneeWeb:Jobs:DiagnosticStepDelay"] = "00:30:00",
+        });
+        string input = TestVolumes.WriteRamp(inputs.Path);
+        (_, string token) = await TestAccounts.CreateUserAsync(factory.Services, "vera", Roles.Member);
+        using HttpClient vera = factory.CreateClientWithToken(token);
+
+        HttpResponseMessage[] answers = await Task.WhenAll(Enumerable.Range(0, 12).Select(_ => ApiClient.PostJobAsync(vera, input)));
+        try
+        {
+            string[] seen = await Task.WhenAll(answers.Select(async a => $"{(int)a.StatusCode} {await a.Content.ReadAsStringAsync()}"));
+            Assert.True(answers.Count(a => a.StatusCode == HttpStatusCode.Accepted) == 3, string.Join("\n", seen));
+            foreach (HttpResponseMessage refused in answers.Where(a => a.StatusCode != HttpStatusCode.Accepted))
+            {
+                await AssertLimitedAsync(refused);
+            }
+
+            // Only the admitted uploads left a folder behind.
+            Assert.Equal(3, Directory.GetDirectories(UploadsOf(factory)).Length);
+        }
+        finally
+        {
+            foreach (HttpResponseMessage answer in answers)
+            {
+                answer.Dispose();
+            }
+        }
+    }
+
     private static string UploadsOf(KneeWebFactory factory) =>
         factory.Services.GetRequiredService<IOptions<KneeWebOptions>>().Value.UploadsPath;
 

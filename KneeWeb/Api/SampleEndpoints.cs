@@ -62,7 +62,8 @@ public static class SampleEndpoints
             return refusal!;
         }
 
-        if (await limits.RefusalAsync(subject.UserId, 0, ct) is { } limited)
+        using UserLimits.Admission admission = await limits.AdmitAsync(subject.UserId, 0, ct);
+        if (admission.Refusal is { } limited)
         {
             return limited;
         }
@@ -114,9 +115,8 @@ public static class SampleEndpoints
             long size = new FileInfo(stored).Length;
             var upload = new StoredUpload(jobId, Path.GetRelativePath(settings.FullDataRoot, stored), SampleFileName, size, nameof(ImageFormat.Nifti1));
             string owner = http.User.Identity?.Name ?? "lab";
-            await jobs.SubmitAsync(upload, pipelineOptions, owner, subject.UserId, groupId, ct);
+            await admission.SubmitAsync(() => jobs.SubmitAsync(upload, pipelineOptions, owner, subject.UserId, groupId, ct), size, ct);
             keep = true;
-            limits.Record(subject.UserId, size);
             await audit.RecordAsync(http, Data.AuditActions.Upload, jobId, SampleFileName, $"group {groupId} (sample)");
             string url = $"/v1/jobs/{jobId:D}";
             return Results.Accepted(url, new SubmittedView(jobId, "Queued", url));

@@ -41,7 +41,8 @@ public sealed class UploadReceiver(JobService jobs, SegmentationEngine engine, I
             return refusal!;
         }
 
-        if (await limits.RefusalAsync(subject.UserId, request.ContentLength, http.RequestAborted) is { } limited)
+        using UserLimits.Admission admission = await limits.AdmitAsync(subject.UserId, request.ContentLength, http.RequestAborted);
+        if (admission.Refusal is { } limited)
         {
             return limited;
         }
@@ -152,9 +153,8 @@ public sealed class UploadReceiver(JobService jobs, SegmentationEngine engine, I
 
             string owner = http.User.Identity?.Name ?? "lab";
             var upload = new StoredUpload(jobId, Path.GetRelativePath(settings.FullDataRoot, storedPath), originalName, size, format.ToString());
-            await jobs.SubmitAsync(upload, pipelineOptions, owner, subject.UserId, groupId, http.RequestAborted);
+            await admission.SubmitAsync(() => jobs.SubmitAsync(upload, pipelineOptions, owner, subject.UserId, groupId, http.RequestAborted), size, http.RequestAborted);
             keep = true;
-            limits.Record(subject.UserId, size);
             await audit.RecordAsync(http, Data.AuditActions.Upload, jobId, originalName, $"group {groupId}");
             string url = $"/v1/jobs/{jobId:D}";
             return Results.Accepted(url, new SubmittedView(jobId, "Queued", url));
