@@ -109,8 +109,51 @@ public sealed class AccountPagesTests(ComponentHostFixture fixture) : ComponentT
         Assert.Empty(page.Find($"[data-testid=users] tr[data-user={TestAccounts.AdminName}]").QuerySelectorAll("button"));
         // The forms use the same field and button styles as the rest of the site (no raw native controls).
         Assert.All(page.FindAll("form select, form input:not([type=hidden]):not([type=checkbox])"), c => Assert.NotNull(c.Closest("label.kw-field")));
-        Assert.All(page.FindAll("form button[type=submit]:not(.kw-link-button)"), b => Assert.Contains("mud-button-root", b.ClassName, StringComparison.Ordinal));
+        Assert.All(page.FindAll("form button[type=submit]"), b => Assert.Contains("mud-button-root", b.ClassName, StringComparison.Ordinal));
         Assert.Contains(page.FindAll("[data-testid=role-user] option"), o => o.TextContent == name);
+    }
+
+    [Fact]
+    public void Every_control_of_the_static_pages_carries_the_shared_theme_classes()
+    {
+        // These pages have no circuit, so MudBlazor's inputs cannot run there: their native controls take the
+        // theme through kw-input / kw-checkbox, and their buttons are MudButtons (plain submit buttons in Mud's classes).
+        HashSet<string> fields = [];
+        foreach (AngleSharp.Dom.IElement[] controls in new[]
+        {
+            Controls(RenderStatic<SignInPage>(new Microsoft.AspNetCore.Http.DefaultHttpContext()), "signin-submit"),
+            Controls(RenderStatic<AccountPage>(HttpContextFor(admin, Roles.Admin)), "create-token"),
+            Controls(RenderStatic<AuditPage>(HttpContextFor(admin, Roles.Admin)), "audit-table"),
+            Controls(RenderStatic<UsersAdminPage>(HttpContextFor(admin, Roles.Admin)), "member-lead"),
+        })
+        {
+            Assert.NotEmpty(controls);
+            foreach (AngleSharp.Dom.IElement c in controls)
+            {
+                string expected = c.LocalName == "button" ? "mud-button-root" : c.GetAttribute("type") == "checkbox" ? "kw-checkbox" : "kw-input";
+                Assert.True(c.ClassList.Contains(expected), $"<{c.LocalName} name={c.GetAttribute("name")}> lacks {expected}: {c.OuterHtml}");
+                if (c.LocalName != "button")
+                {
+                    fields.Add(c.GetAttribute("name")!);
+                }
+            }
+        }
+
+        // The forms still post the names the endpoints and the security tests read.
+        Assert.Superset(new HashSet<string>
+        {
+            "UserName", "Password", "NewTokenName", "user", "action", "from", "to", "NewUser.UserName", "NewUser.Role", "NewUser.Group",
+            "NewUser.Password", "RoleChange.UserName", "RoleChange.Role", "Membership.GroupId", "Membership.UserName", "Membership.Lead",
+            "NewGroup.Name", "NewGroup.Description",
+        }, fields);
+    }
+
+    /// <summary>Every visible native control and button of a rendered static page, once it shows <paramref name="readyTestId"/>.</summary>
+    private static AngleSharp.Dom.IElement[] Controls<T>(IRenderedComponent<T> page, string readyTestId)
+        where T : IComponent
+    {
+        page.WaitForAssertion(() => Assert.NotNull(page.Find($"[data-testid={readyTestId}]")));
+        return [.. page.FindAll("input:not([type=hidden]), select, textarea, button")];
     }
 
     [Fact]

@@ -86,10 +86,33 @@ public sealed class LayoutTests(ComponentHostFixture fixture) : ComponentTestCon
         Assert.Empty(layout.FindAll("[data-testid=nav-toggle]"));
         IElement menu = layout.Find("[data-testid=static-nav]");
         Assert.Equal("details", menu.LocalName);
+        Assert.False(menu.HasAttribute("open"));
         Assert.Contains(menu.QuerySelectorAll("a"), a => a.GetAttribute("href") == "/cohort");
+        // A wide screen's menu button shows and hides the drawer: it starts open, as the interactive drawer does.
+        IElement drawerToggle = layout.Find("[data-testid=static-drawer-toggle]");
+        Assert.Equal("details", drawerToggle.LocalName);
+        Assert.True(drawerToggle.HasAttribute("open"));
+        Assert.All([menu, drawerToggle], d => Assert.Equal("Menu", d.QuerySelector(":scope > summary")!.GetAttribute("aria-label")));
+        Assert.Contains("/cohort", layout.Find("[data-testid=nav-drawer]").InnerHtml, StringComparison.Ordinal);
         IElement dark = layout.Find("style[data-testid=static-dark-palette]");
         Assert.Equal("(prefers-color-scheme: dark)", dark.GetAttribute("media"));
         Assert.Contains("--mud-palette-background: rgba(18,20,24,1)", dark.TextContent, StringComparison.Ordinal);
         Assert.Contains("--mud-palette-background: rgba(247,248,250,1)", layout.Markup, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Signed_out_there_is_no_menu_button_and_no_drawer(bool interactive)
+    {
+        // Every destination of the menu would only lead back to sign-in.
+        Context.AddAuthorization().SetNotAuthorized();
+        Context.SetRendererInfo(new RendererInfo(interactive ? "Server" : "Static", isInteractive: interactive));
+        IRenderedComponent<MainLayout> layout = Render<MainLayout>(new Dictionary<string, object?> { ["Body"] = Body }, popoverProvider: false);
+
+        Assert.NotNull(layout.Find(".kw-appbar .kw-brand"));
+        Assert.Empty(layout.FindAll("[data-testid=nav-toggle], [data-testid=static-nav], [data-testid=static-drawer-toggle], [data-testid=nav-drawer]"));
+        Assert.Empty(layout.FindAll("[data-testid=signed-in-user], [data-testid=sign-out]"));
+        Assert.Equal("Body", layout.Find("main h1").TextContent);
     }
 }
