@@ -109,7 +109,7 @@ public sealed class JobPageTests(ComponentHostFixture fixture) : ComponentTestCo
         IRenderedComponent<JobPage> page = Render<JobPage>(new Dictionary<string, object?> { ["Id"] = job.Id });
 
         page.WaitForAssertion(() => Assert.NotNull(page.Find("[data-testid=results]")));
-        Assert.Equal("Complete", page.Find("[data-testid=current-step]").TextContent);
+        Assert.Equal("All 10 steps done", page.Find("[data-testid=current-step]").TextContent);
         Assert.Equal("S-DONE", page.Find("[data-testid=summary-subject]").TextContent);
         Assert.Equal("1.37", page.Find("[data-testid=bscore-scale]").GetAttribute("data-value"));
         // The upload is not stored in this job folder: the viewer says so instead of failing to load it.

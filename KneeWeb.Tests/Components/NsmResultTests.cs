@@ -73,7 +73,9 @@ public sealed class NsmResultTests : ComponentTestContext
 
         IElement scale = doc.QuerySelector("[data-testid=bscore-scale]")!;
         Assert.Equal("1.37", scale.GetAttribute("data-value"));
-        Assert.Equal("BScore", scale.QuerySelector("figcaption")!.TextContent);
+        // The card heading says "BScore" once; the overall scale carries no second caption.
+        Assert.Null(scale.QuerySelector("figcaption"));
+        Assert.Single(doc.QuerySelectorAll("h3"), h => h.TextContent == "BScore");
         Assert.Contains("0 average healthy", scale.TextContent, StringComparison.Ordinal);
         Assert.Contains("2 not healthy", scale.TextContent, StringComparison.Ordinal);
         string reference = Text(doc, "[data-testid=bscore-reference]");
@@ -106,6 +108,17 @@ public sealed class NsmResultTests : ComponentTestContext
         Assert.Equal("42.01", doc.QuerySelector("[data-step-name='Running Neural Shape Model'] td:last-child")!.TextContent);
         Assert.Equal(["baseline", "knee-oa"], doc.QuerySelectorAll("[data-testid=summary-tags] .kw-tag").Select(t => t.TextContent));
         Assert.Empty(doc.QuerySelectorAll("[data-testid=not-computed]"));
+    }
+
+    [Theory]
+    [InlineData(-0.00001, "0.0000")]
+    [InlineData(-0.00004999, "0.0000")]
+    [InlineData(-0.0, "0.0000")]
+    [InlineData(-0.00005001, "-0.0001")]
+    [InlineData(-0.0175, "-0.0175")]
+    public void Matrix_and_latent_values_that_round_to_zero_show_no_minus_sign(double value, string shown)
+    {
+        Assert.Equal(shown, ResultDetails.F4(value));
     }
 
     [Fact]

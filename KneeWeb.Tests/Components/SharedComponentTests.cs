@@ -43,7 +43,7 @@ public sealed class SharedComponentTests : ComponentTestContext
         Assert.Equal("Waiting in the queue", queued.QuerySelector("[data-testid=current-step]")!.TextContent);
         Assert.Null(queued.QuerySelector(".kw-eta"));
         var done = Render<JobProgressView>(new Dictionary<string, object?> { ["Status"] = JobStatus.Completed, ["Percent"] = 100.0 });
-        Assert.Equal("Complete", done.QuerySelector("[data-testid=current-step]")!.TextContent);
+        Assert.Equal("All 10 steps done", done.QuerySelector("[data-testid=current-step]")!.TextContent);
         Assert.NotNull(done.QuerySelector(".kw-bar-completed"));
     }
 
