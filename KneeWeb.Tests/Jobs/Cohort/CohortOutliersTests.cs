@@ -16,46 +16,13 @@ namespace KneeWeb.Tests.Jobs.Cohort;
 [Trait("Category", "unit")]
 public sealed class CohortOutliersTests
 {
-    /// <summary>Metrics of a knee of relative size <paramref name="size"/> (about 1), with small independent noise.</summary>
-    private static JobMetrics Knee(Random random, double size, double noise = 0.02)
-    {
-        double N() => 1 + (noise * Gaussian(random));
-        var m = new JobMetrics
-        {
-            JobId = Guid.NewGuid(),
-            ModelName = "knee-b",
-            FemurVolumeMm3 = 95_000 * size * size * size * N(),
-            TibiaVolumeMm3 = 70_000 * size * size * size * N(),
-            PatellaVolumeMm3 = 12_000 * size * size * size * N(),
-            FemoralCartilageVolumeMm3 = 4_300 * size * size * N(),
-            MedialTibialCartilageVolumeMm3 = 1_200 * size * size * N(),
-            LateralTibialCartilageVolumeMm3 = 1_100 * size * size * N(),
-            FemoralCartilageThicknessMm = 2.0 * size * N(),
-            MedialTibialCartilageThicknessMm = 1.6 * size * N(),
-            LateralTibialCartilageThicknessMm = 1.8 * size * N(),
-            PatellarCartilageThicknessMm = 2.4 * size * N(),
-            BScore = 0.3 * Gaussian(random),
-        };
-        JobMetricsMapping.SetQc(m, []);
-        return m;
-    }
-
-    private static double Gaussian(Random random) =>
-        Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble());
-
-    private static List<JobMetrics> Cohort(int count, int seed)
-    {
-        var random = new Random(seed);
-        return [.. Enumerable.Range(0, count).Select(_ => Knee(random, 0.85 + (0.3 * random.NextDouble())))];
-    }
-
     [Theory]
     [InlineData(1)]
     [InlineData(2)]
     [InlineData(3)]
     public void A_planted_outlier_is_flagged_with_the_metric_that_drove_it(int seed)
     {
-        List<JobMetrics> rows = Cohort(40, seed);
+        List<JobMetrics> rows = KneeCohort.Of(40, seed);
         JobMetrics planted = rows[17];
         // Within the cohort's range on its own (1.6 x 1.15 = 1.84 mm happens), but 60 % thicker than this knee's size explains.
         planted.MedialTibialCartilageThicknessMm *= 1.6;
@@ -77,7 +44,7 @@ public sealed class CohortOutliersTests
     [Fact]
     public void A_cohort_without_an_outlier_flags_nothing()
     {
-        OutlierAnalysis analysis = CohortOutliers.Analyse(Cohort(60, 7), minJobs: 20, threshold: 6);
+        OutlierAnalysis analysis = CohortOutliers.Analyse(KneeCohort.Of(60, 7), minJobs: 20, threshold: 6);
         Assert.True(analysis.Scored);
         Assert.DoesNotContain(analysis.Scores, s => s.IsOutlier);
     }
@@ -85,7 +52,7 @@ public sealed class CohortOutliersTests
     [Fact]
     public void Fewer_jobs_than_the_minimum_flag_nothing_and_say_so()
     {
-        List<JobMetrics> rows = Cohort(12, 4);
+        List<JobMetrics> rows = KneeCohort.Of(12, 4);
         rows[3].MedialTibialCartilageThicknessMm *= 3;
 
         OutlierAnalysis analysis = CohortOutliers.Analyse(rows, minJobs: 20, threshold: 6);
@@ -101,13 +68,13 @@ public sealed class CohortOutliersTests
     {
         using CohortDatabase db = await CohortDatabase.CreateAsync();
         db.Options.Value.Cohort.OutlierMinJobs = 20;
-        List<JobMetrics> rows = Cohort(30, 11);
+        List<JobMetrics> rows = KneeCohort.Of(30, 11);
         rows[5].MedialTibialCartilageThicknessMm *= 1.6;
         // A failed job and an excluded one with absurd numbers must not enter the model or be flagged.
-        JobMetrics failed = Knee(new Random(99), 1);
+        JobMetrics failed = KneeCohort.Knee(new Random(99), 1);
         failed.FemurVolumeMm3 = 10;
         JobMetricsMapping.SetQc(failed, [("STRUCTURE_MISSING", "error")]);
-        JobMetrics excluded = Knee(new Random(98), 1);
+        JobMetrics excluded = KneeCohort.Knee(new Random(98), 1);
         excluded.TibiaVolumeMm3 = 10;
         await db.Store.WriteAsync(async ctx =>
         {

@@ -17,7 +17,11 @@ internal sealed class NnUnetRun(SegmentationPredictor owner, ModelEntry model, S
     private readonly NnUnetSettings settings = model.Sidecar!.NnUnet!;
     private readonly Stopwatch runClock = new();
 
-    /// <summary>Where to show the model grid's mid-planes with the labels so far (schema label per output channel).</summary>
+    /// <summary>
+    /// Where to show the model grid's mid-planes with the labels so far (schema label per output channel). The planes are
+    /// taken in the image's own axes (transpose_forward undone), so "k" is a plane across the image's k axis as in
+    /// every other preview and PreviewRendering can orient it from the image's affine.
+    /// </summary>
     public (PreviewSampler Sampler, byte[] SchemaByChannel)? Preview { get; init; }
 
     public NnUnetPrediction Predict(Volume image, int[]? previousStageLabels)
@@ -38,6 +42,7 @@ internal sealed class NnUnetRun(SegmentationPredictor owner, ModelEntry model, S
         (bool, bool, bool)[] mirrors = MirrorCombinations(mirrorAxes);
         int classes = settings.ModelLabels.Length;
         var accumulator = new LogitAccumulator(plan, classes);
+        OfferPreview(plan, padded, accumulator, 0, force: true); // the image at once, before a (possibly minutes-long) first model run
         using var fallback = new ProviderFallback(owner, model, options);
         int batch = Math.Max(1, options.BatchSize ?? model.Sidecar!.SlidingWindow.BatchSize);
         if (fallback.Session.Inputs[0].Shape[0] > 0)
@@ -140,6 +145,7 @@ internal sealed class NnUnetRun(SegmentationPredictor owner, ModelEntry model, S
             return;
         }
 
+        // Before the first tile every logit is zero: the argmax is channel 0 (background), as in the plain predictor.
         // Weights are positive, so the argmax of the weighted sums is that of the means.
         byte LabelAt(long n)
         {
@@ -156,8 +162,8 @@ internal sealed class NnUnetRun(SegmentationPredictor owner, ModelEntry model, S
             return schema[best];
         }
 
-        Grid3 grid = plan.Padded, below = plan.PadBelow, model = plan.ModelGrid;
-        sampler.Offer(fraction, force, n => padded[0][n], LabelAt, new Dims3(grid.N2, grid.N1, grid.N0), (below.N2 + (model.N2 / 2), below.N1 + (model.N1 / 2), below.N0 + (model.N0 / 2)));
+        var axes = new ImageAxesView(plan, settings.TransposeForward);
+        sampler.Offer(fraction, force, n => padded[0][axes.PaddedIndex(n)], n => LabelAt(axes.PaddedIndex(n)), axes.Dims, axes.Centre);
     }
 
     /// <summary>The plain prediction first, then every non-empty subset of the axes (nnU-Net's order).</summary>
@@ -245,4 +251,50 @@ internal sealed class NnUnetRun(SegmentationPredictor owner, ModelEntry model, S
             }
         });
     }
+}
+
+/// <summary>
+/// The model grid (cropped and resampled, inside the padding) seen in the image's axes: image axis m (0 = k,
+/// 1 = j, 2 = i, slowest first) is network axis a where transpose_forward[a] = m. Maps a linear index over
+/// <see cref="Dims"/> (i fastest) to the padded network grid.
+/// </summary>
+internal readonly struct ImageAxesView
+{
+    private readonly Grid3 padded;
+    private readonly Grid3 below;
+    private readonly int[] forward;
+
+    public ImageAxesView(NnUnetTilePlan plan, IReadOnlyList<int> transposeForward)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        ArgumentNullException.ThrowIfNull(transposeForward);
+        padded = plan.Padded;
+        below = plan.PadBelow;
+        forward = [.. transposeForward];
+        Grid3 model = plan.ModelGrid;
+        int[] network = [model.N0, model.N1, model.N2];
+        var imageSizes = new int[3];
+        for (int a = 0; a < 3; a++)
+        {
+            imageSizes[forward[a]] = network[a];
+        }
+
+        Dims = new Dims3(imageSizes[2], imageSizes[1], imageSizes[0]);
+        Centre = (Dims.I / 2, Dims.J / 2, Dims.K / 2);
+    }
+
+    /// <summary>The model grid's sizes along the image's i, j and k.</summary>
+    public Dims3 Dims { get; }
+
+    public (int I, int J, int K) Centre { get; }
+
+    public long PaddedIndex(long n)
+    {
+        long plane = (long)Dims.I * Dims.J;
+        int k = (int)(n / plane), j = (int)(n % plane / Dims.I), i = (int)(n % Dims.I);
+        return padded.Index(below.N0 + Pick(forward[0], k, j, i), below.N1 + Pick(forward[1], k, j, i), below.N2 + Pick(forward[2], k, j, i));
+    }
+
+    /// <summary>The index along image axis <paramref name="imageAxis"/> (0 = k, 1 = j, 2 = i).</summary>
+    private static int Pick(int imageAxis, int k, int j, int i) => imageAxis switch { 0 => k, 1 => j, _ => i };
 }
