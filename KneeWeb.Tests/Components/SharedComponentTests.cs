@@ -48,6 +48,23 @@ public sealed class SharedComponentTests : ComponentTestContext
     }
 
     [Fact]
+    public void The_reconnect_notice_carries_the_ids_blazor_drives_and_a_line_for_each_state()
+    {
+        // Blazor finds the notice by these ids and only toggles classes on it; reconnect.js fills the attempt
+        // and wires Retry. A banner that announces itself politely, never a modal over the viewers.
+        var doc = Render<ReconnectNotice>();
+        IElement notice = doc.QuerySelector("#components-reconnect-modal")!;
+        Assert.Equal("status", notice.GetAttribute("role"));
+        Assert.Equal("polite", notice.GetAttribute("aria-live"));
+        Assert.NotNull(notice.QuerySelector("#components-reconnect-attempt"));
+        Assert.Equal("Retry", notice.QuerySelector("#components-reconnect-button")!.Text().Trim());
+        Assert.Contains("reconnecting", string.Join(" ", notice.QuerySelectorAll("[data-when=show]").Select(e => e.TextContent)), StringComparison.Ordinal);
+        Assert.Contains("could not be restored", string.Join(" ", notice.QuerySelectorAll("[data-when=failed]").Select(e => e.TextContent)), StringComparison.Ordinal);
+        Assert.Contains("reloading", string.Join(" ", notice.QuerySelectorAll("[data-when=rejected]").Select(e => e.TextContent)), StringComparison.Ordinal);
+        Assert.Null(notice.QuerySelector(".mud-overlay"));
+    }
+
+    [Fact]
     public async Task The_error_panel_shows_code_message_detail_and_hint_as_an_alert()
     {
         ErrorEntry entry = ErrorCatalog.Get(ErrorCode.DICOM_ERROR);
