@@ -107,7 +107,7 @@ public sealed class AccountBrowserTests(BrowserFixture fixture) : IAsyncLifetime
 
             // The job list reloads itself when a job appears; a job of another group must not slip in then.
             await page.GotoAsync("/jobs");
-            await page.Locator("main[data-interactive='true']").WaitForAsync(new() { Timeout = 30_000 });
+            await page.Locator("main[data-interactive='true']").WaitForAsync(new() { Timeout = 120_000 });
             Guid later = await ApiClient.SubmitAsync(admin, input);
             await ApiClient.WaitForEndAsync(admin, later);
             await page.WaitForTimeoutAsync(1000);
@@ -178,14 +178,14 @@ public sealed class AccountBrowserTests(BrowserFixture fixture) : IAsyncLifetime
         await using (context)
         {
             await page.GotoAsync("/");
-            await page.Locator("main[data-interactive='true']").WaitForAsync(new() { Timeout = 30_000 });
-            await page.Locator("[data-testid=drop-zone][data-ready='true']").WaitForAsync(new() { Timeout = 30_000 });
+            await page.Locator("main[data-interactive='true']").WaitForAsync(new() { Timeout = 120_000 });
+            await page.Locator("[data-testid=drop-zone][data-ready='true']").WaitForAsync(new() { Timeout = 120_000 });
             await page.GetByTestId("file-input").SetInputFilesAsync(input);
             await Assertions.Expect(page.GetByTestId("chosen-file")).ToContainTextAsync("ramp.nii.gz");
             await page.GetByTestId("group-choice").ClickAsync();
             await page.Locator(".mud-popover-open .mud-list-item", new() { HasTextString = "lab-g" }).ClickAsync();
             await page.GetByTestId("start").ClickAsync();
-            await page.WaitForURLAsync(new System.Text.RegularExpressions.Regex("/jobs/[0-9a-f-]{36}$"), new() { Timeout = 30_000 });
+            await page.WaitForURLAsync(new System.Text.RegularExpressions.Regex("/jobs/[0-9a-f-]{36}$"), new() { Timeout = 120_000 });
         }
 
         Assert.Empty(errors);

@@ -91,7 +91,7 @@ public sealed class BrowserFixture : IAsyncLifetime
         await page.FillAsync("[data-testid=signin-user]", userName);
         await page.FillAsync("[data-testid=signin-password]", password);
         await page.ClickAsync("[data-testid=signin-submit]");
-        await page.WaitForURLAsync(url => url.EndsWith("/account", StringComparison.Ordinal), new PageWaitForURLOptions { Timeout = 30_000 });
+        await page.WaitForURLAsync(url => url.EndsWith("/account", StringComparison.Ordinal), new PageWaitForURLOptions { Timeout = 120_000 });
     }
 
     public async Task DisposeAsync()

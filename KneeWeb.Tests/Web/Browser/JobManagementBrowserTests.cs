@@ -39,7 +39,6 @@ public sealed class JobManagementBrowserTests(BrowserFixture fixture, ITestOutpu
 
         server = await ServerProcess.StartAsync(data.Path);
         (context, page) = await fixture.OpenPageAsync(server.BaseAddress, consoleErrors);
-        Assertions.SetDefaultExpectTimeout(15_000);
     }
 
     public async Task DisposeAsync()
@@ -174,7 +173,7 @@ public sealed class JobManagementBrowserTests(BrowserFixture fixture, ITestOutpu
             return;
         }
 
-        await page.Locator("main[data-interactive='true']").WaitForAsync(new() { Timeout = 30_000 });
+        await page.Locator("main[data-interactive='true']").WaitForAsync(new() { Timeout = 120_000 });
         await page.GetByTestId("nav-toggle").ClickAsync();
     }
 
@@ -199,7 +198,7 @@ public sealed class JobManagementBrowserTests(BrowserFixture fixture, ITestOutpu
         // Blazor Server is interactive once its circuit is up; until then clicks do nothing.
         if (await page.Locator("[data-testid=static-nav]").CountAsync() == 0)
         {
-            await page.Locator("main[data-interactive='true']").WaitForAsync(new() { Timeout = 30_000 });
+            await page.Locator("main[data-interactive='true']").WaitForAsync(new() { Timeout = 120_000 });
         }
     }
 }

@@ -46,12 +46,12 @@ public sealed class JobPagesBrowserTests(BrowserFixture fixture) : IAsyncLifetim
         await page.GetByTestId("subject").Locator("input, textarea").Or(page.GetByTestId("subject")).First.FillAsync("S-042");
         await page.GetByTestId("start").ClickAsync();
 
-        await page.WaitForURLAsync(new System.Text.RegularExpressions.Regex("/jobs/[0-9a-f-]{36}$"), new() { Timeout = 30_000 });
+        await page.WaitForURLAsync(new System.Text.RegularExpressions.Regex("/jobs/[0-9a-f-]{36}$"), new() { Timeout = 120_000 });
         Guid id = Guid.Parse(page.Url[^36..]);
 
         // Record, in the page, when each step text appears (epoch ms on this machine's clock), once
         // the page is live: what a page shows while it is still connecting is its load, not a live update.
-        await page.Locator("main[data-interactive='true']").WaitForAsync(new() { Timeout = 30_000 });
+        await page.Locator("main[data-interactive='true']").WaitForAsync(new() { Timeout = 120_000 });
         double observingSinceMs = await page.EvaluateAsync<double>(@"() => {
             window.__steps = [];
             const record = () => {
@@ -66,9 +66,9 @@ public sealed class JobPagesBrowserTests(BrowserFixture fixture) : IAsyncLifetim
             return performance.timeOrigin + performance.now();
         }");
 
-        await Assertions.Expect(page.GetByTestId("status").First).ToHaveTextAsync("Running", new() { Timeout = 30_000 });
-        await Assertions.Expect(page.GetByTestId("current-step")).ToContainTextAsync("Preprocessing image", new() { Timeout = 30_000 });
-        await Assertions.Expect(page.GetByTestId("status").First).ToHaveTextAsync("Completed", new() { Timeout = 60_000 });
+        await Assertions.Expect(page.GetByTestId("status").First).ToHaveTextAsync("Running", new() { Timeout = 120_000 });
+        await Assertions.Expect(page.GetByTestId("current-step")).ToContainTextAsync("Preprocessing image", new() { Timeout = 120_000 });
+        await Assertions.Expect(page.GetByTestId("status").First).ToHaveTextAsync("Completed", new() { Timeout = 120_000 });
         await Assertions.Expect(page.GetByTestId("percent")).ToHaveTextAsync("100%");
         await Assertions.Expect(page.Locator("[data-step='3'][data-state='skipped']")).ToBeVisibleAsync();
 
@@ -114,7 +114,7 @@ public sealed class JobPagesBrowserTests(BrowserFixture fixture) : IAsyncLifetim
         await Assertions.Expect(page.GetByTestId("chosen-file")).ToContainTextAsync("scan.nii.gz");
         await page.GetByTestId("start").ClickAsync();
 
-        await Assertions.Expect(page.GetByTestId("error-code")).ToHaveTextAsync("INVALID_FORMAT", new() { Timeout = 30_000 });
+        await Assertions.Expect(page.GetByTestId("error-code")).ToHaveTextAsync("INVALID_FORMAT", new() { Timeout = 120_000 });
         await Assertions.Expect(page.GetByTestId("error-message")).ToContainTextAsync("not a readable knee MRI volume");
         await Assertions.Expect(page.GetByTestId("error-detail")).ToContainTextAsync("scan.nii.gz");
         await Assertions.Expect(page.GetByTestId("error-hint")).ToContainTextAsync("Upload a NIfTI");
@@ -135,14 +135,14 @@ public sealed class JobPagesBrowserTests(BrowserFixture fixture) : IAsyncLifetim
         await Assertions.Expect(page.GetByTestId("chosen-file")).ToContainTextAsync("visit.zip");
         await page.GetByTestId("start").ClickAsync();
 
-        await Assertions.Expect(page.GetByTestId("error-code")).ToHaveTextAsync("DICOM_ERROR", new() { Timeout = 30_000 });
+        await Assertions.Expect(page.GetByTestId("error-code")).ToHaveTextAsync("DICOM_ERROR", new() { Timeout = 120_000 });
         await Assertions.Expect(page.GetByTestId("error-detail")).ToContainTextAsync("2 series");
         await page.GetByTestId("series-choice").ClickAsync();
         await page.Locator(".mud-popover-open .mud-list-item", new() { HasTextString = "T2 SAG" }).ClickAsync();
         await page.GetByTestId("start").ClickAsync();
 
-        await page.WaitForURLAsync(new System.Text.RegularExpressions.Regex("/jobs/[0-9a-f-]{36}$"), new() { Timeout = 30_000 });
-        await Assertions.Expect(page.GetByTestId("status").First).ToHaveTextAsync("Completed", new() { Timeout = 60_000 });
+        await page.WaitForURLAsync(new System.Text.RegularExpressions.Regex("/jobs/[0-9a-f-]{36}$"), new() { Timeout = 120_000 });
+        await Assertions.Expect(page.GetByTestId("status").First).ToHaveTextAsync("Completed", new() { Timeout = 120_000 });
         using HttpClient api = server.CreateClient();
         using JsonDocument stats = JsonDocument.Parse(await api.GetStringAsync($"/v1/jobs/{page.Url[^36..]}/artifacts/stats.json"));
         Assert.Equal("T2 SAG", stats.RootElement.GetProperty("input").GetProperty("metadata").GetProperty("SeriesDescription").GetString());
@@ -160,9 +160,9 @@ public sealed class JobPagesBrowserTests(BrowserFixture fixture) : IAsyncLifetim
         Guid a = await ApiClient.SubmitAsync(api, input, new { subject_id = "ALPHA-1" });
         Guid b = await ApiClient.SubmitAsync(api, input, new { subject_id = "BETA-2" });
         // New jobs appear without a reload, and their status follows them live.
-        await Assertions.Expect(page.Locator($"a[data-job='{a}']")).ToBeVisibleAsync(new() { Timeout = 15_000 });
-        await Assertions.Expect(page.Locator($"a[data-job='{b}']")).ToBeVisibleAsync(new() { Timeout = 15_000 });
-        await Assertions.Expect(page.Locator($"tr:has(a[data-job='{b}']) [data-testid=status]")).ToHaveTextAsync("Completed", new() { Timeout = 60_000 });
+        await Assertions.Expect(page.Locator($"a[data-job='{a}']")).ToBeVisibleAsync(new() { Timeout = 120_000 });
+        await Assertions.Expect(page.Locator($"a[data-job='{b}']")).ToBeVisibleAsync(new() { Timeout = 120_000 });
+        await Assertions.Expect(page.Locator($"tr:has(a[data-job='{b}']) [data-testid=status]")).ToHaveTextAsync("Completed", new() { Timeout = 120_000 });
 
         ILocator subject = page.GetByTestId("subject-filter");
         await subject.FillAsync("BETA");
@@ -201,10 +201,10 @@ public sealed class JobPagesBrowserTests(BrowserFixture fixture) : IAsyncLifetim
     {
         // Blazor Server is interactive once its circuit is up; until then clicks do nothing.
         // The layout marks that moment; the upload page also marks when its script module is loaded.
-        await page.Locator("main[data-interactive='true']").WaitForAsync(new() { Timeout = 30_000 });
+        await page.Locator("main[data-interactive='true']").WaitForAsync(new() { Timeout = 120_000 });
         if (await page.GetByTestId("drop-zone").CountAsync() > 0)
         {
-            await page.Locator("[data-testid=drop-zone][data-ready='true']").WaitForAsync(new() { Timeout = 30_000 });
+            await page.Locator("[data-testid=drop-zone][data-ready='true']").WaitForAsync(new() { Timeout = 120_000 });
         }
     }
 }

@@ -145,7 +145,7 @@ public sealed class PhoneLayoutBrowserTests(BrowserFixture fixture, ITestOutputH
         // Blazor Server is interactive once its circuit is up; until then clicks do nothing.
         if (await page.Locator("[data-testid=static-nav]").CountAsync() == 0)
         {
-            await page.Locator("main[data-interactive='true']").WaitForAsync(new() { Timeout = 30_000 });
+            await page.Locator("main[data-interactive='true']").WaitForAsync(new() { Timeout = 120_000 });
         }
     }
 }

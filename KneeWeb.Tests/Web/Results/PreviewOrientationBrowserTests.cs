@@ -59,7 +59,7 @@ public sealed class PreviewOrientationBrowserTests(BrowserFixture fixture) : IAs
         Guid id = await ApiClient.SubmitAsync(api, input, new { model = PhantomModel, subject_id = "ORIENT-1" });
 
         await page.GotoAsync($"/jobs/{id:D}");
-        await page.Locator("main[data-interactive='true']").WaitForAsync(new() { Timeout = 60_000 });
+        await page.Locator("main[data-interactive='true']").WaitForAsync(new() { Timeout = 120_000 });
         // Every preview the page shows, until the job ends.
         await page.EvaluateAsync(@"() => {
             window.__previews = [];
@@ -83,7 +83,7 @@ public sealed class PreviewOrientationBrowserTests(BrowserFixture fixture) : IAs
         await page.GetByTestId("view-sagittal").ClickAsync();
         await page.GetByTestId("opacity").FocusAsync();
         await page.Keyboard.PressAsync("End");
-        await Assertions.Expect(page.GetByTestId("opacity-value")).ToHaveTextAsync("100%", new() { Timeout = 60_000 });
+        await Assertions.Expect(page.GetByTestId("opacity-value")).ToHaveTextAsync("100%", new() { Timeout = 120_000 });
         ILocator canvas = page.GetByTestId("viewer-canvas");
         await canvas.ScrollIntoViewIfNeededAsync();
 

@@ -58,8 +58,6 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
             ["KneeWeb__Samples__PhantomCoarsening"] = "2",
         });
         (context, page) = await fixture.OpenPageAsync(server.BaseAddress, consoleErrors, consoleLog);
-        // A page round trip through the circuit can take seconds on a loaded 2-core CI machine (software WebGL included).
-        Assertions.SetDefaultExpectTimeout(15_000);
     }
 
     public async Task DisposeAsync()
@@ -125,7 +123,7 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
 
         // While it segments, the preview sits beside the step progress, inside a 1280 px window.
         ILocator preview = page.GetByTestId("preview");
-        await Assertions.Expect(preview).ToBeVisibleAsync(new() { Timeout = 90_000 });
+        await Assertions.Expect(preview).ToBeVisibleAsync(new() { Timeout = 120_000 });
         LocatorBoundingBoxResult previewBox = (await preview.BoundingBoxAsync())!;
         LocatorBoundingBoxResult progressBox = (await page.Locator(".kw-live-progress").BoundingBoxAsync())!;
         Assert.True(previewBox.X >= progressBox.X + progressBox.Width - 1, $"The preview ({previewBox.X}) is not beside the progress (ends at {progressBox.X + progressBox.Width}).");
@@ -254,12 +252,12 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
         // From the keyboard, as a person would: Home and End move a range input to its ends.
         await opacity.FocusAsync();
         await page.Keyboard.PressAsync("Home");
-        await Assertions.Expect(page.Locator("[data-testid=volume-viewer] output")).ToHaveTextAsync("0%", new() { Timeout = 20_000 });
+        await Assertions.Expect(page.Locator("[data-testid=volume-viewer] output")).ToHaveTextAsync("0%", new() { Timeout = 120_000 });
         double toClear = await WaitForDifferenceAsync(canvas, half, 0.01);
         Assert.True(toClear >= 0.01, $"Opacity 0.5 to 0 changed only {toClear:P2} of the viewer canvas.");
         byte[] clear = await canvas.ScreenshotAsync();
         await page.Keyboard.PressAsync("End");
-        await Assertions.Expect(page.Locator("[data-testid=volume-viewer] output")).ToHaveTextAsync("100%", new() { Timeout = 20_000 });
+        await Assertions.Expect(page.Locator("[data-testid=volume-viewer] output")).ToHaveTextAsync("100%", new() { Timeout = 120_000 });
         double toSolid = await WaitForDifferenceAsync(canvas, clear, 0.01);
         Assert.True(toSolid >= 0.01, $"Opacity 0 to 1 changed only {toSolid:P2} of the viewer canvas.");
 
@@ -485,7 +483,7 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
     {
         try
         {
-            await Assertions.Expect(page.Locator($"[data-testid={viewer}][data-state=ready]")).ToBeVisibleAsync(new() { Timeout = 60_000 });
+            await Assertions.Expect(page.Locator($"[data-testid={viewer}][data-state=ready]")).ToBeVisibleAsync(new() { Timeout = 120_000 });
         }
         catch (PlaywrightException e)
         {
@@ -599,7 +597,7 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
     }
 
     private async Task WaitForInteractiveAsync() =>
-        await page.Locator("main[data-interactive='true']").WaitForAsync(new() { Timeout = 30_000 });
+        await page.Locator("main[data-interactive='true']").WaitForAsync(new() { Timeout = 120_000 });
 
     private async Task<Pixels> WaitForPixelsAsync(ILocator canvas, Func<Pixels, bool> until)
     {

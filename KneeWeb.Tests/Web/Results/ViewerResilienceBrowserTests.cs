@@ -93,7 +93,7 @@ public sealed class ViewerResilienceBrowserTests(BrowserFixture fixture, Xunit.A
         int errorsBefore = consoleErrors.Count;
         Volatile.Write(ref down, true);
         await live!.CloseAsync(new() { Code = 1006, Reason = "test drops the connection" });
-        await Assertions.Expect(notice).ToBeVisibleAsync(new() { Timeout = 60_000 });
+        await Assertions.Expect(notice).ToBeVisibleAsync(new() { Timeout = 120_000 });
         await Assertions.Expect(notice).ToContainTextAsync("reconnecting");
         release.TrySetResult();
 
@@ -125,10 +125,10 @@ public sealed class ViewerResilienceBrowserTests(BrowserFixture fixture, Xunit.A
             await Task.Delay(1000);
         }
 
-        await Assertions.Expect(notice).ToBeHiddenAsync(new() { Timeout = 60_000 });
+        await Assertions.Expect(notice).ToBeHiddenAsync(new() { Timeout = 120_000 });
         // The same circuit came back: the page kept its state, and Blazor caught up with what happened meanwhile.
-        await Assertions.Expect(Viewer).ToHaveAttributeAsync("data-state", "ready", new() { Timeout = 60_000 });
-        await Assertions.Expect(page.GetByTestId("view-axial")).ToHaveAttributeAsync("aria-pressed", "true", new() { Timeout = 60_000 });
+        await Assertions.Expect(Viewer).ToHaveAttributeAsync("data-state", "ready", new() { Timeout = 120_000 });
+        await Assertions.Expect(page.GetByTestId("view-axial")).ToHaveAttributeAsync("aria-pressed", "true", new() { Timeout = 120_000 });
         byte[] axial = await canvas.ScreenshotAsync();
         await page.GetByTestId("view-coronal").ClickAsync();
         await Assertions.Expect(page.GetByTestId("view-coronal")).ToHaveAttributeAsync("aria-pressed", "true");
@@ -152,18 +152,18 @@ public sealed class ViewerResilienceBrowserTests(BrowserFixture fixture, Xunit.A
         release.TrySetResult();
 
         ILocator error = page.GetByTestId("viewer-error");
-        await Assertions.Expect(error).ToBeVisibleAsync(new() { Timeout = 60_000 });
+        await Assertions.Expect(error).ToBeVisibleAsync(new() { Timeout = 120_000 });
         await Assertions.Expect(error).ToContainTextAsync("HTTP 404");
         await Assertions.Expect(error).ToContainTextAsync("FILE_NOT_FOUND");
         await Assertions.Expect(error).ToContainTextAsync("no longer stored");
-        await Assertions.Expect(Viewer).ToHaveAttributeAsync("data-state", "error", new() { Timeout = 60_000 });
+        await Assertions.Expect(Viewer).ToHaveAttributeAsync("data-state", "error", new() { Timeout = 120_000 });
 
         // Put back; Retry downloads again and draws.
         File.Move(upload + ".away", upload);
         await page.UnrouteAllAsync(new() { Behavior = UnrouteBehavior.Wait });
         await page.GetByTestId("viewer-retry").ClickAsync();
         await Assertions.Expect(Status).ToHaveAttributeAsync("data-state", "ready", new() { Timeout = 120_000 });
-        await Assertions.Expect(Viewer).ToHaveAttributeAsync("data-state", "ready", new() { Timeout = 60_000 });
+        await Assertions.Expect(Viewer).ToHaveAttributeAsync("data-state", "ready", new() { Timeout = 120_000 });
         await Assertions.Expect(error).ToHaveCountAsync(0);
         await WaitForDrawnAsync(page.GetByTestId("viewer-canvas"));
 
