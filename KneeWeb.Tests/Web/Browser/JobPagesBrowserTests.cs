@@ -67,7 +67,6 @@ public sealed class JobPagesBrowserTests(BrowserFixture fixture) : IAsyncLifetim
         }");
 
         await Assertions.Expect(page.GetByTestId("status").First).ToHaveTextAsync("Running", new() { Timeout = 120_000 });
-        await Assertions.Expect(page.GetByTestId("current-step")).ToContainTextAsync("Preprocessing image", new() { Timeout = 120_000 });
         await Assertions.Expect(page.GetByTestId("status").First).ToHaveTextAsync("Completed", new() { Timeout = 120_000 });
         await Assertions.Expect(page.GetByTestId("percent")).ToHaveTextAsync("100%");
         await Assertions.Expect(page.Locator("[data-step='3'][data-state='skipped']")).ToBeVisibleAsync();
