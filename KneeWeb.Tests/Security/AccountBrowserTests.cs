@@ -184,6 +184,9 @@ public sealed class AccountBrowserTests(BrowserFixture fixture) : IAsyncLifetime
             await Assertions.Expect(page.GetByTestId("chosen-file")).ToContainTextAsync("ramp.nii.gz");
             await page.GetByTestId("group-choice").ClickAsync();
             await page.Locator(".mud-popover-open .mud-list-item", new() { HasTextString = "lab-g" }).ClickAsync();
+            // The select stores its value asynchronously on the server; on a busy machine a Start click can
+            // be handled first. The select shows the chosen name only once the server has stored it.
+            await Assertions.Expect(page.GetByTestId("group-choice")).ToHaveTextAsync("lab-g");
             await page.GetByTestId("start").ClickAsync();
             await page.WaitForURLAsync(new System.Text.RegularExpressions.Regex("/jobs/[0-9a-f-]{36}$"), new() { Timeout = 120_000 });
         }

@@ -138,6 +138,9 @@ public sealed class JobPagesBrowserTests(BrowserFixture fixture) : IAsyncLifetim
         await Assertions.Expect(page.GetByTestId("error-detail")).ToContainTextAsync("2 series");
         await page.GetByTestId("series-choice").ClickAsync();
         await page.Locator(".mud-popover-open .mud-list-item", new() { HasTextString = "T2 SAG" }).ClickAsync();
+        // The select stores the series asynchronously on the server: Start only once it shows the choice,
+        // or a busy machine can handle Start first.
+        await Assertions.Expect(page.GetByTestId("series-choice")).ToContainTextAsync("T2 SAG");
         await page.GetByTestId("start").ClickAsync();
 
         await page.WaitForURLAsync(new System.Text.RegularExpressions.Regex("/jobs/[0-9a-f-]{36}$"), new() { Timeout = 120_000 });
