@@ -34,7 +34,7 @@ public sealed class CohortPageTests(ComponentHostFixture fixture) : ComponentTes
 
         page.Find("input[data-testid=cohort-subject]").Input($"{tag}-knee-2");
 
-        page.WaitForAssertion(() => Assert.Equal([visit2.Id.ToString()], page.FindAll("[data-testid=cohort-table] tbody tr").Select(r => r.GetAttribute("data-job")!)), TimeSpan.FromSeconds(5));
+        page.WaitForAssertion(() => Assert.Equal([visit2.Id.ToString()], page.FindAll("[data-testid=cohort-table] tbody tr").Select(r => r.GetAttribute("data-job")!)));
         string export = page.Find("[data-testid=export-csv]").GetAttribute("href")!;
         Assert.StartsWith("/v1/cohort.csv?", export, StringComparison.Ordinal);
         Assert.Contains($"subject={tag}-knee-2", export, StringComparison.Ordinal);

@@ -27,6 +27,14 @@ public abstract class ComponentTestContext : IAsyncLifetime
 {
     private readonly List<AsyncServiceScope> hostScopes = [];
 
+    static ComponentTestContext()
+    {
+        // bUnit's WaitFor* gives up after 1 s by default: a wall-clock bound that a loaded machine (pages here
+        // read a real SQLite file) can miss. Waits end on the state they wait for; this only guards a hang,
+        // like the browser tests' 2-minute guard.
+        BunitContext.DefaultWaitTimeout = TimeSpan.FromMinutes(2);
+    }
+
     protected ComponentTestContext()
     {
         Context.JSInterop.Mode = JSRuntimeMode.Loose;

@@ -53,7 +53,7 @@ public sealed class JobsPageTests(ComponentHostFixture fixture) : ComponentTestC
 
         page.Find("[data-testid=subject-filter] input, input[data-testid=subject-filter]").Input($"{tag}-be");
 
-        page.WaitForAssertion(() => Assert.Equal([b.Id.ToString()], JobRows(page).Select(r => r.GetAttribute("data-job")!)), TimeSpan.FromSeconds(5));
+        page.WaitForAssertion(() => Assert.Equal([b.Id.ToString()], JobRows(page).Select(r => r.GetAttribute("data-job")!)));
         Assert.Equal("INVALID_FORMAT", RowOf(page, b.Id).QuerySelector(".kw-cell-step")!.TextContent);
         NavigationManager nav = Context.Services.GetRequiredService<NavigationManager>();
         Assert.Contains($"subject={tag}-be", nav.Uri, StringComparison.Ordinal);
