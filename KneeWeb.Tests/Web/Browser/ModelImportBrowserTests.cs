@@ -1,7 +1,6 @@
 using System.IO.Compression;
 using System.Text;
 using KneeWeb.Tests.Inference.NnUnet;
-using KneeWeb.Tests.TestData;
 using Microsoft.Playwright;
 using Xunit;
 
@@ -14,48 +13,27 @@ namespace KneeWeb.Tests.Web.Browser;
 /// </summary>
 [Collection(BrowserCollection.Name)]
 [Trait("Category", "browser")]
-public sealed class ModelImportBrowserTests(BrowserFixture fixture) : IAsyncLifetime
+public sealed class ModelImportBrowserTests(BrowserFixture fixture) : ServerPageTest(fixture, "browser-models")
 {
-    private readonly TempFolder data = new("kneeweb-browser-models");
-    private readonly TempFolder work = new("kneeweb-browser-zips");
-    private readonly List<string> consoleErrors = [];
-    private ServerProcess server = null!;
-    private IBrowserContext context = null!;
-    private IPage page = null!;
-
     // A hang guard, not a speed bound: an import validates the model with ONNX Runtime, slow on a loaded machine.
     private static readonly LocatorAssertionsToHaveTextOptions TextWait = new() { Timeout = 120_000 };
     private static readonly LocatorAssertionsToContainTextOptions ContainsWait = new() { Timeout = 120_000 };
     private static readonly LocatorAssertionsToHaveClassOptions ClassWait = new() { Timeout = 120_000 };
 
-    private string ModelsFolder => Path.Combine(data.Path, "models");
-
-    public async Task InitializeAsync()
-    {
-        server = await ServerProcess.StartAsync(data.Path);
-        (context, page) = await fixture.OpenPageAsync(server.BaseAddress, consoleErrors);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await context.DisposeAsync();
-        await server.DisposeAsync();
-        data.Dispose();
-        work.Dispose();
-    }
+    private string ModelsFolder => Path.Combine(Data.Path, "models");
 
     [Fact]
     public async Task An_admin_imports_a_zipped_folder_sees_provenance_and_switches_it_off_and_on()
     {
         await OpenModelsPageAsync();
-        await page.FillAsync("[data-testid=import-name]", "browser-knee");
-        await page.Locator("[data-testid=import-name]").DispatchEventAsync("change"); // @bind reads the name on change
-        await page.SetInputFilesAsync("[data-testid=import-file]", ZipFixture());
+        await Page.FillAsync("[data-testid=import-name]", "browser-knee");
+        await Page.Locator("[data-testid=import-name]").DispatchEventAsync("change"); // @bind reads the name on change
+        await Page.SetInputFilesAsync("[data-testid=import-file]", ZipFixture());
 
-        ILocator message = page.Locator("[data-testid=import-message]");
+        ILocator message = Page.Locator("[data-testid=import-message]");
         await Assertions.Expect(message).ToHaveTextAsync("Imported browser-knee.", TextWait);
         await Assertions.Expect(message).Not.ToHaveClassAsync("kw-error", ClassWait);
-        ILocator row = page.Locator("[data-testid=model-switches] tr[data-model='browser-knee']");
+        ILocator row = Page.Locator("[data-testid=model-switches] tr[data-model='browser-knee']");
         await Assertions.Expect(row).ToContainTextAsync("Dataset701_KneeSynonyms", ContainsWait);
         await Assertions.Expect(row).ToContainTextAsync("nnUNetTrainer__nnUNetPlans", ContainsWait);
         await Assertions.Expect(row).ToContainTextAsync("3d_fullres", ContainsWait);
@@ -68,7 +46,7 @@ public sealed class ModelImportBrowserTests(BrowserFixture fixture) : IAsyncLife
         await Assertions.Expect(row.Locator("td").Nth(1)).ToHaveTextAsync("switched off", TextWait);
         await row.GetByRole(AriaRole.Button, new() { Name = "Switch on" }).ClickAsync();
         await Assertions.Expect(row.Locator("td").Nth(1)).ToHaveTextAsync("on", TextWait);
-        Assert.Empty(consoleErrors);
+        Assert.Empty(ConsoleErrors);
     }
 
     [Fact]
@@ -84,27 +62,27 @@ public sealed class ModelImportBrowserTests(BrowserFixture fixture) : IAsyncLife
 
         string[] before = Listing();
         await OpenModelsPageAsync();
-        await page.FillAsync("[data-testid=import-name]", "hostile-knee");
-        await page.Locator("[data-testid=import-name]").DispatchEventAsync("change");
-        await page.SetInputFilesAsync("[data-testid=import-file]", zip);
+        await Page.FillAsync("[data-testid=import-name]", "hostile-knee");
+        await Page.Locator("[data-testid=import-name]").DispatchEventAsync("change");
+        await Page.SetInputFilesAsync("[data-testid=import-file]", zip);
 
-        ILocator message = page.Locator("[data-testid=import-message]");
+        ILocator message = Page.Locator("[data-testid=import-message]");
         await Assertions.Expect(message).ToHaveClassAsync("kw-error", ClassWait);
         string text = await message.InnerTextAsync();
         Assert.True(text.StartsWith("INVALID_FORMAT:", StringComparison.Ordinal) || text.StartsWith("CONFIG_ERROR:", StringComparison.Ordinal), text);
         Assert.Equal("alert", await message.GetAttributeAsync("role"));
-        Assert.Equal(0, await page.Locator("[data-testid=model-switches] tr[data-model='hostile-knee']").CountAsync());
+        Assert.Equal(0, await Page.Locator("[data-testid=model-switches] tr[data-model='hostile-knee']").CountAsync());
         Assert.Equal(before, Listing());
-        Assert.Empty(Directory.EnumerateFiles(data.Path, "evil*", SearchOption.AllDirectories));
-        Assert.False(File.Exists(Path.Combine(Path.GetDirectoryName(data.Path)!, "evil.json")));
+        Assert.Empty(Directory.EnumerateFiles(Data.Path, "evil*", SearchOption.AllDirectories));
+        Assert.False(File.Exists(Path.Combine(Path.GetDirectoryName(Data.Path)!, "evil.json")));
     }
 
     /// <summary>The Models page once its circuit is live: the file input's script is attached only then.</summary>
     private async Task OpenModelsPageAsync()
     {
-        await page.GotoAsync("/models");
-        await page.Locator("[data-testid=model-admin]").WaitForAsync();
-        await page.WaitForFunctionAsync("() => document.querySelector('[data-testid=import-file]')?._blazorInputFileNextFileId !== undefined", null, new() { Timeout = 120_000 });
+        await Page.GotoAsync("/models");
+        await Page.Locator("[data-testid=model-admin]").WaitForAsync();
+        await Page.WaitForFunctionAsync("() => document.querySelector('[data-testid=import-file]')?._blazorInputFileNextFileId !== undefined", null, new() { Timeout = 120_000 });
     }
 
     private string[] Listing() => Directory.Exists(ModelsFolder)
@@ -115,7 +93,7 @@ public sealed class ModelImportBrowserTests(BrowserFixture fixture) : IAsyncLife
     private string ZipFixture()
     {
         string trained = NnUnetFixtures.Folder(NnUnetFixtures.Plain);
-        string zip = work.File($"trained-{Guid.NewGuid():N}.zip");
+        string zip = Inputs.File($"trained-{Guid.NewGuid():N}.zip");
         using ZipArchive archive = ZipFile.Open(zip, ZipArchiveMode.Create);
         foreach (string file in Directory.EnumerateFiles(trained, "*", SearchOption.AllDirectories))
         {

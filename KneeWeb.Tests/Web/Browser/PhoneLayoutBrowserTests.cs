@@ -1,5 +1,4 @@
 using System.Text.Json;
-using KneeWeb.Tests.TestData;
 using Microsoft.Playwright;
 using Xunit;
 using Xunit.Abstractions;
@@ -13,7 +12,7 @@ namespace KneeWeb.Tests.Web.Browser;
 /// </summary>
 [Collection(BrowserCollection.Name)]
 [Trait("Category", "browser")]
-public sealed class PhoneLayoutBrowserTests(BrowserFixture fixture, ITestOutputHelper output) : IAsyncLifetime
+public sealed class PhoneLayoutBrowserTests(BrowserFixture fixture, ITestOutputHelper output) : ServerPageTest(fixture, "phone-browser")
 {
     private const int PhoneWidth = 390;
 
@@ -37,50 +36,22 @@ public sealed class PhoneLayoutBrowserTests(BrowserFixture fixture, ITestOutputH
         }
         """;
 
-    private readonly TempFolder data = new("kneeweb-phone-browser");
-    private readonly TempFolder inputs = new("kneeweb-inputs");
-    private readonly List<string> consoleErrors = [];
-    private ServerProcess server = null!;
-    private IBrowserContext context = null!;
-    private IPage page = null!;
-
-    public async Task InitializeAsync()
-    {
-        // The small demo model finishes a ramp image quickly (its QC fails, which the pages must show too).
-        string models = Path.Combine(data.Path, "models");
-        Directory.CreateDirectory(models);
-        string? repoModels = KneeWeb.Inference.ModelRegistry.FindDefaultFolder();
-        Assert.True(repoModels is not null, "models/ with the committed models not found above the test folder");
-        foreach (string file in Directory.GetFiles(repoModels, "demo-knee.*"))
-        {
-            File.Copy(file, Path.Combine(models, Path.GetFileName(file)));
-        }
-
-        server = await ServerProcess.StartAsync(data.Path);
-        (context, page) = await fixture.OpenPageAsync(server.BaseAddress, consoleErrors);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await context.DisposeAsync();
-        await server.DisposeAsync();
-        data.Dispose();
-        inputs.Dispose();
-    }
+    // The small demo model finishes a ramp image quickly (its QC fails, which the pages must show too).
+    protected override void PrepareDataFolder() => InstallRepoModels("demo-knee");
 
     [Fact]
     public async Task No_page_scrolls_sideways_at_390_px()
     {
-        using HttpClient api = server.CreateClient();
+        using HttpClient api = Server.CreateClient();
         // A long subject id without spaces is the worst case for card rows and summary values.
         Guid first = await CompletedJobAsync(api, "PHONE-SUBJECT-WITH-A-LONG-IDENTIFIER-0001");
         Guid second = await CompletedJobAsync(api, "PHONE-2");
-        await page.SetViewportSizeAsync(PhoneWidth, 844);
+        await Page.SetViewportSizeAsync(PhoneWidth, 844);
 
         var tooWide = new List<string>();
         foreach (string address in new[] { "/", "/jobs", $"/jobs/{first}", $"/jobs/{second}", "/models", "/server", "/cohort" })
         {
-            await page.GotoAsync(address);
+            await Page.GotoAsync(address);
             await WaitForInteractiveAsync();
             await CheckWidthAsync(address, tooWide);
         }
@@ -88,35 +59,35 @@ public sealed class PhoneLayoutBrowserTests(BrowserFixture fixture, ITestOutputH
         // The compare view opens under the cohort table once two jobs are chosen.
         await ChooseAsync("compare-a", first);
         await ChooseAsync("compare-b", second);
-        await Assertions.Expect(page.GetByTestId("compare-table")).ToBeVisibleAsync();
+        await Assertions.Expect(Page.GetByTestId("compare-table")).ToBeVisibleAsync();
         await CheckWidthAsync("/cohort (two jobs compared)", tooWide);
 
         Assert.True(tooWide.Count == 0, "Pages wider than the 390 px window:\n" + string.Join("\n", tooWide));
-        Assert.True(consoleErrors.Count == 0, "Browser errors:\n" + string.Join("\n", consoleErrors));
+        Assert.True(ConsoleErrors.Count == 0, "Browser errors:\n" + string.Join("\n", ConsoleErrors));
     }
 
     [Fact]
     public async Task A_finished_job_card_on_a_phone_has_no_empty_progress_row()
     {
-        using HttpClient api = server.CreateClient();
+        using HttpClient api = Server.CreateClient();
         await CompletedJobAsync(api, "PHONE-CARD");
-        await page.SetViewportSizeAsync(PhoneWidth, 844);
-        await page.GotoAsync("/jobs");
+        await Page.SetViewportSizeAsync(PhoneWidth, 844);
+        await Page.GotoAsync("/jobs");
         await WaitForInteractiveAsync();
 
-        ILocator card = page.Locator("[data-testid=jobs-table] tbody tr").First;
+        ILocator card = Page.Locator("[data-testid=jobs-table] tbody tr").First;
         await Assertions.Expect(card).ToContainTextAsync("PHONE-CARD");
         await Assertions.Expect(card.Locator("td[data-label=Status]")).ToBeVisibleAsync();
         await Assertions.Expect(card.Locator("td[data-label=Progress]")).ToBeHiddenAsync();
 
         // At 1280 the column is still there for every row: the table keeps its shape.
-        await page.SetViewportSizeAsync(1280, 900);
+        await Page.SetViewportSizeAsync(1280, 900);
         await Assertions.Expect(card.Locator("td[data-label=Progress]")).ToBeVisibleAsync();
     }
 
     private async Task CheckWidthAsync(string what, List<string> tooWide)
     {
-        JsonElement measure = (await page.EvaluateAsync<JsonElement?>(MeasureScript, PhoneWidth))!.Value;
+        JsonElement measure = (await Page.EvaluateAsync<JsonElement?>(MeasureScript, PhoneWidth))!.Value;
         int width = measure.GetProperty("width").GetInt32();
         output.WriteLine($"{what}: scrollWidth {width} px");
         if (width > PhoneWidth + 1)
@@ -127,25 +98,8 @@ public sealed class PhoneLayoutBrowserTests(BrowserFixture fixture, ITestOutputH
 
     private async Task ChooseAsync(string select, Guid job)
     {
-        await page.GetByTestId(select).ClickAsync();
-        await page.Locator($".mud-popover-open .mud-list-item[data-job='{job}']").ClickAsync();
-        await Assertions.Expect(page.Locator(".mud-popover-open .mud-list-item")).ToHaveCountAsync(0);
-    }
-
-    private async Task<Guid> CompletedJobAsync(HttpClient api, string subject)
-    {
-        string input = TestVolumes.WriteRamp(inputs.Path, $"{subject}.nii.gz");
-        Guid id = await ApiClient.SubmitAsync(api, input, new { subject_id = subject });
-        Assert.Equal("Completed", (await ApiClient.WaitForEndAsync(api, id, TimeSpan.FromMinutes(3))).GetProperty("status").GetString());
-        return id;
-    }
-
-    private async Task WaitForInteractiveAsync()
-    {
-        // Blazor Server is interactive once its circuit is up; until then clicks do nothing.
-        if (await page.Locator("[data-testid=static-nav]").CountAsync() == 0)
-        {
-            await page.Locator("main[data-interactive='true']").WaitForAsync(new() { Timeout = 120_000 });
-        }
+        await Page.GetByTestId(select).ClickAsync();
+        await Page.Locator($".mud-popover-open .mud-list-item[data-job='{job}']").ClickAsync();
+        await Assertions.Expect(Page.Locator(".mud-popover-open .mud-list-item")).ToHaveCountAsync(0);
     }
 }

@@ -2,7 +2,6 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using KneeWeb.Imaging.Io;
 using KneeWeb.Imaging.Phantom;
-using KneeWeb.Tests.TestData;
 using KneeWeb.Tests.Web.Browser;
 using Microsoft.Playwright;
 using Xunit;
@@ -16,52 +15,28 @@ namespace KneeWeb.Tests.Web.Results;
 /// </summary>
 [Trait("Category", "browser")]
 [Collection(BrowserCollection.Name)]
-public sealed class PreviewOrientationBrowserTests(BrowserFixture fixture) : IAsyncLifetime
+public sealed class PreviewOrientationBrowserTests(BrowserFixture fixture) : ServerPageTest(fixture, "orientation-browser")
 {
     private const string PhantomModel = "phantom-knee-small";
-    private readonly TempFolder data = new("kneeweb-orientation-browser");
-    private readonly TempFolder inputs = new("kneeweb-orientation-inputs");
-    private readonly List<string> consoleErrors = [];
-    private ServerProcess server = null!;
-    private IBrowserContext context = null!;
-    private IPage page = null!;
 
-    public async Task InitializeAsync()
-    {
-        string models = Path.Combine(data.Path, "models");
-        Directory.CreateDirectory(models);
-        string repoModels = KneeWeb.Inference.ModelRegistry.FindDefaultFolder()!;
-        foreach (string file in Directory.GetFiles(repoModels, PhantomModel + ".*"))
-        {
-            File.Copy(file, Path.Combine(models, Path.GetFileName(file)));
-        }
+    // Slow enough between steps to see the preview while the job still runs.
+    protected override IDictionary<string, string> ServerSettings => new Dictionary<string, string> { ["KneeWeb__Jobs__DiagnosticStepDelay"] = "00:00:00.500" };
 
-        // Slow enough between steps to see the preview while the job still runs.
-        server = await ServerProcess.StartAsync(data.Path, new Dictionary<string, string> { ["KneeWeb__Jobs__DiagnosticStepDelay"] = "00:00:00.500" });
-        (context, page) = await fixture.OpenPageAsync(server.BaseAddress, consoleErrors);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await context.DisposeAsync();
-        await server.DisposeAsync();
-        data.Dispose();
-        inputs.Dispose();
-    }
+    protected override void PrepareDataFolder() => InstallRepoModels(PhantomModel);
 
     [Fact]
     public async Task The_preview_and_the_viewers_sagittal_view_show_the_femur_above_and_the_patella_in_front()
     {
         // The phantom on the small model's grid (192 x 192 x 80): its k axis is sagittal, i runs posterior, j inferior.
-        string input = inputs.File("phantom.nii.gz");
+        string input = Inputs.File("phantom.nii.gz");
         VolumeIo.Write(KneePhantom.Generate(PhantomOptions.Small(1)).Image, input);
-        using HttpClient api = server.CreateClient();
+        using HttpClient api = Server.CreateClient();
         Guid id = await ApiClient.SubmitAsync(api, input, new { model = PhantomModel, subject_id = "ORIENT-1" });
 
-        await page.GotoAsync($"/jobs/{id:D}");
-        await page.Locator("main[data-interactive='true']").WaitForAsync(new() { Timeout = 120_000 });
+        await Page.GotoAsync($"/jobs/{id:D}");
+        await Page.Locator("main[data-interactive='true']").WaitForAsync(new() { Timeout = 120_000 });
         // Every preview the page shows, until the job ends.
-        await page.EvaluateAsync(@"() => {
+        await Page.EvaluateAsync(@"() => {
             window.__previews = [];
             const record = () => {
                 const img = document.querySelector('[data-testid=preview] img');
@@ -71,20 +46,20 @@ public sealed class PreviewOrientationBrowserTests(BrowserFixture fixture) : IAs
             record();
             new MutationObserver(record).observe(document.body, { subtree: true, childList: true, attributes: true });
         }");
-        await Assertions.Expect(page.GetByTestId("status").First).ToHaveTextAsync("Completed", new() { Timeout = 300_000 });
-        JsonElement previews = await page.EvaluateAsync<JsonElement>("() => window.__previews");
+        await Assertions.Expect(Page.GetByTestId("status").First).ToHaveTextAsync("Completed", new() { Timeout = 300_000 });
+        JsonElement previews = await Page.EvaluateAsync<JsonElement>("() => window.__previews");
         Assert.True(previews.GetArrayLength() > 0, "The job page showed no preview while the job ran.");
         JsonElement last = previews[previews.GetArrayLength() - 1];
         Assert.Equal("sagittal", last.GetProperty("plane").GetString());
         string previewPng = last.GetProperty("src").GetString()!["data:image/png;base64,".Length..];
 
         // The viewer: sagittal, overlay opaque.
-        await Assertions.Expect(page.Locator("[data-testid=viewer-status][data-state=ready]")).ToHaveCountAsync(1, new() { Timeout = 120_000 });
-        await page.GetByTestId("view-sagittal").ClickAsync();
-        await page.GetByTestId("opacity").FocusAsync();
-        await page.Keyboard.PressAsync("End");
-        await Assertions.Expect(page.GetByTestId("opacity-value")).ToHaveTextAsync("100%", new() { Timeout = 120_000 });
-        ILocator canvas = page.GetByTestId("viewer-canvas");
+        await Assertions.Expect(Page.Locator("[data-testid=viewer-status][data-state=ready]")).ToHaveCountAsync(1, new() { Timeout = 120_000 });
+        await Page.GetByTestId("view-sagittal").ClickAsync();
+        await Page.GetByTestId("opacity").FocusAsync();
+        await Page.Keyboard.PressAsync("End");
+        await Assertions.Expect(Page.GetByTestId("opacity-value")).ToHaveTextAsync("100%", new() { Timeout = 120_000 });
+        ILocator canvas = Page.GetByTestId("viewer-canvas");
         await canvas.ScrollIntoViewIfNeededAsync();
 
         Landmarks inPreview = await LandmarksAsync(previewPng);
@@ -103,7 +78,7 @@ public sealed class PreviewOrientationBrowserTests(BrowserFixture fixture) : IAs
             Assert.True(l.Patella.X > l.Femur.X, $"{where}: the patella is not to the right (anterior) of the femur ({l}).");
         }
 
-        Assert.True(consoleErrors.Count == 0, "Browser errors:\n" + string.Join("\n", consoleErrors));
+        Assert.True(ConsoleErrors.Count == 0, "Browser errors:\n" + string.Join("\n", ConsoleErrors));
     }
 
     private readonly record struct Spot(double X, double Y, int N);
@@ -117,7 +92,7 @@ public sealed class PreviewOrientationBrowserTests(BrowserFixture fixture) : IAs
     /// </summary>
     private async Task<Landmarks> LandmarksAsync(string pngBase64)
     {
-        JsonElement r = await page.EvaluateAsync<JsonElement>(@"async (b64) => {
+        JsonElement r = await Page.EvaluateAsync<JsonElement>(@"async (b64) => {
             const img = new Image();
             img.src = 'data:image/png;base64,' + b64;
             await img.decode();

@@ -17,55 +17,30 @@ namespace KneeWeb.Tests.Web.Results;
 /// </summary>
 [Collection(BrowserCollection.Name)]
 [Trait("Category", "browser")]
-public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstractions.ITestOutputHelper output) : IAsyncLifetime
-{
-    private readonly TempFolder data = new("kneeweb-results-browser");
-    private readonly TempFolder inputs = new("kneeweb-inputs");
-    private readonly List<string> consoleErrors = [];
-    private readonly List<string> consoleLog = [];
-    private ServerProcess server = null!;
-    private IBrowserContext context = null!;
-    private IPage page = null!;
-    private readonly System.Diagnostics.Stopwatch clock = System.Diagnostics.Stopwatch.StartNew();
+public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstractions.ITestOutputHelper output) : ServerPageTest(fixture, "results-browser")
+{    private readonly System.Diagnostics.Stopwatch clock = System.Diagnostics.Stopwatch.StartNew();
 
     /// <summary>Where the time of a long browser test goes (shown with the test's output).</summary>
     private void Phase(string name) => output.WriteLine($"{clock.Elapsed.TotalSeconds,7:0.0} s  {name}");
 
-    public async Task InitializeAsync()
+    protected override IDictionary<string, string> ServerSettings => new Dictionary<string, string>
     {
-        string models = Path.Combine(data.Path, "models");
-        Directory.CreateDirectory(models);
-        string? repoModels = KneeWeb.Inference.ModelRegistry.FindDefaultFolder();
-        Assert.True(repoModels is not null, "models/ with the committed models not found above the test folder");
-        // demo-knee: the default model of the API jobs below; phantom-knee-small: chosen on the Upload page for the sample.
-        foreach (string file in Directory.GetFiles(repoModels, "demo-knee.*").Concat(Directory.GetFiles(repoModels, PhantomModel + ".*")))
-        {
-            File.Copy(file, Path.Combine(models, Path.GetFileName(file)));
-        }
+        // Slow enough to open the job page before inference starts and to watch its preview.
+        ["KneeWeb__Jobs__DiagnosticStepDelay"] = "00:00:00.300",
+        // "Try a sample" on the phantom's 192x192x80 grid: the whole analysis in seconds on a CI machine.
+        ["KneeWeb__Samples__PhantomCoarsening"] = "2",
+    };
 
-        string nsmModels = KneeWeb.Inference.ModelBuilding.NsmModels.Folder(models);
+    protected override void PrepareDataFolder()
+    {
+        // demo-knee: the default model of the API jobs below; phantom-knee-small: chosen on the Upload page for the sample.
+        string repoModels = InstallRepoModels("demo-knee", PhantomModel);
+        string nsmModels = KneeWeb.Inference.ModelBuilding.NsmModels.Folder(Path.Combine(Data.Path, "models"));
         Directory.CreateDirectory(nsmModels);
         foreach (string file in Directory.GetFiles(KneeWeb.Inference.ModelBuilding.NsmModels.Folder(repoModels), "femur-nsm-demo.*"))
         {
             File.Copy(file, Path.Combine(nsmModels, Path.GetFileName(file)));
         }
-
-        server = await ServerProcess.StartAsync(data.Path, new Dictionary<string, string>
-        {
-            // Slow enough to open the job page before inference starts and to watch its preview.
-            ["KneeWeb__Jobs__DiagnosticStepDelay"] = "00:00:00.300",
-            // "Try a sample" on the phantom's 192x192x80 grid: the whole analysis in seconds on a CI machine.
-            ["KneeWeb__Samples__PhantomCoarsening"] = "2",
-        });
-        (context, page) = await fixture.OpenPageAsync(server.BaseAddress, consoleErrors, consoleLog);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await context.DisposeAsync();
-        await server.DisposeAsync();
-        data.Dispose();
-        inputs.Dispose();
     }
 
     private const string PhantomModel = "phantom-knee-small";
@@ -84,30 +59,30 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
         // The phantom's true labels on the sample's grid (seed 1, half size), made while the browser works.
         Task<Dictionary<string, double>> truthVolumes = Task.Run(PhantomBoneVolumes);
         // Try a sample: the phantom is generated on the server while the page shows that it works on it.
-        await page.GotoAsync("/");
+        await Page.GotoAsync("/");
         await WaitForInteractiveAsync();
-        await page.GetByTestId("subject").FillAsync("SAMPLE-1");
+        await Page.GetByTestId("subject").FillAsync("SAMPLE-1");
         // A bad tag is refused before any work, with the catalog error on the page.
-        await page.GetByTestId("tags").FillAsync("demo, not/allowed");
-        await page.GetByTestId("try-sample").ClickAsync();
-        await Assertions.Expect(page.GetByTestId("error-code")).ToHaveTextAsync("CONFIG_ERROR");
-        await Assertions.Expect(page.GetByTestId("error-detail")).ToContainTextAsync("not/allowed");
+        await Page.GetByTestId("tags").FillAsync("demo, not/allowed");
+        await Page.GetByTestId("try-sample").ClickAsync();
+        await Assertions.Expect(Page.GetByTestId("error-code")).ToHaveTextAsync("CONFIG_ERROR");
+        await Assertions.Expect(Page.GetByTestId("error-detail")).ToContainTextAsync("not/allowed");
         // That refusal is the one expected error response (and Chromium's console line about it); nothing else.
-        Assert.All(consoleErrors, e => Assert.Contains("400", e, StringComparison.Ordinal));
-        consoleErrors.Clear();
-        await page.GetByTestId("tags").FillAsync("Demo, phantom run");
+        Assert.All(ConsoleErrors, e => Assert.Contains("400", e, StringComparison.Ordinal));
+        ConsoleErrors.Clear();
+        await Page.GetByTestId("tags").FillAsync("Demo, phantom run");
         await ChooseAsync("Segmentation model", PhantomModel);
         await ChooseAsync("Neural shape model", "Bone only");
         await KeepScreenshotAsync("upload");
-        await page.GetByTestId("try-sample").ClickAsync();
-        await Assertions.Expect(page.GetByTestId("sample-progress")).ToBeVisibleAsync();
-        await page.WaitForURLAsync(new Regex("/jobs/[0-9a-f-]{36}$"), new() { Timeout = 120_000 });
-        Guid id = Guid.Parse(page.Url[^36..]);
+        await Page.GetByTestId("try-sample").ClickAsync();
+        await Assertions.Expect(Page.GetByTestId("sample-progress")).ToBeVisibleAsync();
+        await Page.WaitForURLAsync(new Regex("/jobs/[0-9a-f-]{36}$"), new() { Timeout = 120_000 });
+        Guid id = Guid.Parse(Page.Url[^36..]);
         await WaitForInteractiveAsync();
 
         Phase("on the job page");
         // Live: record every progress value and preview image the page shows until the job ends.
-        await page.EvaluateAsync(@"() => {
+        await Page.EvaluateAsync(@"() => {
             window.__percents = new Set();
             window.__previews = new Set();
             const record = () => {
@@ -119,19 +94,19 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
             record();
             new MutationObserver(record).observe(document.body, { subtree: true, childList: true, attributes: true, characterData: true });
         }");
-        await Assertions.Expect(page.GetByTestId("job-tags")).ToContainTextAsync("phantom-run");
+        await Assertions.Expect(Page.GetByTestId("job-tags")).ToContainTextAsync("phantom-run");
 
         // While it segments, the preview sits beside the step progress, inside a 1280 px window.
-        ILocator preview = page.GetByTestId("preview");
+        ILocator preview = Page.GetByTestId("preview");
         await Assertions.Expect(preview).ToBeVisibleAsync(new() { Timeout = 120_000 });
         LocatorBoundingBoxResult previewBox = (await preview.BoundingBoxAsync())!;
-        LocatorBoundingBoxResult progressBox = (await page.Locator(".kw-live-progress").BoundingBoxAsync())!;
+        LocatorBoundingBoxResult progressBox = (await Page.Locator(".kw-live-progress").BoundingBoxAsync())!;
         Assert.True(previewBox.X >= progressBox.X + progressBox.Width - 1, $"The preview ({previewBox.X}) is not beside the progress (ends at {progressBox.X + progressBox.Width}).");
         Assert.True(previewBox.Y < progressBox.Y + progressBox.Height, "The preview is below the progress, not beside it.");
         Assert.True(previewBox.X + previewBox.Width <= 1280, "The preview overflows a 1280 px wide window.");
-        await Assertions.Expect(page.GetByTestId("status").First).ToHaveTextAsync("Completed", new() { Timeout = 180_000 });
-        int percents = await page.EvaluateAsync<int>("() => window.__percents.size");
-        int previews = await page.EvaluateAsync<int>("() => window.__previews.size");
+        await Assertions.Expect(Page.GetByTestId("status").First).ToHaveTextAsync("Completed", new() { Timeout = 180_000 });
+        int percents = await Page.EvaluateAsync<int>("() => window.__percents.size");
+        int previews = await Page.EvaluateAsync<int>("() => window.__previews.size");
         Assert.True(percents >= 3, $"The page showed {percents} progress value(s) while the job ran; live progress should show several.");
         Assert.True(previews >= 1, "No segmentation preview was shown while the job ran.");
 
@@ -140,10 +115,10 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
         using JsonDocument statsDoc = JsonDocument.Parse(await GetTextAsync($"/v1/jobs/{id}/artifacts/stats.json"));
         JsonElement stats = statsDoc.RootElement;
         JsonElement model = stats.GetProperty("model");
-        await Assertions.Expect(page.GetByTestId("summary-model")).ToHaveTextAsync($"{model.GetProperty("name").GetString()} version {model.GetProperty("version").GetString()}");
-        await Assertions.Expect(page.GetByTestId("summary-provider")).ToHaveTextAsync(stats.GetProperty("segmentation").GetProperty("execution_provider").GetString()!);
-        await Assertions.Expect(page.GetByTestId("summary-subject")).ToHaveTextAsync("SAMPLE-1");
-        await Assertions.Expect(page.GetByTestId("summary-tags")).ToHaveTextAsync(new Regex("demo\\s*phantom-run"));
+        await Assertions.Expect(Page.GetByTestId("summary-model")).ToHaveTextAsync($"{model.GetProperty("name").GetString()} version {model.GetProperty("version").GetString()}");
+        await Assertions.Expect(Page.GetByTestId("summary-provider")).ToHaveTextAsync(stats.GetProperty("segmentation").GetProperty("execution_provider").GetString()!);
+        await Assertions.Expect(Page.GetByTestId("summary-subject")).ToHaveTextAsync("SAMPLE-1");
+        await Assertions.Expect(Page.GetByTestId("summary-tags")).ToHaveTextAsync(new Regex("demo\\s*phantom-run"));
         Phase("summary shown");
         // The tables are read in one round trip each (cell by cell costs seconds on a loaded CI machine).
         Dictionary<string, string[]> volumeRows = await TableAsync("volumes", "data-structure");
@@ -168,10 +143,10 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
         }
 
         JsonElement[] flags = [.. stats.GetProperty("qc").GetProperty("flags").EnumerateArray()];
-        await Assertions.Expect(page.Locator("[data-testid=qc-flags] li")).ToHaveCountAsync(flags.Length);
+        await Assertions.Expect(Page.Locator("[data-testid=qc-flags] li")).ToHaveCountAsync(flags.Length);
         foreach (JsonElement flag in flags)
         {
-            await Assertions.Expect(page.Locator($"[data-testid=qc-flags] li[data-qc='{flag.GetProperty("code").GetString()}']").Filter(new() { HasText = flag.GetProperty("message").GetString() })).ToHaveCountAsync(1);
+            await Assertions.Expect(Page.Locator($"[data-testid=qc-flags] li[data-qc='{flag.GetProperty("code").GetString()}']").Filter(new() { HasText = flag.GetProperty("message").GetString() })).ToHaveCountAsync(1);
         }
 
         Dictionary<string, string[]> stepRows = await TableAsync("step-durations", "data-step-name");
@@ -182,13 +157,13 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
             Assert.Equal(step.GetProperty("duration_s").GetDouble().ToString("0.00", Inv), cells[2]);
         }
 
-        await Assertions.Expect(page.GetByTestId("input-dims")).ToHaveTextAsync(string.Join(" × ", stats.GetProperty("input").GetProperty("dims").EnumerateArray().Select(d => d.GetInt32().ToString(Inv))) + " voxels");
+        await Assertions.Expect(Page.GetByTestId("input-dims")).ToHaveTextAsync(string.Join(" × ", stats.GetProperty("input").GetProperty("dims").EnumerateArray().Select(d => d.GetInt32().ToString(Inv))) + " voxels");
         foreach (JsonProperty stat in stats.GetProperty("image_stats").EnumerateObject())
         {
-            await Assertions.Expect(page.Locator($"[data-testid=image-stats] [data-stat='{stat.Name}']")).ToHaveTextAsync(stat.Value.GetDouble().ToString("0.####", Inv));
+            await Assertions.Expect(Page.Locator($"[data-testid=image-stats] [data-stat='{stat.Name}']")).ToHaveTextAsync(stat.Value.GetDouble().ToString("0.####", Inv));
         }
 
-        await Assertions.Expect(page.GetByTestId("segmentation-tiles")).ToContainTextAsync($"{stats.GetProperty("segmentation").GetProperty("tiles").GetInt32()} in batches of");
+        await Assertions.Expect(Page.GetByTestId("segmentation-tiles")).ToContainTextAsync($"{stats.GetProperty("segmentation").GetProperty("tiles").GetInt32()} in batches of");
         Dictionary<string, string[]> meshRows = await TableAsync("mesh-stats", "data-mesh");
         foreach (JsonProperty meshStat in stats.GetProperty("meshes").EnumerateObject())
         {
@@ -204,23 +179,23 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
         double bscore = stats.GetProperty("bscore").GetDouble();
         Assert.True(double.IsFinite(bscore), $"stats.json bscore is {bscore}.");
         output.WriteLine($"BScore {bscore:0.000}, ASSD {nsm.GetProperty("assd_mm")} mm, {nsm.GetProperty("iterations")} iterations, fit {nsm.GetProperty("fit_time_s")} s");
-        ILocator scale = page.GetByTestId("bscore-scale");
+        ILocator scale = Page.GetByTestId("bscore-scale");
         await Assertions.Expect(scale).ToHaveAttributeAsync("data-value", bscore.ToString("0.00", Inv));
         await Assertions.Expect(scale.Locator("svg")).ToHaveAccessibleNameAsync(new Regex($"^BScore: {Regex.Escape(bscore.ToString("0.00", Inv))};"));
-        await Assertions.Expect(page.GetByTestId("bscore-reference")).ToContainTextAsync($"healthy SD {stats.GetProperty("bscore_reference").GetProperty("healthy_sd").GetDouble().ToString("0.000", Inv)}");
+        await Assertions.Expect(Page.GetByTestId("bscore-reference")).ToContainTextAsync($"healthy SD {stats.GetProperty("bscore_reference").GetProperty("healthy_sd").GetDouble().ToString("0.000", Inv)}");
         JsonElement nsmModel = nsm.GetProperty("model");
-        await Assertions.Expect(page.GetByTestId("nsm-model")).ToHaveTextAsync($"{nsmModel.GetProperty("name").GetString()} version {nsmModel.GetProperty("version").GetString()}");
+        await Assertions.Expect(Page.GetByTestId("nsm-model")).ToHaveTextAsync($"{nsmModel.GetProperty("name").GetString()} version {nsmModel.GetProperty("version").GetString()}");
         Assert.Equal("femur-nsm-demo", nsmModel.GetProperty("name").GetString());
-        await Assertions.Expect(page.GetByTestId("nsm-mode")).ToHaveTextAsync("bone only");
-        await Assertions.Expect(page.GetByTestId("nsm-assd")).ToHaveTextAsync(nsm.GetProperty("assd_mm").GetDouble().ToString("0.000", Inv) + " mm");
-        await Assertions.Expect(page.GetByTestId("nsm-iterations")).ToHaveTextAsync(nsm.GetProperty("iterations").GetInt32().ToString(Inv));
-        await Assertions.Expect(page.GetByTestId("nsm-mesh").Locator("a")).ToHaveTextAsync(new Regex("femur_nsm\\.vtk$"));
+        await Assertions.Expect(Page.GetByTestId("nsm-mode")).ToHaveTextAsync("bone only");
+        await Assertions.Expect(Page.GetByTestId("nsm-assd")).ToHaveTextAsync(nsm.GetProperty("assd_mm").GetDouble().ToString("0.000", Inv) + " mm");
+        await Assertions.Expect(Page.GetByTestId("nsm-iterations")).ToHaveTextAsync(nsm.GetProperty("iterations").GetInt32().ToString(Inv));
+        await Assertions.Expect(Page.GetByTestId("nsm-mesh").Locator("a")).ToHaveTextAsync(new Regex("femur_nsm\\.vtk$"));
 
         Phase("shape model metrics checked");
         // The segmentation is right: the bones' volumes on the page are within 10% of the phantom's.
         foreach ((string bone, double truth) in await truthVolumes)
         {
-            string volumeText = await page.Locator($"[data-testid=volumes] tr[data-structure='{bone}'] td").Nth(1).InnerTextAsync();
+            string volumeText = await Page.Locator($"[data-testid=volumes] tr[data-structure='{bone}'] td").Nth(1).InnerTextAsync();
             double onPage = double.Parse(volumeText, System.Globalization.NumberStyles.Number, Inv);
             output.WriteLine($"{bone}: {onPage:0} mm3 on the page, {truth:0} mm3 in the phantom ({(onPage / truth) - 1:+0.0%;-0.0%})");
             Assert.True(Math.Abs(onPage - truth) <= 0.1 * truth, $"The {bone} volume on the page, {onPage:0} mm3, is not within 10% of the phantom's {truth:0} mm3.");
@@ -230,16 +205,16 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
         // Downloads: results.zip through its link, and a mesh, are the bytes the job recorded.
         using JsonDocument artifacts = JsonDocument.Parse(await GetTextAsync($"/v1/jobs/{id}/artifacts"));
         string Sha(string name) => artifacts.RootElement.EnumerateArray().First(a => a.GetProperty("name").GetString() == name).GetProperty("sha256").GetString()!;
-        IDownload zip = await page.RunAndWaitForDownloadAsync(() => page.GetByTestId("download-all").ClickAsync());
+        IDownload zip = await Page.RunAndWaitForDownloadAsync(() => Page.GetByTestId("download-all").ClickAsync());
         Assert.Equal("results.zip", zip.SuggestedFilename);
         Assert.Equal(Sha("results.zip"), Convert.ToHexStringLower(SHA256.HashData(await File.ReadAllBytesAsync(await zip.PathAsync()))));
-        IAPIResponse mesh = await page.APIRequest.GetAsync($"/v1/jobs/{id}/artifacts/meshes/femur.vtk");
+        IAPIResponse mesh = await Page.APIRequest.GetAsync($"/v1/jobs/{id}/artifacts/meshes/femur.vtk");
         Assert.Equal(200, mesh.Status);
         Assert.Equal(Sha("meshes/femur.vtk"), Convert.ToHexStringLower(SHA256.HashData(await mesh.BodyAsync())));
 
         Phase("downloads checked");
         // The volume viewer draws the MRI and the overlay.
-        ILocator canvas = page.GetByTestId("viewer-canvas");
+        ILocator canvas = Page.GetByTestId("viewer-canvas");
         await WaitForStateAsync("volume-viewer");
         await canvas.ScrollIntoViewIfNeededAsync();
         Pixels shown = await WaitForPixelsAsync(canvas, p => p.Colored > 200);
@@ -247,17 +222,17 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
 
         Phase("volume viewer drawn");
         // Opacity changes the rendered image: 0 takes the overlay away, 1 paints it solid (bone colours are pale, so compare pixels, not colourfulness).
-        ILocator opacity = page.GetByTestId("opacity");
+        ILocator opacity = Page.GetByTestId("opacity");
         byte[] half = await canvas.ScreenshotAsync();
         // From the keyboard, as a person would: Home and End move a range input to its ends.
         await opacity.FocusAsync();
-        await page.Keyboard.PressAsync("Home");
-        await Assertions.Expect(page.Locator("[data-testid=volume-viewer] output")).ToHaveTextAsync("0%", new() { Timeout = 120_000 });
+        await Page.Keyboard.PressAsync("Home");
+        await Assertions.Expect(Page.Locator("[data-testid=volume-viewer] output")).ToHaveTextAsync("0%", new() { Timeout = 120_000 });
         double toClear = await WaitForDifferenceAsync(canvas, half, 0.01);
         Assert.True(toClear >= 0.01, $"Opacity 0.5 to 0 changed only {toClear:P2} of the viewer canvas.");
         byte[] clear = await canvas.ScreenshotAsync();
-        await page.Keyboard.PressAsync("End");
-        await Assertions.Expect(page.Locator("[data-testid=volume-viewer] output")).ToHaveTextAsync("100%", new() { Timeout = 120_000 });
+        await Page.Keyboard.PressAsync("End");
+        await Assertions.Expect(Page.Locator("[data-testid=volume-viewer] output")).ToHaveTextAsync("100%", new() { Timeout = 120_000 });
         double toSolid = await WaitForDifferenceAsync(canvas, clear, 0.01);
         Assert.True(toSolid >= 0.01, $"Opacity 0 to 1 changed only {toSolid:P2} of the viewer canvas.");
 
@@ -265,11 +240,11 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
         // Label toggles: hiding the femur takes its colour away, showing it brings it back. (One label: every
         // toggle re-uploads the overlay, which software WebGL on a 2-core CI machine takes seconds to draw.)
         byte[] allLabels = await canvas.ScreenshotAsync();
-        await page.GetByTestId("label-toggle-1").UncheckAsync();
+        await Page.GetByTestId("label-toggle-1").UncheckAsync();
         double hiddenChange = await WaitForDifferenceAsync(canvas, allLabels, 0.005);
         Assert.True(hiddenChange >= 0.005, $"Hiding the femur label changed only {hiddenChange:P2} of the viewer canvas.");
         byte[] noFemur = await canvas.ScreenshotAsync();
-        await page.GetByTestId("label-toggle-1").CheckAsync();
+        await Page.GetByTestId("label-toggle-1").CheckAsync();
         double femurChange = await WaitForDifferenceAsync(canvas, noFemur, 0.005);
         Assert.True(femurChange >= 0.005, $"Showing the femur again changed only {femurChange:P2} of the viewer canvas.");
         Pixels beforeWindow = await PixelsAsync(canvas);
@@ -277,7 +252,7 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
 
         Phase("labels checked");
         // Window/level: a narrow window brightens the MRI.
-        ILocator windowMax = page.GetByTestId("window-max");
+        ILocator windowMax = Page.GetByTestId("window-max");
         await windowMax.FillAsync("100");
         await windowMax.PressAsync("Tab");
         double windowChange = await WaitForDifferenceAsync(canvas, beforeWindowPng, 0.01);
@@ -289,7 +264,7 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
         LocatorBoundingBoxResult box = (await canvas.BoundingBoxAsync())!;
         // Multiplanar tiles sit in a row at 1280 px: the first is the axial slice.
         await canvas.ClickAsync(new() { Position = new Position { X = box.Width * 0.12f, Y = box.Height * 0.5f } });
-        ILocator under = page.GetByTestId("crosshair-label");
+        ILocator under = Page.GetByTestId("crosshair-label");
         await Assertions.Expect(under).ToBeVisibleAsync();
         string labelValue = (await under.GetAttributeAsync("data-label"))!;
         string expected = labelValue == "0" ? "background" : KneeWeb.Components.Shared.LabelLegend.All.First(l => l.Value.ToString(Inv) == labelValue).DisplayName;
@@ -298,14 +273,14 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
         Phase("volume viewer controls checked");
         // The mesh viewer draws the meshes with the shape model's reconstruction (the job's femur_nsm.vtk) overlaid.
         await WaitForStateAsync("mesh-viewer");
-        ILocator meshCanvas = page.GetByTestId("mesh-canvas");
+        ILocator meshCanvas = Page.GetByTestId("mesh-canvas");
         await meshCanvas.ScrollIntoViewIfNeededAsync();
         Pixels drawn = await WaitForPixelsAsync(meshCanvas, p => p.NonWhite > p.Total / 50);
         Assert.True(drawn.NonWhite > drawn.Total / 50, $"The mesh canvas is (nearly) blank: {drawn}.");
-        await Assertions.Expect(page.GetByTestId("thickness-legend")).ToBeVisibleAsync();
-        await Assertions.Expect(page.GetByTestId("nsm-overlay-note")).ToHaveCountAsync(0);
+        await Assertions.Expect(Page.GetByTestId("thickness-legend")).ToBeVisibleAsync();
+        await Assertions.Expect(Page.GetByTestId("nsm-overlay-note")).ToHaveCountAsync(0);
         Assert.Contains(artifacts.RootElement.EnumerateArray(), a => a.GetProperty("name").GetString()!.EndsWith(nsm.GetProperty("mesh").GetString()!, StringComparison.Ordinal));
-        ILocator nsmToggle = page.GetByTestId("nsm-toggle");
+        ILocator nsmToggle = Page.GetByTestId("nsm-toggle");
         await Assertions.Expect(nsmToggle).ToBeCheckedAsync();
         await Assertions.Expect(nsmToggle).ToHaveAccessibleNameAsync(new Regex("Shape model reconstruction"));
         byte[] withNsm = await meshCanvas.ScreenshotAsync();
@@ -315,7 +290,7 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
 
         Phase("shape model overlay checked");
         // With the reconstruction and the cartilage hidden (they cover the coloured bone surface), hiding the thickness colours changes the picture.
-        ILocator cartilageToggles = page.Locator("[data-testid=mesh-viewer] .kw-mesh-list li").Filter(new() { HasTextRegex = new Regex("cartilage", RegexOptions.IgnoreCase) }).Locator("input[type=checkbox]");
+        ILocator cartilageToggles = Page.Locator("[data-testid=mesh-viewer] .kw-mesh-list li").Filter(new() { HasTextRegex = new Regex("cartilage", RegexOptions.IgnoreCase) }).Locator("input[type=checkbox]");
         int cartilageMeshes = await cartilageToggles.CountAsync();
         Assert.True(cartilageMeshes >= 1, "The mesh viewer lists no cartilage mesh.");
         for (int i = 0; i < cartilageMeshes; i++)
@@ -325,10 +300,10 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
 
         await Task.Delay(500);
         byte[] coloured = await meshCanvas.ScreenshotAsync();
-        await page.GetByTestId("thickness-toggle").UncheckAsync();
+        await Page.GetByTestId("thickness-toggle").UncheckAsync();
         double thicknessChange = await WaitForDifferenceAsync(meshCanvas, coloured, 0.002);
         Assert.True(thicknessChange >= 0.002, $"Hiding the thickness colours changed {thicknessChange:P2} of the mesh canvas.");
-        await page.GetByTestId("thickness-toggle").CheckAsync();
+        await Page.GetByTestId("thickness-toggle").CheckAsync();
         for (int i = 0; i < cartilageMeshes; i++)
         {
             await cartilageToggles.Nth(i).CheckAsync();
@@ -352,7 +327,7 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
         Assert.True(unreached.Length == 0, $"Not reachable with Tab: {string.Join(", ", unreached)} (reached: {string.Join(", ", reached)}).");
         foreach (string control in controls)
         {
-            await Assertions.Expect(page.GetByTestId(control)).ToHaveAccessibleNameAsync(new Regex("\\w{2,}"));
+            await Assertions.Expect(Page.GetByTestId(control)).ToHaveAccessibleNameAsync(new Regex("\\w{2,}"));
         }
 
         Phase("keyboard checked");
@@ -361,39 +336,39 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
 
         await KeepScreenshotAsync("result-page");
         Phase("layout checked");
-        await page.GotoAsync("/jobs");
+        await Page.GotoAsync("/jobs");
         await WaitForInteractiveAsync();
-        await Assertions.Expect(page.Locator($"tr:has(a[data-job='{id}']) [data-testid=job-row-tags] .kw-tag")).ToHaveTextAsync(["demo", "phantom-run"]);
-        await page.GotoAsync("/cohort?tag=phantom-run");
+        await Assertions.Expect(Page.Locator($"tr:has(a[data-job='{id}']) [data-testid=job-row-tags] .kw-tag")).ToHaveTextAsync(["demo", "phantom-run"]);
+        await Page.GotoAsync("/cohort?tag=phantom-run");
         await WaitForInteractiveAsync();
-        await Assertions.Expect(page.GetByTestId("cohort-tag")).ToHaveValueAsync("phantom-run");
-        await Assertions.Expect(page.Locator("[data-testid=cohort-table] tbody tr")).ToHaveCountAsync(1);
-        await Assertions.Expect(page.Locator($"[data-testid=cohort-table] tr[data-job='{id}'] [data-col=bscore]")).ToHaveTextAsync(bscore.ToString("0.00", Inv));
+        await Assertions.Expect(Page.GetByTestId("cohort-tag")).ToHaveValueAsync("phantom-run");
+        await Assertions.Expect(Page.Locator("[data-testid=cohort-table] tbody tr")).ToHaveCountAsync(1);
+        await Assertions.Expect(Page.Locator($"[data-testid=cohort-table] tr[data-job='{id}'] [data-col=bscore]")).ToHaveTextAsync(bscore.ToString("0.00", Inv));
         await AssertNoHorizontalScrollAsync("the cohort page");
 
         await KeepScreenshotAsync("cohort");
         Phase("cohort checked");
         // The segmentation file deleted from the job folder: the viewer says so and shows the MRI alone.
-        File.Delete(Path.Combine(data.Path, "jobs", id.ToString("D"), "segmentation.nii.gz"));
-        await page.GotoAsync($"/jobs/{id}");
+        File.Delete(Path.Combine(Data.Path, "jobs", id.ToString("D"), "segmentation.nii.gz"));
+        await Page.GotoAsync($"/jobs/{id}");
         await WaitForInteractiveAsync();
-        await Assertions.Expect(page.GetByTestId("segmentation-missing")).ToContainTextAsync("segmentation.nii.gz) is missing from the job folder");
-        await Assertions.Expect(page.Locator("[data-missing='segmentation.nii.gz']")).ToBeVisibleAsync();
-        await Assertions.Expect(page.GetByTestId("label-toggles")).ToHaveCountAsync(0);
+        await Assertions.Expect(Page.GetByTestId("segmentation-missing")).ToContainTextAsync("segmentation.nii.gz) is missing from the job folder");
+        await Assertions.Expect(Page.Locator("[data-missing='segmentation.nii.gz']")).ToBeVisibleAsync();
+        await Assertions.Expect(Page.GetByTestId("label-toggles")).ToHaveCountAsync(0);
         await WaitForStateAsync("volume-viewer");
         Pixels alone = await WaitForPixelsAsync(canvas, p => p.NonBlack > p.Total / 20);
         Assert.True(alone.NonBlack > alone.Total / 20, $"Without its segmentation the viewer canvas is blank: {alone}.");
 
         await KeepScreenshotAsync("segmentation-missing");
         Phase("missing segmentation checked");
-        Assert.True(consoleErrors.Count == 0, "Browser errors:\n" + string.Join("\n", consoleErrors));
+        Assert.True(ConsoleErrors.Count == 0, "Browser errors:\n" + string.Join("\n", ConsoleErrors));
     }
 
     [Fact]
     public async Task The_cohort_filter_narrows_the_table_and_the_csv_export_holds_the_filtered_rows()
     {
-        using HttpClient api = server.CreateClient();
-        string input = TestVolumes.WriteRamp(inputs.Path);
+        using HttpClient api = Server.CreateClient();
+        string input = TestVolumes.WriteRamp(Inputs.Path);
         Guid a = await ApiClient.SubmitAsync(api, input, new { subject_id = "GAMMA-1", notes = "baseline", tags = "baseline" });
         Guid b = await ApiClient.SubmitAsync(api, input, new { subject_id = "DELTA-2", notes = "follow-up", tags = "follow-up, visit-2" });
         Guid c = await ApiClient.SubmitAsync(api, input, new { subject_id = "DELTA-2", notes = "baseline", tags = "baseline" });
@@ -402,34 +377,34 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
             Assert.Equal("Completed", (await ApiClient.WaitForEndAsync(api, id, TimeSpan.FromMinutes(2))).GetProperty("status").GetString());
         }
 
-        await page.GotoAsync("/cohort");
+        await Page.GotoAsync("/cohort");
         await WaitForInteractiveAsync();
-        await Assertions.Expect(page.Locator("[data-testid=cohort-table] tbody tr")).ToHaveCountAsync(3);
+        await Assertions.Expect(Page.Locator("[data-testid=cohort-table] tbody tr")).ToHaveCountAsync(3);
 
-        ILocator subject = page.GetByTestId("cohort-subject");
+        ILocator subject = Page.GetByTestId("cohort-subject");
         await subject.FillAsync("delta");
         await subject.PressAsync("Tab");
-        await Assertions.Expect(page.Locator("[data-testid=cohort-table] tbody tr")).ToHaveCountAsync(2);
-        ILocator tag = page.GetByTestId("cohort-tag");
+        await Assertions.Expect(Page.Locator("[data-testid=cohort-table] tbody tr")).ToHaveCountAsync(2);
+        ILocator tag = Page.GetByTestId("cohort-tag");
         // Tags match exactly: part of a tag finds nothing, the whole tag finds its job.
         await tag.FillAsync("follow");
         await tag.PressAsync("Tab");
-        await Assertions.Expect(page.GetByTestId("cohort-empty")).ToBeVisibleAsync();
+        await Assertions.Expect(Page.GetByTestId("cohort-empty")).ToBeVisibleAsync();
         await tag.FillAsync("Follow-Up");
         await tag.PressAsync("Tab");
-        await Assertions.Expect(page.Locator("[data-testid=cohort-table] tbody tr")).ToHaveCountAsync(1);
-        await Assertions.Expect(page.Locator($"tr[data-job='{b}']")).ToBeVisibleAsync();
+        await Assertions.Expect(Page.Locator("[data-testid=cohort-table] tbody tr")).ToHaveCountAsync(1);
+        await Assertions.Expect(Page.Locator($"tr[data-job='{b}']")).ToBeVisibleAsync();
 
-        IDownload download = await page.RunAndWaitForDownloadAsync(() => page.GetByTestId("export-csv").ClickAsync());
-        string path = inputs.File("cohort.csv");
+        IDownload download = await Page.RunAndWaitForDownloadAsync(() => Page.GetByTestId("export-csv").ClickAsync());
+        string path = Inputs.File("cohort.csv");
         await download.SaveAsAsync(path);
         string[] lines = (await File.ReadAllTextAsync(path)).TrimStart('\uFEFF').Split("\r\n", StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(2, lines.Length);
         Assert.StartsWith("job_id,subject_id,", lines[0], StringComparison.Ordinal);
         Assert.StartsWith($"{b:D},DELTA-2,", lines[1], StringComparison.Ordinal);
         // A 24 x 20 x 12 ramp is no knee: its structures are missing (QC errors), so its verdict is fail, in the table and in the CSV.
-        await Assertions.Expect(page.Locator($"tr[data-job='{b}'] [data-col=qc_verdict] [data-verdict]")).ToHaveAttributeAsync("data-verdict", "fail");
-        await Assertions.Expect(page.Locator($"tr[data-job='{b}'] [data-col=qc_verdict]")).ToHaveTextAsync("fail");
+        await Assertions.Expect(Page.Locator($"tr[data-job='{b}'] [data-col=qc_verdict] [data-verdict]")).ToHaveAttributeAsync("data-verdict", "fail");
+        await Assertions.Expect(Page.Locator($"tr[data-job='{b}'] [data-col=qc_verdict]")).ToHaveTextAsync("fail");
         string[] header = lines[0].Split(',');
         Assert.Equal("fail", lines[1].Split(',')[Array.IndexOf(header, "qc_verdict")]);
         Assert.Contains("STRUCTURE_MISSING", lines[1].Split(',')[Array.IndexOf(header, "qc_flags")], StringComparison.Ordinal);
@@ -437,18 +412,18 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
         // Sorting by a header is reachable from the keyboard.
         await tag.FillAsync("");
         await tag.PressAsync("Tab");
-        await Assertions.Expect(page.Locator("[data-testid=cohort-table] tbody tr")).ToHaveCountAsync(2);
-        await Assertions.Expect(page.Locator("[data-testid=cohort-table] tbody tr").First).ToHaveAttributeAsync("data-job", c.ToString());
-        await page.Locator("button[data-sort=created]").FocusAsync();
-        await page.Keyboard.PressAsync("Enter");
-        await Assertions.Expect(page.Locator("[data-testid=cohort-table] tbody tr").First).ToHaveAttributeAsync("data-job", b.ToString());
+        await Assertions.Expect(Page.Locator("[data-testid=cohort-table] tbody tr")).ToHaveCountAsync(2);
+        await Assertions.Expect(Page.Locator("[data-testid=cohort-table] tbody tr").First).ToHaveAttributeAsync("data-job", c.ToString());
+        await Page.Locator("button[data-sort=created]").FocusAsync();
+        await Page.Keyboard.PressAsync("Enter");
+        await Assertions.Expect(Page.Locator("[data-testid=cohort-table] tbody tr").First).ToHaveAttributeAsync("data-job", b.ToString());
 
         // Two visits of DELTA-2 side by side.
         await CompareAsync("compare-a", c);
         await CompareAsync("compare-b", b);
-        await Assertions.Expect(page.GetByTestId("compare")).ToContainTextAsync("DELTA-2");
-        await Assertions.Expect(page.Locator("[data-testid=compare-table] tr[data-metric]").First).ToBeVisibleAsync();
-        Assert.True(consoleErrors.Count == 0, "Browser errors:\n" + string.Join("\n", consoleErrors));
+        await Assertions.Expect(Page.GetByTestId("compare")).ToContainTextAsync("DELTA-2");
+        await Assertions.Expect(Page.Locator("[data-testid=compare-table] tr[data-metric]").First).ToBeVisibleAsync();
+        Assert.True(ConsoleErrors.Count == 0, "Browser errors:\n" + string.Join("\n", ConsoleErrors));
     }
 
     private static readonly System.Globalization.CultureInfo Inv = System.Globalization.CultureInfo.InvariantCulture;
@@ -456,7 +431,7 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
     /// <summary>GET through the page's own context (its cookies), as the page's links are fetched.</summary>
     private async Task<string> GetTextAsync(string url)
     {
-        IAPIResponse response = await page.APIRequest.GetAsync(url);
+        IAPIResponse response = await Page.APIRequest.GetAsync(url);
         Assert.True(response.Ok, $"GET {url} answered {response.Status}.");
         return await response.TextAsync();
     }
@@ -467,13 +442,13 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
         if (Environment.GetEnvironmentVariable("KNEEWEB_SCREENSHOTS") is { Length: > 0 } folder)
         {
             Directory.CreateDirectory(folder);
-            await page.ScreenshotAsync(new() { Path = Path.Combine(folder, name + ".png"), FullPage = true });
+            await Page.ScreenshotAsync(new() { Path = Path.Combine(folder, name + ".png"), FullPage = true });
             // The layout scrolls inside main, so the page screenshot shows one screenful: keep the result sections too.
             foreach (string section in new[] { "result-summary", "bscore", "nsm", "qc-flags", "cohort-table" })
             {
-                if (await page.GetByTestId(section).CountAsync() == 1)
+                if (await Page.GetByTestId(section).CountAsync() == 1)
                 {
-                    await page.GetByTestId(section).ScreenshotAsync(new() { Path = Path.Combine(folder, $"{name}-{section}.png") });
+                    await Page.GetByTestId(section).ScreenshotAsync(new() { Path = Path.Combine(folder, $"{name}-{section}.png") });
                 }
             }
         }
@@ -483,25 +458,25 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
     {
         try
         {
-            await Assertions.Expect(page.Locator($"[data-testid={viewer}][data-state=ready]")).ToBeVisibleAsync(new() { Timeout = 120_000 });
+            await Assertions.Expect(Page.Locator($"[data-testid={viewer}][data-state=ready]")).ToBeVisibleAsync(new() { Timeout = 120_000 });
         }
         catch (PlaywrightException e)
         {
-            string text = await page.GetByTestId(viewer).InnerTextAsync();
-            throw new Xunit.Sdk.XunitException($"The {viewer} did not become ready: {e.Message}\n{viewer}: {text}\nBrowser errors:\n{string.Join("\n", consoleErrors)}\nConsole:\n{string.Join("\n", consoleLog)}");
+            string text = await Page.GetByTestId(viewer).InnerTextAsync();
+            throw new Xunit.Sdk.XunitException($"The {viewer} did not become ready: {e.Message}\n{viewer}: {text}\nBrowser errors:\n{string.Join("\n", ConsoleErrors)}\nConsole:\n{string.Join("\n", ConsoleLog)}");
         }
     }
 
     /// <summary>Presses Tab from the top of the page, collecting the data-testid of each focused element.</summary>
     private async Task<HashSet<string>> TabThroughAsync(int presses)
     {
-        await page.EvaluateAsync("() => { window.scrollTo(0, 0); document.activeElement?.blur(); }");
-        await page.Locator("h1").First.FocusAsync();
+        await Page.EvaluateAsync("() => { window.scrollTo(0, 0); document.activeElement?.blur(); }");
+        await Page.Locator("h1").First.FocusAsync();
         var reached = new HashSet<string>(StringComparer.Ordinal);
         for (int i = 0; i < presses; i++)
         {
-            await page.Keyboard.PressAsync("Tab");
-            string? testId = await page.EvaluateAsync<string?>("() => document.activeElement?.getAttribute('data-testid') ?? document.activeElement?.closest('[data-testid]')?.getAttribute('data-testid') ?? null");
+            await Page.Keyboard.PressAsync("Tab");
+            string? testId = await Page.EvaluateAsync<string?>("() => document.activeElement?.getAttribute('data-testid') ?? document.activeElement?.closest('[data-testid]')?.getAttribute('data-testid') ?? null");
             if (testId is not null)
             {
                 reached.Add(testId);
@@ -513,8 +488,8 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
 
     private async Task AssertNoHorizontalScrollAsync(string where)
     {
-        int scrollWidth = await page.EvaluateAsync<int>("() => document.documentElement.scrollWidth");
-        int viewport = await page.EvaluateAsync<int>("() => window.innerWidth");
+        int scrollWidth = await Page.EvaluateAsync<int>("() => document.documentElement.scrollWidth");
+        int viewport = await Page.EvaluateAsync<int>("() => window.innerWidth");
         Assert.True(viewport == 1280, $"The browser window is {viewport} px wide, not 1280.");
         Assert.True(scrollWidth <= 1280, $"{where} scrolls sideways at 1280 px: document.scrollWidth is {scrollWidth}.");
     }
@@ -523,8 +498,8 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
     private async Task<Dictionary<string, string[]>> TableAsync(string testId, string keyAttribute)
     {
         string rows = $"[data-testid={testId}] tr[{keyAttribute}]";
-        await Assertions.Expect(page.Locator(rows).First).ToBeAttachedAsync();
-        return await page.EvaluateAsync<Dictionary<string, string[]>>(@"([rows, key]) => {
+        await Assertions.Expect(Page.Locator(rows).First).ToBeAttachedAsync();
+        return await Page.EvaluateAsync<Dictionary<string, string[]>>(@"([rows, key]) => {
             const table = {};
             for (const tr of document.querySelectorAll(rows)) {
                 table[tr.getAttribute(key)] = [...tr.querySelectorAll('td')].map(td => td.textContent.replace(/\s+/g, ' ').trim());
@@ -558,19 +533,19 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
     /// <summary>Picks an option of a MudSelect on the Upload page, found by its accessible name.</summary>
     private async Task ChooseAsync(string dropdown, string option)
     {
-        await page.GetByLabel(dropdown, new() { Exact = true }).First.ClickAsync();
-        await page.Locator(".mud-popover-open .mud-list-item", new() { HasTextString = option }).ClickAsync();
+        await Page.GetByLabel(dropdown, new() { Exact = true }).First.ClickAsync();
+        await Page.Locator(".mud-popover-open .mud-list-item", new() { HasTextString = option }).ClickAsync();
         // The list closes before the server stores the value (MudSelect awaits the browser in between), so a
         // click that follows at once can be handled first on a busy machine: wait until the select shows it.
-        await Assertions.Expect(page.GetByRole(AriaRole.Combobox, new() { Name = dropdown, Exact = true })).ToContainTextAsync(option);
+        await Assertions.Expect(Page.GetByRole(AriaRole.Combobox, new() { Name = dropdown, Exact = true })).ToContainTextAsync(option);
     }
 
     /// <summary>Picks the job with the given id in one of the Cohort page's compare selects.</summary>
     private async Task CompareAsync(string select, Guid job)
     {
-        await page.GetByTestId(select).ClickAsync();
-        await page.Locator($".mud-popover-open .mud-list-item[data-job='{job}']").ClickAsync();
-        await Assertions.Expect(page.Locator(".mud-popover-open .mud-list-item")).ToHaveCountAsync(0);
+        await Page.GetByTestId(select).ClickAsync();
+        await Page.Locator($".mud-popover-open .mud-list-item[data-job='{job}']").ClickAsync();
+        await Assertions.Expect(Page.Locator(".mud-popover-open .mud-list-item")).ToHaveCountAsync(0);
     }
 
     /// <summary>Waits until at least <paramref name="atLeast"/> of the canvas's pixels differ from <paramref name="before"/>; returns the last fraction.</summary>
@@ -581,7 +556,7 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
         {
             await Task.Delay(250);
             byte[] now = await canvas.ScreenshotAsync();
-            last = await page.EvaluateAsync<double>(@"async ([a, b]) => {
+            last = await Page.EvaluateAsync<double>(@"async ([a, b]) => {
                 const load = async (b64) => { const img = new Image(); img.src = 'data:image/png;base64,' + b64; await img.decode(); return img; };
                 const [ia, ib] = [await load(a), await load(b)];
                 if (ia.width !== ib.width || ia.height !== ib.height) return 1;
@@ -597,9 +572,6 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
 
         return last;
     }
-
-    private async Task WaitForInteractiveAsync() =>
-        await page.Locator("main[data-interactive='true']").WaitForAsync(new() { Timeout = 120_000 });
 
     private async Task<Pixels> WaitForPixelsAsync(ILocator canvas, Func<Pixels, bool> until)
     {
@@ -622,7 +594,7 @@ public sealed class ResultPagesBrowserTests(BrowserFixture fixture, Xunit.Abstra
     private async Task<Pixels> PixelsAsync(ILocator canvas)
     {
         byte[] png = await canvas.ScreenshotAsync();
-        JsonElement r = await page.EvaluateAsync<JsonElement>(@"async (b64) => {
+        JsonElement r = await Page.EvaluateAsync<JsonElement>(@"async (b64) => {
             const img = new Image();
             img.src = 'data:image/png;base64,' + b64;
             await img.decode();

@@ -1,5 +1,4 @@
 using System.Text.RegularExpressions;
-using KneeWeb.Tests.TestData;
 using KneeWeb.Tests.Web.Browser;
 using Microsoft.Playwright;
 using Xunit;
@@ -13,45 +12,27 @@ namespace KneeWeb.Tests.Web.Results;
 /// </summary>
 [Trait("Category", "browser")]
 [Collection(BrowserCollection.Name)]
-public sealed class ViewerResilienceBrowserTests(BrowserFixture fixture, Xunit.Abstractions.ITestOutputHelper output) : IAsyncLifetime
+public sealed class ViewerResilienceBrowserTests(BrowserFixture fixture, Xunit.Abstractions.ITestOutputHelper output) : ServerPageTest(fixture, "viewer-browser")
 {
-    private readonly TempFolder data = new("kneeweb-viewer-browser");
-    private readonly TempFolder inputs = new("kneeweb-viewer-inputs");
-    private readonly List<string> consoleErrors = [];
-    private readonly List<string> consoleLog = [];
-    private ServerProcess server = null!;
-    private IBrowserContext context = null!;
-    private IPage page = null!;
     private Guid job;
 
-    public async Task InitializeAsync()
+    public override async Task InitializeAsync()
     {
-        server = await ServerProcess.StartAsync(data.Path, new Dictionary<string, string>());
-        (context, page) = await fixture.OpenPageAsync(server.BaseAddress, consoleErrors, consoleLog);
-        using HttpClient api = server.CreateClient();
-        job = await ApiClient.SubmitAsync(api, TestVolumes.WriteRamp(inputs.Path, "knee.nii.gz"), new { subject_id = "VIEWER-1" });
-        System.Text.Json.JsonElement done = await ApiClient.WaitForEndAsync(api, job);
-        Assert.True(done.GetProperty("status").GetString() == "Completed", done.ToString());
+        await base.InitializeAsync();
+        using HttpClient api = Server.CreateClient();
+        job = await CompletedJobAsync(api, "VIEWER-1");
     }
 
-    public async Task DisposeAsync()
-    {
-        await context.DisposeAsync();
-        await server.DisposeAsync();
-        data.Dispose();
-        inputs.Dispose();
-    }
+    private ILocator Viewer => Page.GetByTestId("volume-viewer");
 
-    private ILocator Viewer => page.GetByTestId("volume-viewer");
-
-    private ILocator Status => page.GetByTestId("viewer-status");
+    private ILocator Status => Page.GetByTestId("viewer-status");
 
     /// <summary>Holds the viewer's MRI request until released, so the test can act while the viewer loads.</summary>
     private async Task<(Task Requested, TaskCompletionSource Release)> HoldImageAsync()
     {
         var requested = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await page.RouteAsync(new Regex($"/v1/jobs/{job:D}/input"), async route =>
+        await Page.RouteAsync(new Regex($"/v1/jobs/{job:D}/input"), async route =>
         {
             requested.TrySetResult();
             await release.Task;
@@ -66,12 +47,12 @@ public sealed class ViewerResilienceBrowserTests(BrowserFixture fixture, Xunit.A
         // The circuit's WebSocket passes through a route the test can close; while "down", reconnects are refused.
         IWebSocketRoute? live = null;
         bool down = false;
-        await page.RouteWebSocketAsync(new Regex("/_blazor"), ws =>
+        await Page.RouteWebSocketAsync(new Regex("/_blazor"), ws =>
         {
             live = ws;
             ws.ConnectToServer();
         });
-        await page.RouteAsync(new Regex("/_blazor/negotiate"), async route =>
+        await Page.RouteAsync(new Regex("/_blazor/negotiate"), async route =>
         {
             if (Volatile.Read(ref down))
             {
@@ -84,13 +65,13 @@ public sealed class ViewerResilienceBrowserTests(BrowserFixture fixture, Xunit.A
         });
         (Task requested, TaskCompletionSource release) = await HoldImageAsync();
 
-        await page.GotoAsync($"/jobs/{job:D}");
+        await Page.GotoAsync($"/jobs/{job:D}");
         await requested;
-        ILocator notice = page.GetByTestId("reconnect-notice");
+        ILocator notice = Page.GetByTestId("reconnect-notice");
         await Assertions.Expect(notice).ToBeHiddenAsync();
 
         // Drop the live connection while the MRI is still on its way.
-        int errorsBefore = consoleErrors.Count;
+        int errorsBefore = ConsoleErrors.Count;
         Volatile.Write(ref down, true);
         await live!.CloseAsync(new() { Code = 1006, Reason = "test drops the connection" });
         await Assertions.Expect(notice).ToBeVisibleAsync(new() { Timeout = 120_000 });
@@ -99,22 +80,22 @@ public sealed class ViewerResilienceBrowserTests(BrowserFixture fixture, Xunit.A
 
         // The download is plain HTTP: it finishes and draws without the circuit.
         await Assertions.Expect(Status).ToHaveAttributeAsync("data-state", "ready", new() { Timeout = 120_000 });
-        ILocator canvas = page.GetByTestId("viewer-canvas");
+        ILocator canvas = Page.GetByTestId("viewer-canvas");
         byte[] multiplanar = await WaitForDrawnAsync(canvas);
         // A control, still with the circuit down: the JS module hears it.
-        await page.GetByTestId("view-axial").ClickAsync();
+        await Page.GetByTestId("view-axial").ClickAsync();
         double axialChange = await WaitForDifferenceAsync(canvas, multiplanar, 0.02);
         Assert.True(axialChange >= 0.02, $"The Axial button changed only {axialChange:P2} of the canvas while the connection was down.");
         await Assertions.Expect(notice).ToBeVisibleAsync();
-        output.WriteLine($"viewer drawn and Axial applied with the connection down ({consoleErrors.Count - errorsBefore} console errors from the drop)");
-        foreach (string e in consoleErrors.Skip(errorsBefore).Distinct().Take(10))
+        output.WriteLine($"viewer drawn and Axial applied with the connection down ({ConsoleErrors.Count - errorsBefore} console errors from the drop)");
+        foreach (string e in ConsoleErrors.Skip(errorsBefore).Distinct().Take(10))
         {
             output.WriteLine($"  {e}");
         }
 
         // Let the connection back: the notice clears (by itself, or with its Retry once attempts ran out).
         Volatile.Write(ref down, false);
-        ILocator retry = page.GetByTestId("reconnect-retry");
+        ILocator retry = Page.GetByTestId("reconnect-retry");
         for (int i = 0; i < 60 && await notice.IsVisibleAsync(); i++)
         {
             if (await retry.IsVisibleAsync())
@@ -128,30 +109,30 @@ public sealed class ViewerResilienceBrowserTests(BrowserFixture fixture, Xunit.A
         await Assertions.Expect(notice).ToBeHiddenAsync(new() { Timeout = 120_000 });
         // The same circuit came back: the page kept its state, and Blazor caught up with what happened meanwhile.
         await Assertions.Expect(Viewer).ToHaveAttributeAsync("data-state", "ready", new() { Timeout = 120_000 });
-        await Assertions.Expect(page.GetByTestId("view-axial")).ToHaveAttributeAsync("aria-pressed", "true", new() { Timeout = 120_000 });
+        await Assertions.Expect(Page.GetByTestId("view-axial")).ToHaveAttributeAsync("aria-pressed", "true", new() { Timeout = 120_000 });
         byte[] axial = await canvas.ScreenshotAsync();
-        await page.GetByTestId("view-coronal").ClickAsync();
-        await Assertions.Expect(page.GetByTestId("view-coronal")).ToHaveAttributeAsync("aria-pressed", "true");
+        await Page.GetByTestId("view-coronal").ClickAsync();
+        await Assertions.Expect(Page.GetByTestId("view-coronal")).ToHaveAttributeAsync("aria-pressed", "true");
         double coronalChange = await WaitForDifferenceAsync(canvas, axial, 0.02);
         Assert.True(coronalChange >= 0.02, $"The Coronal button changed only {coronalChange:P2} of the canvas after reconnecting.");
 
         // The only console errors are the transport's own about the connection the test cut.
-        string[] unexpected = [.. consoleErrors.Take(errorsBefore).Concat(consoleErrors.Skip(errorsBefore).Where(e => !IsDroppedConnection(e)))];
-        Assert.True(unexpected.Length == 0, "Browser errors:\n" + string.Join("\n", unexpected) + "\nConsole:\n" + string.Join("\n", consoleLog));
+        string[] unexpected = [.. ConsoleErrors.Take(errorsBefore).Concat(ConsoleErrors.Skip(errorsBefore).Where(e => !IsDroppedConnection(e)))];
+        Assert.True(unexpected.Length == 0, "Browser errors:\n" + string.Join("\n", unexpected) + "\nConsole:\n" + string.Join("\n", ConsoleLog));
     }
 
     [Fact]
     public async Task A_failed_download_says_why_with_the_catalog_reason_and_retry_loads_the_viewer()
     {
         // The stored upload goes away between the page and the download: the API answers 404 FILE_NOT_FOUND.
-        string upload = Directory.GetFiles(Path.Combine(data.Path, "uploads"), "*", SearchOption.AllDirectories).Single(f => f.EndsWith(".nii.gz", StringComparison.Ordinal));
+        string upload = Directory.GetFiles(Path.Combine(Data.Path, "uploads"), "*", SearchOption.AllDirectories).Single(f => f.EndsWith(".nii.gz", StringComparison.Ordinal));
         (Task requested, TaskCompletionSource release) = await HoldImageAsync();
-        await page.GotoAsync($"/jobs/{job:D}");
+        await Page.GotoAsync($"/jobs/{job:D}");
         await requested;
         File.Move(upload, upload + ".away");
         release.TrySetResult();
 
-        ILocator error = page.GetByTestId("viewer-error");
+        ILocator error = Page.GetByTestId("viewer-error");
         await Assertions.Expect(error).ToBeVisibleAsync(new() { Timeout = 120_000 });
         await Assertions.Expect(error).ToContainTextAsync("HTTP 404");
         await Assertions.Expect(error).ToContainTextAsync("FILE_NOT_FOUND");
@@ -160,15 +141,15 @@ public sealed class ViewerResilienceBrowserTests(BrowserFixture fixture, Xunit.A
 
         // Put back; Retry downloads again and draws.
         File.Move(upload + ".away", upload);
-        await page.UnrouteAllAsync(new() { Behavior = UnrouteBehavior.Wait });
-        await page.GetByTestId("viewer-retry").ClickAsync();
+        await Page.UnrouteAllAsync(new() { Behavior = UnrouteBehavior.Wait });
+        await Page.GetByTestId("viewer-retry").ClickAsync();
         await Assertions.Expect(Status).ToHaveAttributeAsync("data-state", "ready", new() { Timeout = 120_000 });
         await Assertions.Expect(Viewer).ToHaveAttributeAsync("data-state", "ready", new() { Timeout = 120_000 });
         await Assertions.Expect(error).ToHaveCountAsync(0);
-        await WaitForDrawnAsync(page.GetByTestId("viewer-canvas"));
+        await WaitForDrawnAsync(Page.GetByTestId("viewer-canvas"));
 
         // The 404 the test caused is the only error (the fixture records it and the browser logs it).
-        string[] unexpected = [.. consoleErrors.Where(e => !e.Contains($"/v1/jobs/{job:D}/input", StringComparison.Ordinal) && !e.Contains("404", StringComparison.Ordinal))];
+        string[] unexpected = [.. ConsoleErrors.Where(e => !e.Contains($"/v1/jobs/{job:D}/input", StringComparison.Ordinal) && !e.Contains("404", StringComparison.Ordinal))];
         Assert.True(unexpected.Length == 0, "Browser errors:\n" + string.Join("\n", unexpected));
     }
 
@@ -216,7 +197,7 @@ public sealed class ViewerResilienceBrowserTests(BrowserFixture fixture, Xunit.A
         for (int attempt = 0; attempt < 240; attempt++)
         {
             byte[] now = await canvas.ScreenshotAsync();
-            last = await page.EvaluateAsync<double>(@"async ([a, b]) => {
+            last = await Page.EvaluateAsync<double>(@"async ([a, b]) => {
                 const load = async s => { const i = new Image(); i.src = 'data:image/png;base64,' + s; await i.decode(); return i; };
                 const [x, y] = [await load(a), await load(b)];
                 if (x.width !== y.width || x.height !== y.height) return 1;
