@@ -41,6 +41,23 @@ public sealed class ViewerResilienceBrowserTests(BrowserFixture fixture, Xunit.A
         return (requested.Task, release);
     }
 
+    /// <summary>
+    /// Waits for the held MRI request, up to the 2-minute hang guard: a viewer that never asks (its script failed
+    /// to load, say) fails the test with what the page shows instead of hanging the run.
+    /// </summary>
+    private async Task RequestedAsync(Task requested)
+    {
+        try
+        {
+            await requested.WaitAsync(TimeSpan.FromMinutes(2));
+        }
+        catch (TimeoutException)
+        {
+            string shown = await Page.Locator("main").InnerTextAsync();
+            throw new Xunit.Sdk.XunitException($"The viewer never requested the MRI. The page shows:\n{shown}\nBrowser errors:\n{string.Join("\n", ConsoleErrors)}");
+        }
+    }
+
     [Fact]
     public async Task The_viewer_finishes_loading_and_its_controls_work_while_the_live_connection_is_down()
     {
@@ -66,7 +83,7 @@ public sealed class ViewerResilienceBrowserTests(BrowserFixture fixture, Xunit.A
         (Task requested, TaskCompletionSource release) = await HoldImageAsync();
 
         await Page.GotoAsync($"/jobs/{job:D}");
-        await requested;
+        await RequestedAsync(requested);
         ILocator notice = Page.GetByTestId("reconnect-notice");
         await Assertions.Expect(notice).ToBeHiddenAsync();
 
@@ -128,7 +145,7 @@ public sealed class ViewerResilienceBrowserTests(BrowserFixture fixture, Xunit.A
         string upload = Directory.GetFiles(Path.Combine(Data.Path, "uploads"), "*", SearchOption.AllDirectories).Single(f => f.EndsWith(".nii.gz", StringComparison.Ordinal));
         (Task requested, TaskCompletionSource release) = await HoldImageAsync();
         await Page.GotoAsync($"/jobs/{job:D}");
-        await requested;
+        await RequestedAsync(requested);
         File.Move(upload, upload + ".away");
         release.TrySetResult();
 
