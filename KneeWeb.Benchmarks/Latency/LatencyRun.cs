@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
-using System.Net.Http.Headers;
 using System.Text.Json;
 using KneeWeb.Benchmarks.Server;
 using KneeWeb.Imaging;
@@ -99,7 +98,7 @@ public static class LatencyRun
         hub.On<JsonElement>("progress", u => OnEvent("progress", u));
         hub.On<JsonElement>("completed", u => OnEvent("completed", u));
         await hub.InvokeAsync("JoinAll");
-        id = await SubmitAsync(api, input);
+        id = await JobApi.UploadAsync(api, input, Options);
         await finished.Task.WaitAsync(TimeSpan.FromMinutes(10));
         Console.WriteLine(Figures.Line("hub step-change lag (WebSockets, server timestamp to client)", lags, "step changes"));
     }
@@ -111,8 +110,8 @@ public static class LatencyRun
         var times = new List<double>();
         for (int n = 0; n < 5; n++)
         {
-            Guid id = await SubmitAsync(api, input);
-            while (await StatusAsync(api, id) != "Running")
+            Guid id = await JobApi.UploadAsync(api, input, Options);
+            while (await JobApi.StatusAsync(api, id) != "Running")
             {
                 await Task.Delay(20);
             }
@@ -124,7 +123,7 @@ public static class LatencyRun
             }
 
             string status;
-            while ((status = await StatusAsync(api, id)) is "Queued" or "Running")
+            while ((status = await JobApi.StatusAsync(api, id)) is "Queued" or "Running")
             {
                 await Task.Delay(10);
             }
@@ -158,7 +157,7 @@ public static class LatencyRun
         }
 
         var clock = Stopwatch.StartNew();
-        string status = await WaitForEndAsync(api, id);
+        string status = await EndStatusAsync(api, id);
         double wall = clock.Elapsed.TotalSeconds;
         if (status != "Completed")
         {
@@ -193,13 +192,13 @@ public static class LatencyRun
         var ids = new List<Guid>();
         for (int n = 0; n < count; n++)
         {
-            ids.Add(await SubmitAsync(api, input));
+            ids.Add(await JobApi.UploadAsync(api, input, Options));
         }
 
         int completed = 0;
         foreach (Guid id in ids)
         {
-            completed += await WaitForEndAsync(api, id) == "Completed" ? 1 : 0;
+            completed += await EndStatusAsync(api, id) == "Completed" ? 1 : 0;
         }
 
         double seconds = clock.Elapsed.TotalSeconds;
@@ -246,11 +245,11 @@ public static class LatencyRun
         });
 
         var clock = Stopwatch.StartNew();
-        Guid[] ids = await Task.WhenAll(Enumerable.Range(0, uploadCount).Select(_ => SubmitAsync(api, input)));
+        Guid[] ids = await Task.WhenAll(Enumerable.Range(0, uploadCount).Select(_ => JobApi.UploadAsync(api, input, Options)));
         int completed = 0;
         foreach (Guid id in ids)
         {
-            completed += await WaitForEndAsync(api, id) == "Completed" ? 1 : 0;
+            completed += await EndStatusAsync(api, id) == "Completed" ? 1 : 0;
         }
 
         double allDone = clock.Elapsed.TotalSeconds;
@@ -277,40 +276,9 @@ public static class LatencyRun
         return hub;
     }
 
-    private static async Task<Guid> SubmitAsync(HttpClient api, string path)
-    {
-        using var content = new MultipartFormDataContent();
-        var file = new StreamContent(File.OpenRead(path));
-        file.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
-        content.Add(file, "file", Path.GetFileName(path));
-        content.Add(new StringContent(Options, System.Text.Encoding.UTF8, "application/json"), "options");
-        using HttpResponseMessage response = await api.PostAsync("/v1/jobs", content);
-        string body = await response.Content.ReadAsStringAsync();
-        if (!response.IsSuccessStatusCode)
-        {
-            throw new InvalidOperationException($"Upload refused: {(int)response.StatusCode} {body}");
-        }
-
-        using JsonDocument doc = JsonDocument.Parse(body);
-        return doc.RootElement.GetProperty("id").GetGuid();
-    }
-
-    private static async Task<string> StatusAsync(HttpClient api, Guid id)
-    {
-        using JsonDocument job = JsonDocument.Parse(await api.GetStringAsync($"/v1/jobs/{id}"));
-        return job.RootElement.GetProperty("status").GetString()!;
-    }
-
-    private static async Task<string> WaitForEndAsync(HttpClient api, Guid id)
-    {
-        string status;
-        while ((status = await StatusAsync(api, id)) is "Queued" or "Running")
-        {
-            await Task.Delay(50);
-        }
-
-        return status;
-    }
+    /// <summary>How the job ended; polled often, since some figures here are times to a job's end.</summary>
+    private static async Task<string> EndStatusAsync(HttpClient api, Guid id) =>
+        (await JobApi.WaitForEndAsync(api, id, TimeSpan.FromMilliseconds(50))).GetProperty("status").GetString()!;
 
     private static Volume Ramp(int ni, int nj, int nk)
     {

@@ -36,10 +36,10 @@ public static class ScreenshotRun
             Console.WriteLine($"screenshots: site at {server.BaseAddress}, data in {server.DataRoot}");
             using HttpClient api = server.CreateClient();
             Guid completed = await SubmitSampleAsync(api, "PHANTOM-01", "baseline, sample");
-            JsonElement done = await WaitForEndAsync(api, completed);
+            JsonElement done = await JobApi.WaitForEndAsync(api, completed, TimeSpan.FromMilliseconds(500));
             Console.WriteLine($"phantom job {completed}: {done.GetProperty("status").GetString()}");
             Guid qcFail = await SubmitFeaturelessAsync(api, work);
-            JsonElement failed = await WaitForEndAsync(api, qcFail);
+            JsonElement failed = await JobApi.WaitForEndAsync(api, qcFail, TimeSpan.FromMilliseconds(500));
             Console.WriteLine($"featureless job {qcFail}: {failed.GetProperty("status").GetString()}");
 
             var index = new StringBuilder();
@@ -116,14 +116,7 @@ public static class ScreenshotRun
             ["thickness"] = true,
             ["nsm"] = "bone",
         });
-        string body = await response.Content.ReadAsStringAsync();
-        if (!response.IsSuccessStatusCode)
-        {
-            throw new InvalidOperationException($"Sample job refused: {(int)response.StatusCode} {body}");
-        }
-
-        using JsonDocument doc = JsonDocument.Parse(body);
-        return doc.RootElement.GetProperty("id").GetGuid();
+        return await JobApi.CreatedIdAsync(response, "Sample job");
     }
 
     /// <summary>A uniform volume: the segmentation finds no structure, so the job's QC verdict is fail.</summary>
@@ -134,38 +127,12 @@ public static class ScreenshotRun
         Array.Fill(voxels, (short)40);
         string path = Path.Combine(work, "featureless.nii.gz");
         VolumeIo.Write(new Volume(new VolumeGeometry(dims, AffineRas.FromSpacing(new Vec3d(0.72, 0.72, 1.4), default)), VoxelType.Int16, voxels), path);
-        using var content = new MultipartFormDataContent();
-        var file = new StreamContent(File.OpenRead(path));
-        content.Add(file, "file", "featureless.nii.gz");
-        content.Add(new StringContent("{\"model\":\"phantom-knee-small\",\"subject_id\":\"QC-FAIL-01\",\"tags\":\"qc-check\"}", Encoding.UTF8, "application/json"), "options");
-        using HttpResponseMessage response = await api.PostAsync("/v1/jobs", content);
-        string body = await response.Content.ReadAsStringAsync();
-        if (!response.IsSuccessStatusCode)
-        {
-            throw new InvalidOperationException($"Upload refused: {(int)response.StatusCode} {body}");
-        }
-
-        using JsonDocument doc = JsonDocument.Parse(body);
-        return doc.RootElement.GetProperty("id").GetGuid();
-    }
-
-    private static async Task<JsonElement> WaitForEndAsync(HttpClient api, Guid id)
-    {
-        while (true)
-        {
-            JsonElement job = await api.GetFromJsonAsync<JsonElement>($"/v1/jobs/{id}");
-            if (job.GetProperty("status").GetString() is not ("Queued" or "Running"))
-            {
-                return job;
-            }
-
-            await Task.Delay(500);
-        }
+        return await JobApi.UploadAsync(api, path, "{\"model\":\"phantom-knee-small\",\"subject_id\":\"QC-FAIL-01\",\"tags\":\"qc-check\"}");
     }
 
     private static async Task WaitForStatusAsync(HttpClient api, Guid id, string wanted)
     {
-        while ((await api.GetFromJsonAsync<JsonElement>($"/v1/jobs/{id}")).GetProperty("status").GetString() != wanted)
+        while (await JobApi.StatusAsync(api, id) != wanted)
         {
             await Task.Delay(200);
         }
